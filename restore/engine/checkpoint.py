@@ -1,0 +1,85 @@
+"""Checkpoint files: atomic writes and loading that never unpickles arbitrary objects.
+
+Two kinds of file:
+- training state (``last.pt``): everything needed to resume bit-exactly, written with
+  ``torch.save`` and read back with ``weights_only=True``;
+- inference weights (``.safetensors``): tensors plus a JSON header holding the network
+  spec and task, so the network is rebuilt from the file alone.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from restore.io.atomic import atomic_write
+
+WEIGHTS_FORMAT = "restore-weights/1"
+
+
+class WeightsError(ValueError):
+    """A weights file that cannot be used, with the reason."""
+
+
+def save_training_state(path: str | Path, state: dict[str, Any]) -> None:
+    atomic_write(path, lambda temp: torch.save(state, temp))
+
+
+def load_training_state(path: str | Path) -> dict[str, Any]:
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def save_weights(
+    path: str | Path, state_dict: dict[str, torch.Tensor], metadata: dict[str, Any], half: bool = False
+) -> None:
+    """Write inference weights as safetensors; ``metadata`` must hold ``network`` (spec)."""
+    from safetensors.torch import save_file
+
+    if "network" not in metadata:
+        raise ValueError("weights metadata must include the network spec")
+    tensors = {}
+    for key, tensor in state_dict.items():
+        tensor = tensor.detach().cpu().contiguous()
+        tensors[key] = tensor.half() if half and tensor.is_floating_point() else tensor
+    header = {"format": WEIGHTS_FORMAT, "restore": json.dumps(metadata, sort_keys=True)}
+    atomic_write(path, lambda temp: save_file(tensors, str(temp), metadata=header))
+
+
+def load_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Read ``(state_dict, metadata)`` from ``.safetensors`` or, safely, ``.pt``/``.pth``.
+
+    A ``.pt``/``.pth`` file is read with ``weights_only=True``: a file whose pickle would
+    run code is refused with an error, never executed. Such files carry no metadata, so
+    the caller must know their architecture (see the style task's public checkpoints)."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{path}: weights file not found")
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file, safe_open
+
+        try:
+            with safe_open(str(path), framework="pt") as handle:
+                header = handle.metadata() or {}
+            state_dict = load_file(str(path))
+        except (SafetensorError, OSError) as error:
+            raise WeightsError(f"{path}: not a valid safetensors file ({error})") from error
+        metadata = json.loads(header["restore"]) if "restore" in header else {}
+        return state_dict, metadata
+    if path.suffix in (".pt", ".pth", ".ckpt"):
+        try:
+            loaded = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as error:  # pickle errors come in many types; all mean "refused"
+            raise WeightsError(
+                f"{path}: refused to load: it is not a plain tensor checkpoint "
+                f"(loading it would unpickle arbitrary objects): {error}"
+            ) from error
+        if isinstance(loaded, dict) and "state_dict" in loaded and isinstance(loaded["state_dict"], dict):
+            loaded = loaded["state_dict"]
+        if not isinstance(loaded, dict) or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
+            raise WeightsError(f"{path}: expected a state dict of tensors")
+        return dict(loaded), {}
+    raise WeightsError(f"{path}: unknown weights format {path.suffix!r} (use .safetensors, .pt or .pth)")

@@ -1,0 +1,153 @@
+"""Training data: folders of images in the three layouts users have.
+
+- ``clean``: a folder of clean images; the task's degradation makes (input, target) pairs
+  on the fly, so one folder of photos trains any task;
+- ``aligned``: pix2pix's A|B side-by-side images;
+- ``unaligned``: CycleGAN's ``trainA/`` and ``trainB/`` folders.
+
+Every sample is a pure function of ``(seed, sample_index)``: its image, crop, flips and
+degradation are drawn from a generator seeded by that pair. A resumed run therefore sees
+exactly the samples an uninterrupted run would, whatever the number of loader workers,
+without saving any loader state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from restore.io.convert import array_to_tensor
+from restore.io.image import read_image
+from restore.tasks.base import Task
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    """Image files under ``folder`` (recursive), in a stable order."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: training folder does not exist")
+    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        raise FileNotFoundError(f"{folder}: no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    return paths
+
+
+def load_image_tensor(path: Path, channels: int) -> torch.Tensor:
+    """``(C, H, W)`` float tensor with the channel count the network wants."""
+    image = array_to_tensor(read_image(path).pixels)[0]
+    if image.shape[0] == channels:
+        return image
+    if channels == 1:  # BT.601 luma, as the grey benchmarks were made
+        weights = torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)
+        return (image * weights).sum(0, keepdim=True)
+    return image.expand(channels, -1, -1).clone()
+
+
+def sample_generator(seed: int, index: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed * 1_000_003 + index)
+
+
+def random_crop(image: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
+    """A ``size`` x ``size`` crop; images smaller than that are reflect-padded first."""
+    _, height, width = image.shape
+    if height < size or width < size:
+        pad_h, pad_w = max(0, size - height), max(0, size - width)
+        image = torch.nn.functional.pad(image[None], (0, pad_w, 0, pad_h), mode="replicate")[0]
+        _, height, width = image.shape
+    top = int(torch.randint(height - size + 1, (1,), generator=generator))
+    left = int(torch.randint(width - size + 1, (1,), generator=generator))
+    return image[:, top : top + size, left : left + size]
+
+
+def random_dihedral(image: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """One of the 8 flips/rotations, the standard augmentation for restoration."""
+    choice = int(torch.randint(8, (1,), generator=generator))
+    if choice & 1:
+        image = image.flip(-1)
+    return torch.rot90(image, choice >> 1, dims=(-2, -1))
+
+
+class DegradedPairs(Dataset):
+    """``clean`` layout: random crops of clean images, degraded by the task."""
+
+    def __init__(
+        self, images: list[torch.Tensor], task: Task, options: dict[str, Any], crop: int, seed: int
+    ) -> None:
+        self.images, self.task, self.options, self.crop, self.seed = images, task, options, crop, seed
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        generator = sample_generator(self.seed, index)
+        image = self.images[int(torch.randint(len(self.images), (1,), generator=generator))]
+        clean = random_dihedral(random_crop(image, self.crop * self.task.scale, generator), generator)
+        return self.task.make_pair(clean.contiguous(), self.options, generator)
+
+
+class AlignedPairs(Dataset):
+    """pix2pix ``aligned`` layout: each file holds A (left half) and B (right half)."""
+
+    def __init__(self, images: list[torch.Tensor], crop: int, seed: int, direction: str = "AtoB") -> None:
+        if direction not in ("AtoB", "BtoA"):
+            raise ValueError(f"direction must be AtoB or BtoA, not {direction!r}")
+        self.images, self.crop, self.seed, self.direction = images, crop, seed, direction
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        generator = sample_generator(self.seed, index)
+        image = self.images[int(torch.randint(len(self.images), (1,), generator=generator))]
+        half = image.shape[-1] // 2
+        both = torch.cat([image[..., :half], image[..., half : 2 * half]], dim=0)  # crop A and B together
+        both = random_crop(both, self.crop, generator)
+        if int(torch.randint(2, (1,), generator=generator)):
+            both = both.flip(-1)
+        a, b = both.chunk(2, dim=0)
+        return (a, b) if self.direction == "AtoB" else (b, a)
+
+
+class UnalignedPairs(Dataset):
+    """CycleGAN ``unaligned`` layout: independent random images from domains A and B."""
+
+    def __init__(
+        self, images_a: list[torch.Tensor], images_b: list[torch.Tensor], crop: int, seed: int
+    ) -> None:
+        self.images_a, self.images_b, self.crop, self.seed = images_a, images_b, crop, seed
+
+    def __len__(self) -> int:
+        return max(len(self.images_a), len(self.images_b))
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        generator = sample_generator(self.seed, index)
+        crops = []
+        for images in (self.images_a, self.images_b):
+            image = images[int(torch.randint(len(images), (1,), generator=generator))]
+            crop = random_crop(image, self.crop, generator)
+            crops.append(crop.flip(-1) if int(torch.randint(2, (1,), generator=generator)) else crop)
+        return crops[0], crops[1]
+
+
+class StepSampler(Sampler[int]):
+    """Endless global sample indices, starting at ``start_step``.
+
+    Step ``s`` of rank ``r`` (of ``world`` processes) gets indices
+    ``(s * world + r) * batch_size + [0, batch_size)``, so ranks never share a sample and
+    resuming at step ``s`` continues the exact sequence."""
+
+    def __init__(self, batch_size: int, start_step: int = 0, rank: int = 0, world: int = 1) -> None:
+        self.batch_size, self.start_step, self.rank, self.world = batch_size, start_step, rank, world
+
+    def __iter__(self) -> Iterator[int]:
+        step = self.start_step
+        while True:
+            first = (step * self.world + self.rank) * self.batch_size
+            yield from range(first, first + self.batch_size)
+            step += 1

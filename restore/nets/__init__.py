@@ -1,0 +1,52 @@
+"""Networks, built by name from plain dictionaries (``{"arch": "unet", ...}``).
+
+The dictionary is what checkpoints store, so any network can be rebuilt from its file
+alone. Architectures register themselves in :data:`ARCHITECTURES`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from torch import nn
+
+from restore.nets.unet import UNetConfig, UNetGenerator
+
+# arch name -> (config dataclass, module class taking that config)
+ARCHITECTURES: dict[str, tuple[type, type[nn.Module]]] = {
+    "unet": (UNetConfig, UNetGenerator),
+}
+
+
+def network_spec(config: Any) -> dict[str, Any]:
+    """The plain-dict form of a network config, with its ``arch`` name."""
+    for arch, (config_class, _) in ARCHITECTURES.items():
+        if type(config) is config_class:
+            return {"arch": arch, **dataclasses.asdict(config)}
+    raise TypeError(f"{type(config).__name__} is not a registered network config")
+
+
+def parse_network_spec(spec: dict[str, Any]) -> Any:
+    """Turn ``{"arch": ..., **fields}`` into the architecture's config dataclass.
+
+    Unknown fields are an error rather than silently ignored: a typo in a recipe must not
+    train a different network than the one the user asked for."""
+    fields = dict(spec)
+    arch = fields.pop("arch", None)
+    fields.pop("init", None)  # how training initialises the weights, not part of the layout
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"unknown network arch {arch!r}; known: {', '.join(ARCHITECTURES)}")
+    config_class, _ = ARCHITECTURES[arch]
+    known = {f.name for f in dataclasses.fields(config_class)}
+    unknown = set(fields) - known
+    if unknown:
+        raise ValueError(f"{arch}: unknown setting(s) {', '.join(sorted(unknown))}")
+    return config_class(**fields)
+
+
+def build_network(spec: dict[str, Any]) -> nn.Module:
+    """Build a network from its spec dict (as stored in checkpoints and recipes)."""
+    config = parse_network_spec(spec)
+    _, module_class = ARCHITECTURES[spec["arch"]]
+    return module_class(config)

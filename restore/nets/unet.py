@@ -1,0 +1,127 @@
+"""U-Net generator shared by the restoration tasks (denoise, superres, inpaint, medical).
+
+It keeps pix2pix's idea (an encoder-decoder with skip connections between mirrored
+levels, 4x4 stride-2 convolutions to go down and transposed 4x4 convolutions to go up)
+and adds what restoration networks since DnCNN/DRUNet showed to matter:
+
+- ``blocks_per_level`` residual blocks at every scale (0 gives the bare pix2pix
+  down/up ladder), so there is capacity at full resolution where the fine detail is;
+- extra input channels (noise-level map, mask) simply widen the first convolution;
+- ``residual=True`` predicts a correction added to the input (``out = input + net(input)``),
+  which is what makes denoisers train fast;
+- ``upscale`` 2/3/4 appends a pixel-shuffle head for super-resolution; the residual is
+  then added to a bicubic upsampling of the input.
+
+The whole layout is a plain :class:`UNetConfig`, stored inside every checkpoint, so the
+network is always rebuilt from the file and never from CLI defaults.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from restore.nets.layers import ResidualBlock, activation_layer, norm_layer
+
+
+@dataclass(frozen=True)
+class UNetConfig:
+    """Every setting that determines the U-Net's weights layout and behaviour."""
+
+    in_channels: int = 3
+    out_channels: int = 3
+    extra_channels: int = 0  # conditioning inputs appended after the image (noise map, mask)
+    base_channels: int = 64
+    depth: int = 4  # number of 2x downsamplings; inputs must be multiples of 2**depth
+    max_channels: int = 512
+    blocks_per_level: int = 2
+    norm: str = "none"  # batch | instance | none
+    activation: str = "relu"  # relu | leaky_relu
+    dropout: float = 0.0  # in the decoder's deepest levels, as pix2pix does
+    residual: bool = True
+    upscale: int = 1  # 1, 2, 3 or 4: pixel-shuffle super-resolution head
+
+    def channels_at(self, level: int) -> int:
+        return min(self.base_channels * 2**level, self.max_channels)
+
+
+class UNetGenerator(nn.Module):
+    """Encoder-decoder with additive skips. Input ``(B, in+extra, H, W)``, output
+    ``(B, out, H*upscale, W*upscale)``; H and W must be multiples of :attr:`size_multiple`."""
+
+    def __init__(self, config: UNetConfig) -> None:
+        super().__init__()
+        if config.upscale not in (1, 2, 3, 4):
+            raise ValueError(f"upscale must be 1, 2, 3 or 4, not {config.upscale}")
+        self.config = config
+        c = config
+        width = [c.channels_at(level) for level in range(c.depth + 1)]
+
+        self.head = nn.Conv2d(c.in_channels + c.extra_channels, width[0], 3, padding=1)
+        self.encoder = nn.ModuleList()
+        self.down = nn.ModuleList()
+        for level in range(c.depth):
+            self.encoder.append(self._blocks(width[level]))
+            self.down.append(nn.Conv2d(width[level], width[level + 1], 4, stride=2, padding=1))
+        self.bottleneck = self._blocks(width[c.depth])
+        self.up = nn.ModuleList()
+        self.decoder = nn.ModuleList()
+        for level in reversed(range(c.depth)):
+            dropout = c.dropout if level >= c.depth - 3 else 0.0
+            self.up.append(
+                nn.Sequential(
+                    nn.ConvTranspose2d(width[level + 1], width[level], 4, stride=2, padding=1),
+                    nn.Dropout(dropout) if dropout > 0 else nn.Identity(),
+                )
+            )
+            self.decoder.append(self._blocks(width[level]))
+        self.tail = self._tail(width[0])
+
+    def _blocks(self, channels: int) -> nn.Sequential:
+        c = self.config
+        if c.blocks_per_level == 0:
+            return nn.Sequential(norm_layer(c.norm, channels), activation_layer(c.activation))
+        return nn.Sequential(
+            *[ResidualBlock(channels, c.norm, c.activation) for _ in range(c.blocks_per_level)]
+        )
+
+    def _tail(self, channels: int) -> nn.Sequential:
+        c = self.config
+        if c.upscale == 1:
+            return nn.Sequential(nn.Conv2d(channels, c.out_channels, 3, padding=1))
+        stages: list[nn.Module] = []
+        factors = [2, 2] if c.upscale == 4 else [c.upscale]
+        for factor in factors:
+            stages += [
+                nn.Conv2d(channels, channels * factor * factor, 3, padding=1),
+                nn.PixelShuffle(factor),
+                activation_layer(c.activation),
+            ]
+        stages.append(nn.Conv2d(channels, c.out_channels, 3, padding=1))
+        return nn.Sequential(*stages)
+
+    @property
+    def size_multiple(self) -> int:
+        return 2**self.config.depth
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = self.config
+        features = self.head(x)
+        skips = []
+        for blocks, down in zip(self.encoder, self.down):
+            features = blocks(features)
+            skips.append(features)
+            features = down(features)
+        features = self.bottleneck(features)
+        for up, blocks, skip in zip(self.up, self.decoder, reversed(skips)):
+            features = blocks(up(features) + skip)
+        out = self.tail(features)
+        if not c.residual:
+            return out
+        image = x[:, : c.out_channels]
+        if c.upscale > 1:
+            image = F.interpolate(image, scale_factor=c.upscale, mode="bicubic", align_corners=False)
+        return image + out

@@ -1,0 +1,19 @@
+"""Task registry: ``get_task("denoise")``. Tasks are imported on first use only."""
+
+from __future__ import annotations
+
+import importlib
+
+from restore.tasks.base import Task
+
+# task name -> "module:Class", imported lazily so one task's dependencies never break another
+TASKS: dict[str, str] = {
+    "denoise": "restore.tasks.denoise:DenoiseTask",
+}
+
+
+def get_task(name: str) -> Task:
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; known: {', '.join(TASKS)}")
+    module_name, class_name = TASKS[name].split(":")
+    return getattr(importlib.import_module(module_name), class_name)()

@@ -1,0 +1,78 @@
+"""Denoising: additive noise with a known (or estimated) level, FFDNet/DRUNet style.
+
+The network sees the noisy image plus a noise-level map (per-pixel sigma in [0, 1]
+units) as an extra channel. Training draws sigma uniformly per image, so one model
+serves sigma 0-50 and the user can turn the strength up or down at inference.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+
+from restore.tasks.base import Task
+
+NOISE_MODELS = ("gaussian", "poisson_gaussian", "jpeg_gaussian")
+
+
+def network_input(noisy: torch.Tensor, sigma_map: torch.Tensor) -> torch.Tensor:
+    """Concatenate the noisy image ``(..., C, H, W)`` with its sigma map ``(..., 1, H, W)``."""
+    return torch.cat([noisy, sigma_map], dim=-3)
+
+
+class DenoiseTask(Task):
+    name = "denoise"
+
+    def default_config(self) -> dict[str, Any]:
+        return {
+            "task_options": {"sigma_min": 0.0, "sigma_max": 50.0, "noise_models": ["gaussian"]},
+            "generator": {
+                "arch": "unet",
+                "in_channels": 3,
+                "out_channels": 3,
+                "extra_channels": 1,
+                "base_channels": 32,
+                "depth": 4,
+                "max_channels": 128,
+                "blocks_per_level": 1,
+                "residual": True,
+            },
+        }
+
+    def make_pair(
+        self, clean: torch.Tensor, options: dict[str, Any], generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        models = options.get("noise_models", ["gaussian"])
+        unknown = set(models) - set(NOISE_MODELS)
+        if unknown:
+            raise ValueError(f"unknown noise model(s) {sorted(unknown)}; known: {NOISE_MODELS}")
+        model = models[int(torch.randint(len(models), (1,), generator=generator))]
+        low, high = options.get("sigma_min", 0.0) / 255, options.get("sigma_max", 50.0) / 255
+        sigma = low + (high - low) * float(torch.rand((), generator=generator))
+        base = clean
+        if model == "jpeg_gaussian":
+            quality = int(torch.randint(30, 96, (1,), generator=generator))
+            base = jpeg_roundtrip(clean, quality)
+        noise = torch.randn(clean.shape, generator=generator)
+        sigma_map = torch.full((1, *clean.shape[1:]), sigma)
+        if model == "poisson_gaussian":
+            # shot noise grows with intensity: std^2 = a * x + sigma^2, a up to sigma_max^2
+            gain = high**2 * float(torch.rand((), generator=generator))
+            std = torch.sqrt(gain * clean.clamp(min=0) + sigma**2)
+            sigma_map = std.mean(dim=0, keepdim=True)
+            return network_input(clean + noise * std, sigma_map), clean
+        return network_input(base + noise * sigma, sigma_map), clean
+
+
+def jpeg_roundtrip(image: torch.Tensor, quality: int) -> torch.Tensor:
+    """Encode a ``(C, H, W)`` [0, 1] tensor as JPEG at ``quality`` and decode it again."""
+    array = (image.clamp(0, 1).numpy().transpose(1, 2, 0) * 255).round().astype(np.uint8)
+    bgr = np.ascontiguousarray(array[:, :, ::-1])  # OpenCV's JPEG colour transform expects BGR
+    ok, encoded = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise RuntimeError("JPEG encoding failed")
+    decoded = cv2.imdecode(encoded, cv2.IMREAD_UNCHANGED).reshape(array.shape)[:, :, ::-1]
+    return torch.from_numpy(decoded.transpose(2, 0, 1).astype(np.float32) / 255)
