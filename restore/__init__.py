@@ -1,5 +1,51 @@
-"""restore: repair and restyle images with conditional GANs."""
+"""restore: repair and restyle images with conditional GANs.
+
+The public API is imported lazily, so ``import restore`` (and ``restore --help``) stays
+instant and does not load torch until a model is used::
+
+    import restore
+    model = restore.load("denoise-color", device="auto")
+    clean = model(noisy_array, sigma=25)
+    report = restore.process_folder("denoise", "photos/", "clean/", sigma="auto")
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from restore._version import __version__
 
-__all__ = ["__version__"]
+if TYPE_CHECKING:
+    from restore.api import TaskProcessor, process_folder
+    from restore.engine.batch import BatchReport
+    from restore.model import Restorer, load
+    from restore.weights import WeightsEntry, load_manifest
+
+__all__ = [
+    "BatchReport",
+    "Restorer",
+    "TaskProcessor",
+    "WeightsEntry",
+    "__version__",
+    "load",
+    "load_manifest",
+    "process_folder",
+]
+
+_LAZY = {
+    "load": "restore.model",
+    "Restorer": "restore.model",
+    "process_folder": "restore.api",
+    "TaskProcessor": "restore.api",
+    "BatchReport": "restore.engine.batch",
+    "WeightsEntry": "restore.weights",
+    "load_manifest": "restore.weights",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'restore' has no attribute {name!r}")

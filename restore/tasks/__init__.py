@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
-from restore.tasks.base import Task
+if TYPE_CHECKING:  # the registry itself must not import torch (restore --help lists the tasks)
+    from restore.tasks.base import Task
 
 # task name -> "module:Class", imported lazily so one task's dependencies never break another
 TASKS: dict[str, str] = {

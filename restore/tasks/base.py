@@ -30,3 +30,18 @@ class Task(ABC):
         """Degrade one clean ``(C, H, W)`` crop into ``(network_input, target)``.
 
         Randomness comes only from ``generator`` so pairs are reproducible per sample."""
+
+    def default_weights(self, channels: int) -> list[str]:
+        """Shipped weights names for an image with ``channels`` channels (1 or 3), best
+        first; the first one this installation ships is used."""
+        del channels
+        return []
+
+    def inference_input(self, image: torch.Tensor, options: dict[str, Any]) -> tuple[torch.Tensor, dict[str, Any]]:
+        """Turn an image ``(1, C, H, W)`` into the network's input, using the user's options.
+
+        Returns the input and what was decided for this image (recorded in report.json),
+        e.g. an estimated noise level. The default is the image itself."""
+        del options  # tasks without inference options
+        return image, {}
+

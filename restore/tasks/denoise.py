@@ -23,8 +23,32 @@ def network_input(noisy: torch.Tensor, sigma_map: torch.Tensor) -> torch.Tensor:
     return torch.cat([noisy, sigma_map], dim=-3)
 
 
+def estimate_sigma(image: torch.Tensor) -> float:
+    """Noise level of a ``(1, C, H, W)`` [0, 1] image on the 0-255 scale (wavelet MAD
+    estimator of Donoho & Johnstone, via scikit-image), averaged over channels."""
+    from skimage.restoration import estimate_sigma as skimage_estimate_sigma
+
+    array = image[0].permute(1, 2, 0).double().numpy()
+    return 255.0 * float(skimage_estimate_sigma(array, channel_axis=-1, average_sigmas=True))
+
+
 class DenoiseTask(Task):
     name = "denoise"
+
+    def default_weights(self, channels: int) -> list[str]:
+        # a grey image given to the colour model is replicated to RGB and averaged back
+        return ["denoise-gray", "denoise-color"] if channels == 1 else ["denoise-color"]
+
+    def inference_input(self, image: torch.Tensor, options: dict[str, Any]) -> tuple[torch.Tensor, dict[str, Any]]:
+        """``options["sigma"]``: the noise level on the 0-255 scale (relative to the full
+        range, also for 16-bit images), or ``"auto"`` to estimate it per image."""
+        sigma = options.get("sigma", "auto")
+        estimated = sigma == "auto"
+        level = estimate_sigma(image) if estimated else float(sigma)
+        if not 0 <= level <= 255:
+            raise ValueError(f"sigma must be between 0 and 255, not {level}")
+        sigma_map = torch.full((image.shape[0], 1, *image.shape[2:]), level / 255.0)
+        return network_input(image, sigma_map), {"sigma": round(level, 3), "sigma_estimated": estimated}
 
     def default_config(self) -> dict[str, Any]:
         return {

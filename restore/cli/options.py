@@ -1,0 +1,93 @@
+"""Options shared by the task commands, declared once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+DEVICES = ["auto", "cpu", "cuda", "mps"]
+PRECISIONS = ["fp32", "bf16", "fp16"]
+
+
+def _parse_tile(_ctx: click.Context, _param: click.Parameter, value: str) -> int | str:
+    if value == "auto":
+        return value
+    try:
+        size = int(value)
+    except ValueError:
+        raise click.BadParameter("give a number of pixels, 0 (whole image) or auto") from None
+    if size < 0 or 0 < size < 32:
+        raise click.BadParameter("tiles must be 0 (whole image) or at least 32 pixels")
+    return size
+
+
+def device_options(function: Callable) -> Callable:
+    for option in reversed(
+        [
+            click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True,
+                         help="Where the network runs: auto picks CUDA, then Apple MPS, then the CPU."),
+            click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
+                         help="Arithmetic of the network: bf16 is ~2x faster on recent CPUs and GPUs; "
+                              "fp16 needs a GPU."),
+        ]
+    ):
+        function = option(function)
+    return function
+
+
+def task_options(function: Callable) -> Callable:
+    """--in/--out, weights, device, tiling and batch options of every task command."""
+    options = [
+        click.option("--in", "source", required=True, type=click.Path(exists=True, path_type=Path),
+                     help="An image file, or a folder searched recursively."),
+        click.option("--out", "destination", required=True, type=click.Path(file_okay=False, path_type=Path),
+                     help="Output folder. The input's sub-folder tree is mirrored here, with report.json."),
+        click.option("--weights", default=None, metavar="NAME|PATH",
+                     help="Shipped weights name (see `restore weights list`) or a .safetensors/.pt file. "
+                          "Default: the task's shipped weights for each image's channels."),
+        click.option("--tile", default="0", callback=_parse_tile, show_default=True, metavar="N|auto",
+                     help="Split big images into N-pixel tiles blended without seams (bounded memory); "
+                          "0 = whole image, auto = size from free memory."),
+        click.option("--tile-overlap", default=32, show_default=True, type=click.IntRange(0),
+                     help="Pixels shared by neighbouring tiles."),
+        click.option("--batch-size", default=4, show_default=True, type=click.IntRange(1),
+                     help="Tiles per forward pass."),
+        click.option("--suffix", default="", help="Appended to each output name, e.g. _clean."),
+        click.option("--ext", type=click.Choice(["same", "png", "jpg", "tif", "bmp", "webp"]), default="same",
+                     show_default=True, help="Output format; same keeps each input's. JPEG/BMP cannot hold "
+                                             "16-bit or alpha: those are reduced."),
+        click.option("--overwrite", is_flag=True,
+                     help="Redo outputs that exist. By default they are skipped, so a re-run resumes."),
+        click.option("--workers", default=2, show_default=True, type=click.IntRange(1),
+                     help="Threads decoding and encoding images while the network runs."),
+        click.option("--max-pixels", default=20000 * 20000, show_default=True, type=click.IntRange(1),
+                     help="Inputs with more pixels are refused before decoding (decompression bombs)."),
+        click.option("--quiet", is_flag=True, help="No progress bar."),
+    ]
+    function = device_options(function)
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def run_task(task: str, settings: dict[str, Any]) -> None:
+    """Run a task command's folder batch and exit 0 (all done), 1 (some failed) or 2."""
+    from restore.api import process_folder
+    from restore.engine.batch import BatchUsageError
+    from restore.engine.checkpoint import WeightsError
+    from restore.engine.device import PrecisionError, check_precision, resolve_device
+
+    source, destination = settings.pop("source"), settings.pop("destination")
+    try:
+        check_precision(resolve_device(settings["device"]), settings["precision"])
+        report = process_folder(task, source, destination, **settings)
+    except (BatchUsageError, PrecisionError, WeightsError) as error:
+        raise click.UsageError(str(error)) from error
+    for outcome in report.outcomes:
+        if outcome.status == "failed":
+            click.echo(f"failed: {outcome.input}: {outcome.reason}", err=True)
+    click.echo(f"{report.summary()}; report: {destination / 'report.json'}")
+    raise SystemExit(report.exit_code)

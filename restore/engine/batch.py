@@ -1,0 +1,265 @@
+"""The folder batch engine: walk ``--in``, mirror the tree under ``--out``, never lose work.
+
+Guarantees, whatever the task:
+- inputs are never written to, and no output may land on an input file;
+- each output is written atomically (temp file in the same folder + rename), so an
+  interrupted run leaves complete files only, and a re-run skips what exists (resume);
+- a bad input is reported with its path and reason and the batch goes on;
+- ``report.json`` in ``--out`` lists every input with status, seconds and output path;
+- decoding and encoding run in worker threads (OpenCV releases the GIL) so the model
+  does not wait for the disk.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from restore.io.atomic import atomic_write
+from restore.io.image import Image, ImageReadError, read_image, write_image
+
+READABLE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif"}
+WRITABLE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
+REPORT_NAME = "report.json"
+
+# The per-image work of a task: decoded input -> output image and what was decided for it.
+ImageFunction = Callable[[Image, Path], tuple[Image, dict[str, Any]]]
+
+
+class BatchUsageError(ValueError):
+    """The batch cannot start (bad paths or options); maps to exit code 2."""
+
+
+@dataclass
+class BatchSettings:
+    suffix: str = ""  # appended to each output file's stem
+    ext: str = "same"  # output format: same | png | jpg | tif | bmp | webp
+    overwrite: bool = False  # redo outputs that already exist (default: skip = resume)
+    workers: int = 2  # decode/encode threads
+    quiet: bool = False  # no progress bar
+    max_pixels: int = 20000 * 20000  # larger inputs are refused before decoding
+    jpeg_quality: int = 95
+
+
+@dataclass
+class Job:
+    source: Path
+    output: Path | None  # None: not an input we can process
+
+
+@dataclass
+class Outcome:
+    input: str
+    output: str | None
+    status: str  # done | skipped | failed
+    seconds: float = 0.0
+    reason: str = ""
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class BatchReport:
+    source: str
+    destination: str
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(outcome.status == status for outcome in self.outcomes)
+
+    @property
+    def exit_code(self) -> int:
+        """0 = everything done or already there, 1 = some inputs failed."""
+        return 1 if self.count("failed") else 0
+
+    def summary(self) -> str:
+        return f"{self.count('done')} done, {self.count('skipped')} skipped, {self.count('failed')} failed"
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "source": self.source,
+                "destination": self.destination,
+                "summary": {status: self.count(status) for status in ("done", "skipped", "failed")},
+                "files": [asdict(outcome) for outcome in self.outcomes],
+            },
+            indent=2,
+        )
+
+
+def display_path(path: Path) -> str:
+    """The path as text for messages and JSON, even when the name is not valid UTF-8."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def output_path(relative: Path, destination: Path, settings: BatchSettings) -> Path:
+    suffix = relative.suffix if settings.ext == "same" else "." + settings.ext.lstrip(".")
+    if suffix.lower() not in WRITABLE_SUFFIXES:
+        suffix = ".png"  # e.g. GIF inputs: readable, not writable
+    return destination / relative.parent / f"{relative.stem}{settings.suffix}{suffix}"
+
+
+def plan_jobs(
+    source: Path, destination: Path, settings: BatchSettings, is_input: Callable[[Path], bool] = lambda _: True
+) -> list[Job]:
+    """Every file under ``source`` (or ``source`` itself) with its mirrored output path.
+
+    Hidden files and anything under ``destination`` (when it lies inside ``source``) are
+    not inputs; ``is_input`` lets a task exclude more (e.g. inpainting's mask sidecars).
+    Refuses a plan in which an output would replace an input."""
+    if not source.exists():
+        raise BatchUsageError(f"--in {display_path(source)}: no such file or folder")
+    if settings.ext != "same" and "." + settings.ext.lstrip(".").lower() not in WRITABLE_SUFFIXES:
+        raise BatchUsageError(f"--ext {settings.ext}: use same, png, jpg, tif, bmp or webp")
+    destination_resolved = destination.resolve()
+    if source.is_file():
+        files = [(source, Path(source.name))]
+    else:
+        files = [(path, path.relative_to(source)) for path in _walk(source, destination_resolved)]
+    inputs = {path.resolve() for path, _ in files}
+    jobs = []
+    for path, relative in files:
+        if not is_input(path):
+            continue
+        if path.suffix.lower() not in READABLE_SUFFIXES:
+            jobs.append(Job(path, None))
+            continue
+        output = output_path(relative, destination, settings)
+        if output.resolve() in inputs:
+            raise BatchUsageError(
+                f"the output {display_path(output)} would overwrite an input: choose an --out folder "
+                f"outside --in or set a --suffix"
+            )
+        jobs.append(Job(path, output))
+    return jobs
+
+
+def _walk(root: Path, skip: Path) -> Iterator[Path]:
+    """Files under ``root`` in a stable order, not following directory links (so a link
+    loop cannot recurse forever), leaving out hidden entries and the ``skip`` tree."""
+    for folder, subfolders, names in os.walk(root, followlinks=False):
+        folder_path = Path(folder)
+        subfolders[:] = sorted(
+            name for name in subfolders if not name.startswith(".") and (folder_path / name).resolve() != skip
+        )
+        for name in sorted(names):
+            if not name.startswith("."):
+                yield folder_path / name
+
+
+def remove_stale_temp_files(destination: Path) -> None:
+    """Temp files an interrupted run left behind (see restore.io.atomic): never outputs."""
+    if destination.is_dir():
+        for stale in destination.rglob(".*.tmp"):
+            stale.unlink(missing_ok=True)
+
+
+def run_batch(
+    source: Path,
+    destination: Path,
+    process: ImageFunction,
+    settings: BatchSettings,
+    is_input: Callable[[Path], bool] = lambda _: True,
+) -> BatchReport:
+    """Process every input under ``source`` into ``destination``; returns the report (also
+    written to ``destination/report.json``)."""
+    source, destination = Path(source), Path(destination)
+    jobs = plan_jobs(source, destination, settings, is_input)
+    destination.mkdir(parents=True, exist_ok=True)
+    remove_stale_temp_files(destination)
+    report = BatchReport(display_path(source), display_path(destination))
+    pending = [job for job in jobs if _needs_work(job, settings, report)]
+    bar = _progress_bar(len(pending), settings.quiet)
+    try:
+        with ThreadPoolExecutor(max(1, settings.workers), thread_name_prefix="restore-io") as pool:
+            _run_pipeline(pending, process, settings, pool, report, bar)
+    finally:
+        if bar is not None:
+            bar.close()
+        report.outcomes.sort(key=lambda outcome: outcome.input)
+        atomic_write(destination / REPORT_NAME, lambda temp: temp.write_text(report.to_json()))
+    return report
+
+
+def _needs_work(job: Job, settings: BatchSettings, report: BatchReport) -> bool:
+    """Record non-images and already-finished outputs; True for jobs left to run."""
+    if job.output is None:
+        reason = f"not an image file (unsupported extension {job.source.suffix or 'none'!r})"
+        report.outcomes.append(Outcome(display_path(job.source), None, "failed", reason=reason))
+        return False
+    if job.output.exists() and not settings.overwrite:
+        report.outcomes.append(
+            Outcome(display_path(job.source), display_path(job.output), "skipped", reason="output exists (use --overwrite to redo)")
+        )
+        return False
+    return True
+
+
+def _run_pipeline(
+    jobs: list[Job], process: ImageFunction, settings: BatchSettings, pool: ThreadPoolExecutor, report: BatchReport, bar
+) -> None:
+    """Decode ahead in the pool, run the model here, encode/write in the pool."""
+    reads: deque[tuple[Job, float, Future]] = deque()
+    writes: deque[tuple[Outcome, Future]] = deque()
+    upcoming = iter(jobs)
+    lookahead = 2 * max(1, settings.workers)
+
+    def submit_reads() -> None:
+        while len(reads) < lookahead:
+            job = next(upcoming, None)
+            if job is None:
+                return
+            reads.append((job, time.perf_counter(), pool.submit(read_image, job.source, settings.max_pixels)))
+
+    def collect_writes(block: bool) -> None:
+        while writes and (block or writes[0][1].done()):
+            outcome, future = writes.popleft()
+            try:
+                future.result()
+            except (OSError, ValueError) as error:
+                outcome.status, outcome.reason = "failed", f"cannot write output: {error}"
+            report.outcomes.append(outcome)
+            if bar is not None:
+                bar.update(1)
+
+    submit_reads()
+    while reads:
+        job, started, future = reads.popleft()
+        submit_reads()
+        outcome = Outcome(display_path(job.source), display_path(job.output), "done")
+        try:
+            image = future.result()
+            result, outcome.info = process(image, job.source)
+        except (ImageReadError, OSError, ValueError, RuntimeError) as error:
+            outcome.status, outcome.reason, outcome.output = "failed", _reason(error, job.source), None
+            outcome.seconds = round(time.perf_counter() - started, 4)
+            report.outcomes.append(outcome)
+            if bar is not None:
+                bar.update(1)
+            continue
+        write = pool.submit(write_image, job.output, result, settings.jpeg_quality)
+        outcome.seconds = round(time.perf_counter() - started, 4)
+        writes.append((outcome, write))
+        collect_writes(block=False)
+    collect_writes(block=True)
+
+
+def _reason(error: Exception, source: Path) -> str:
+    """The error's message without a repeated path prefix (the report already names it)."""
+    text = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+    prefix = f"{display_path(source)}: "
+    return text[len(prefix) :] if text.startswith(prefix) else text
+
+
+def _progress_bar(total: int, quiet: bool):
+    if quiet or total == 0:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="img", desc="restore", dynamic_ncols=True)

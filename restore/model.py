@@ -1,0 +1,130 @@
+"""A loaded model: network + task + device settings, callable on arrays or tensors.
+
+This is the inference engine every task shares; the CLI and the folder batch engine are
+thin layers over it::
+
+    model = restore.load("denoise-color", device="auto")
+    clean = model(noisy_uint8_array, sigma=25)      # same type, shape and dtype back
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from restore.engine.checkpoint import WeightsError, load_weights
+from restore.engine.device import autocast, check_precision, resolve_device
+from restore.engine.tiling import auto_tile_size, tiled_forward
+from restore.io.convert import array_to_tensor, tensor_to_array
+from restore.nets import build_network
+from restore.tasks import get_task
+from restore.weights import WeightsEntry, resolve_weights
+
+ImageLike = TypeVar("ImageLike", np.ndarray, torch.Tensor)
+
+
+class Restorer:
+    """Runs one network on images of any size (tiled when asked) on the chosen device.
+
+    ``tile``: 0 = whole image at once, ``"auto"`` = pick from free memory, N = N-pixel
+    tiles overlapping by ``tile_overlap`` and blended smoothly."""
+
+    def __init__(
+        self,
+        network: nn.Module,
+        metadata: dict[str, Any],
+        *,
+        device: str = "auto",
+        precision: str = "fp32",
+        tile: int | str = 0,
+        tile_overlap: int = 32,
+        batch_size: int = 4,
+        entry: WeightsEntry | None = None,
+    ) -> None:
+        self.metadata = metadata
+        self.entry = entry
+        self.task = get_task(metadata["task"])
+        self.device = resolve_device(device)
+        check_precision(self.device, precision)
+        self.precision = precision
+        spec = metadata["network"]
+        self.channels = int(spec.get("in_channels", 3))
+        self.scale = int(spec.get("upscale", 1))
+        self.network = network.eval().requires_grad_(False).to(self.device)
+        self.network.to(memory_format=torch.channels_last)
+        self.multiple = int(getattr(network, "size_multiple", 1))
+        if tile == "auto":
+            tile = auto_tile_size(self.device, self.channels, self.scale)
+        self.tile, self.tile_overlap, self.batch_size = int(tile), tile_overlap, batch_size
+
+    @classmethod
+    def from_weights(cls, name_or_path: str | Path, **settings: Any) -> Restorer:
+        path, entry = resolve_weights(str(name_or_path))
+        state_dict, metadata = load_weights(path)
+        if "network" not in metadata or "task" not in metadata:
+            raise WeightsError(f"{path}: no restore metadata (task, network); it was not written by restore")
+        network = build_network(metadata["network"])
+        network.load_state_dict({key: value.float() for key, value in state_dict.items()})
+        return cls(network, metadata, entry=entry, **settings)
+
+    @property
+    def name(self) -> str:
+        return self.entry.name if self.entry else str(self.metadata.get("source", "weights file"))
+
+    def run(self, image: torch.Tensor, **options: Any) -> tuple[torch.Tensor, dict[str, Any]]:
+        """``(1, C, H, W)`` [0, 1] CPU tensor -> restored tensor and per-image decisions.
+
+        Grey images given to a colour model are replicated to RGB and averaged back (and
+        colour to a grey model is refused), so grey stays grey whatever the weights."""
+        channels = image.shape[1]
+        if channels != self.channels:
+            if channels == 1 and self.channels == 3:
+                image = image.expand(-1, 3, -1, -1)
+            else:
+                raise ValueError(f"this {self.name} model takes {self.channels}-channel images, not {channels}")
+        network_input, info = self.task.inference_input(image, options)
+        output = tiled_forward(
+            self._forward,
+            network_input,
+            tile=self.tile,
+            overlap=self.tile_overlap,
+            scale=self.scale,
+            multiple=self.multiple,
+            batch_size=self.batch_size,
+            device=self.device,
+            autocast=functools.partial(autocast, self.device, self.precision),
+        ).clamp_(0, 1)
+        if channels == 1 and output.shape[1] == 3:
+            output = output.mean(dim=1, keepdim=True)
+        return output, info
+
+    def _forward(self, batch: torch.Tensor) -> torch.Tensor:
+        return self.network(batch.contiguous(memory_format=torch.channels_last)).float()
+
+    def __call__(self, image: ImageLike, **options: Any) -> ImageLike:
+        """Restore an ``(H, W)``/``(H, W, C)`` array (uint8, uint16 or float in [0, 1]) or a
+        ``(C, H, W)``/``(B, C, H, W)`` tensor in [0, 1]; returns the same type, layout and
+        dtype. Task options (e.g. ``sigma=25``) are passed through."""
+        if isinstance(image, np.ndarray):
+            tensor = array_to_tensor(image)
+            output = tensor_to_array(self.run(tensor, **options)[0], image.dtype)
+            return output[:, :, 0] if image.ndim == 2 else output
+        if isinstance(image, torch.Tensor):
+            batch = image[None] if image.ndim == 3 else image
+            outputs = [self.run(item[None].float().cpu(), **options)[0] for item in batch]
+            result = torch.cat(outputs).to(image.dtype).to(image.device)
+            return result[0] if image.ndim == 3 else result
+        raise TypeError(f"expected a numpy array or torch tensor, not {type(image).__name__}")
+
+
+def load(name_or_path: str | Path, **settings: Any) -> Restorer:
+    """Load shipped weights by name (see ``restore weights list``) or a weights file.
+
+    ``settings``: ``device`` (auto|cpu|cuda|mps), ``precision`` (fp32|bf16|fp16),
+    ``tile``, ``tile_overlap``, ``batch_size``."""
+    return Restorer.from_weights(name_or_path, **settings)

@@ -1,0 +1,150 @@
+"""The shipped-weights registry: ``weights/manifest.toml`` and name-or-path resolution.
+
+Each manifest entry records what a user needs to trust a file: the task, the network
+config, the file and its sha256, the parameter count, the recipe that trained it, and the
+metrics it measured with the command that measured them. ``--weights NAME`` resolves
+through the manifest; anything else is taken as a path to a file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from restore.engine.checkpoint import WeightsError
+
+
+@dataclass(frozen=True)
+class WeightsEntry:
+    name: str
+    task: str
+    file: str  # relative to the weights folder
+    sha256: str
+    parameters: int
+    network: dict[str, Any]
+    recipe: str
+    description: str = ""
+    channels: int = 3  # image channels the network takes (1 = grey, 3 = colour)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    metrics_command: str = ""
+    notes: str = ""
+
+    @property
+    def path(self) -> Path:
+        return weights_dir() / self.file
+
+
+def weights_dir() -> Path:
+    """The shipped weights folder.
+
+    A wheel installs ``weights/`` as ``restore/_weights`` (see pyproject.toml); an
+    editable install or a source checkout reads ``weights/`` beside the package."""
+    package = Path(__file__).resolve().parent
+    installed = package / "_weights"
+    return installed if installed.is_dir() else package.parent / "weights"
+
+
+def load_manifest(path: Path | None = None) -> dict[str, WeightsEntry]:
+    path = path or weights_dir() / "manifest.toml"
+    if not path.is_file():
+        return {}
+    with open(path, "rb") as handle:
+        data = tomllib.load(handle)
+    return {name: WeightsEntry(name=name, **fields) for name, fields in data.get("weights", {}).items()}
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def resolve_weights(name_or_path: str) -> tuple[Path, WeightsEntry | None]:
+    """A manifest name (checked against its sha256) or a path to a weights file."""
+    manifest = load_manifest()
+    if name_or_path in manifest:
+        entry = manifest[name_or_path]
+        if not entry.path.is_file():
+            raise WeightsError(f"weights {entry.name!r}: file {entry.path} is missing from the installation")
+        actual = sha256_of(entry.path)
+        if actual != entry.sha256:
+            raise WeightsError(
+                f"weights {entry.name!r}: {entry.path} has sha256 {actual[:12]}..., the manifest says "
+                f"{entry.sha256[:12]}...: the file is damaged or was replaced; reinstall restore"
+            )
+        return entry.path, entry
+    path = Path(name_or_path).expanduser()
+    if path.is_file():
+        return path, None
+    known = ", ".join(sorted(manifest)) or "none shipped"
+    raise WeightsError(f"{name_or_path!r} is neither a shipped weights name ({known}) nor an existing file")
+
+
+MANIFEST_HEADER = (
+    "# Shipped weights. Written by `restore weights export` (file, sha256, network) and by the\n"
+    "# benchmark scripts in bench/ (metrics, metrics_command): edit recipes, not numbers.\n"
+)
+
+
+def save_manifest(entries: dict[str, WeightsEntry], path: Path | None = None) -> None:
+    import dataclasses
+
+    import tomli_w
+
+    from restore.io.atomic import atomic_write
+
+    path = path or weights_dir() / "manifest.toml"
+    tables = {}
+    for name, entry in sorted(entries.items()):
+        fields = dataclasses.asdict(entry)
+        del fields["name"]
+        tables[name] = fields
+    text = MANIFEST_HEADER + tomli_w.dumps({"weights": tables})
+    atomic_write(path, lambda temp: temp.write_text(text))
+
+
+def export_weights(source: Path, name: str, recipe: str, description: str = "", notes: str = "") -> WeightsEntry:
+    """Ship a trained ``.safetensors`` as ``weights/<name>.safetensors`` (fp16, which halves
+    the size at no measurable PSNR cost for these networks) and record it in the manifest.
+    Metrics of an earlier entry with the same name are dropped: they measured another file."""
+    from restore.engine.checkpoint import load_weights, save_weights
+
+    state_dict, metadata = load_weights(source)
+    if "network" not in metadata or "task" not in metadata:
+        raise WeightsError(f"{source}: no restore metadata; export weights written by `restore train`")
+    file = f"{name}.safetensors"
+    target = weights_dir() / file
+    metadata = {**metadata, "source": name}
+    save_weights(target, state_dict, metadata, half=True)
+    entry = WeightsEntry(
+        name=name,
+        task=metadata["task"],
+        file=file,
+        sha256=sha256_of(target),
+        parameters=sum(tensor.numel() for tensor in state_dict.values() if tensor.is_floating_point()),
+        network=metadata["network"],
+        recipe=recipe,
+        description=description,
+        channels=int(metadata["network"].get("in_channels", 3)),
+        notes=notes,
+    )
+    entries = load_manifest()
+    entries[name] = entry
+    save_manifest(entries)
+    return entry
+
+
+def record_metrics(name: str, metrics: dict[str, Any], command: str) -> None:
+    """Store measured metrics (and the command that measured them) in the manifest entry."""
+    import dataclasses
+
+    entries = load_manifest()
+    if name not in entries:
+        raise WeightsError(f"no shipped weights named {name!r} to record metrics for")
+    entries[name] = dataclasses.replace(entries[name], metrics=metrics, metrics_command=command)
+    save_manifest(entries)
