@@ -22,7 +22,8 @@ def reconstruction_loss(kind: str, prediction: torch.Tensor, target: torch.Tenso
 
 
 def ssim_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """1 - SSIM (kornia's, 11x11 Gaussian window)."""
+    """Kornia's structural dissimilarity ``(1 - SSIM) / 2`` (11x11 Gaussian window), in [0, 1]:
+    half of ``1 - SSIM``, which matters when choosing ``ssim_weight``."""
     import kornia
 
     return kornia.losses.ssim_loss(prediction, target, window_size=11, reduction="mean")
@@ -57,14 +58,14 @@ class GANLoss:
         return -logits.mean() if real else logits.mean()  # wgangp, and hinge for G
 
     def discriminator_loss(self, real: DiscriminatorOutput, fake: DiscriminatorOutput) -> torch.Tensor:
-        total = torch.zeros(())
+        losses = []
         for real_scale, fake_scale in zip(real, fake):
             real_logits, fake_logits = real_scale[-1].float(), fake_scale[-1].float()
             if self.kind == "hinge":
-                total = total + F.relu(1.0 - real_logits).mean() + F.relu(1.0 + fake_logits).mean()
+                losses.append(F.relu(1.0 - real_logits).mean() + F.relu(1.0 + fake_logits).mean())
             else:
-                total = total + self._against(real_logits, True, self.real_label) + self._against(fake_logits, False, 0.0)
-        return total.to(real[0][-1].device) / len(real)
+                losses.append(self._against(real_logits, True, self.real_label) + self._against(fake_logits, False, 0.0))
+        return sum(losses) / len(losses)
 
     def generator_loss(self, fake: DiscriminatorOutput) -> torch.Tensor:
         losses = [self._against(scale[-1], True, 1.0) for scale in fake]
@@ -108,6 +109,8 @@ class ImagePool:
     def query(self, images: torch.Tensor) -> torch.Tensor:
         if self.size == 0:
             return images
+        # a pool restored from a checkpoint is on the CPU; keep it where the fakes are
+        self.images = [image.to(images.device) for image in self.images]
         chosen = []
         for image in images.detach():
             image = image[None]
@@ -134,7 +137,8 @@ class VGGPerceptualLoss(torch.nn.Module):
     """L1 between VGG19 features (relu1_2 ... relu5_4) of output and target.
 
     The weights come only from a file the user names (torchvision's ``vgg19`` state dict,
-    e.g. ``vgg19-dcbb9e9d.pth``): nothing is downloaded at run time."""
+    e.g. ``vgg19-dcbb9e9d.pth``): nothing is downloaded at run time. Only its
+    ``features.*`` tensors are read; the classifier (400 MB) is never built."""
 
     LAYERS = (3, 8, 17, 26, 35)  # indices of relu1_2, relu2_2, relu3_4, relu4_4, relu5_4
     WEIGHTS = (0.1, 0.1, 1.0, 1.0, 1.0)  # Real-ESRGAN's layer weights
@@ -145,12 +149,20 @@ class VGGPerceptualLoss(torch.nn.Module):
             raise ValueError("perceptual_weight > 0 needs loss.vgg_weights: a VGG19 state-dict file you supply")
         from torchvision.models import vgg19
 
-        from restore.engine.checkpoint import load_weights
+        from restore.engine.checkpoint import WeightsError, load_weights
 
-        network = vgg19(weights=None)
+        with torch.device("meta"):  # layout only: allocating and initialising it would be wasted
+            features = vgg19(weights=None).features[: self.LAYERS[-1] + 1]
+        features = features.to_empty(device="cpu")
         state_dict, _ = load_weights(weights_path)
-        network.load_state_dict(state_dict)
-        self.features = network.features[: self.LAYERS[-1] + 1].eval().requires_grad_(False)
+        prefix = "features."
+        try:
+            features.load_state_dict(
+                {key[len(prefix) :]: value for key, value in state_dict.items() if key.startswith(prefix)}
+            )
+        except RuntimeError as error:
+            raise WeightsError(f"{weights_path}: not a torchvision VGG19 state dict ({error})") from error
+        self.features = features.eval().requires_grad_(False)
         self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
 

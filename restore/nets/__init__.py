@@ -11,11 +11,18 @@ from typing import Any
 
 from torch import nn
 
+from restore.nets.discriminator import MultiScaleConfig, MultiScaleDiscriminator, PatchConfig, PatchDiscriminator
+from restore.nets.pix2pix_unet import Pix2PixUnetConfig, Pix2PixUnetGenerator
+from restore.nets.resnet import ResnetConfig, ResnetGenerator
 from restore.nets.unet import UNetConfig, UNetGenerator
 
 # arch name -> (config dataclass, module class taking that config)
 ARCHITECTURES: dict[str, tuple[type, type[nn.Module]]] = {
     "unet": (UNetConfig, UNetGenerator),
+    "resnet": (ResnetConfig, ResnetGenerator),
+    "pix2pix_unet": (Pix2PixUnetConfig, Pix2PixUnetGenerator),
+    "patch": (PatchConfig, PatchDiscriminator),
+    "multiscale_patch": (MultiScaleConfig, MultiScaleDiscriminator),
 }
 
 
