@@ -1,12 +1,52 @@
-"""Reading and writing image files (8/16-bit, float, grey, colour, alpha)."""
+"""Reading and writing image files (8/16-bit, float, grey, colour, alpha).
+
+OpenCV decodes and encodes the pixels (fast, and it keeps 16-bit depth); Pillow only
+parses headers, for the size check and the EXIF orientation, because OpenCV reports
+neither before decoding. TIFF goes through tifffile first, because OpenCV drops the
+alpha of grey+alpha TIFFs and refuses more exotic sample layouts; OpenCV (libtiff) is
+the fallback for the compressions and colour models tifffile cannot decode on its own.
+"""
 
 from __future__ import annotations
 
+import io
+import os
+import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
+import PIL.Image
+import tifffile
+
+from restore.io.atomic import atomic_write
+from restore.io.convert import dtype_scale
+
+# read_image checks every header against its own ``max_pixels`` before decoding; Pillow's
+# process-wide limit would otherwise refuse (or warn about) files the user allowed.
+PIL.Image.MAX_IMAGE_PIXELS = None
+
+DEFAULT_MAX_PIXELS = 20000 * 20000
+
+_TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+_PILLOW_FORMATS = {"PNG": "png", "JPEG": "jpg", "BMP": "bmp", "WEBP": "webp", "GIF": "gif"}
+_EXIF_ORIENTATION = 0x0112
+_PNG_GREY_COLOUR_TYPES = (0, 4)  # IHDR colour types "grey" and "grey + alpha"
+_TIFFFILE_DTYPES = {"uint8", "uint16", "float16", "float32", "float64"}
+_PIXEL_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))
+
+# Per output extension: (keeps 16-bit samples, keeps alpha).
+_WRITE_CAPABILITIES = {
+    ".png": (True, True),
+    ".tif": (True, True),
+    ".tiff": (True, True),
+    ".jpg": (False, False),
+    ".jpeg": (False, False),
+    ".bmp": (False, False),
+    ".webp": (False, True),
+}
 
 
 class ImageReadError(Exception):
@@ -16,10 +56,16 @@ class ImageReadError(Exception):
 @dataclass
 class Image:
     """Pixels as read from a file: ``pixels`` is ``(H, W, C)`` with C = 1 (grey) or 3 (RGB),
-    in the file's dtype; ``alpha`` is ``(H, W)`` in the same dtype, or None."""
+    in the file's dtype (uint8, uint16 or float32); ``alpha`` is ``(H, W)`` in the same
+    dtype, or None.
+
+    ``format`` is the format the bytes were in, as a lowercase extension without the dot
+    (``png``, ``jpg``, ``tif``, ``bmp``, ``webp``, ``gif``), so a writer can keep it; it
+    follows the content, not the file name. None for images made in memory."""
 
     pixels: np.ndarray
     alpha: np.ndarray | None = None
+    format: str | None = None
 
     @property
     def height(self) -> int:
@@ -34,28 +80,297 @@ class Image:
         return self.pixels.shape[2]
 
 
-def read_image(path: str | Path) -> Image:
-    """Read an image file, keeping bit depth, grey/colour and alpha; RGB channel order."""
-    path = Path(path)
-    data = np.fromfile(path, dtype=np.uint8)
-    if data.size == 0:
-        raise ImageReadError(f"{path}: file is empty")
-    decoded = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+def read_image(path: str | os.PathLike | bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image:
+    """Read an image file, keeping bit depth, grey/colour and alpha; RGB channel order.
+
+    PNG, JPEG, TIFF, BMP, WebP and still GIF. The EXIF orientation of JPEG, WebP and
+    TIFF files is applied, so pixels come back the way viewers show them (outputs are
+    written without EXIF). The size in the header is checked against ``max_pixels``
+    before any pixel is decoded, so a small file claiming a huge size (a decompression
+    bomb) cannot exhaust memory. ``path`` may be bytes, for names that are not valid
+    UTF-8. Every problem raises ImageReadError naming the file and the reason."""
+    path = _as_path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise ImageReadError(f"{_shown(path)}: cannot read the file ({error.strerror})") from error
+    if not data:
+        raise ImageReadError(f"{_shown(path)}: file is empty (0 bytes)")
+    if data[:4] in _TIFF_MAGIC:
+        return _read_tiff(data, path, max_pixels)
+    return _read_with_pillow_header(data, path, max_pixels)
+
+
+def write_image(path: str | os.PathLike | bytes, image: Image, quality: int = 95) -> None:
+    """Encode ``image`` by the extension of ``path`` and write it atomically.
+
+    PNG and TIFF keep everything: 8/16-bit, grey, alpha (TIFF also float32; float is
+    written to PNG as 16-bit). Other formats get what they can hold: JPEG and BMP are
+    8-bit without alpha (16-bit and float samples are scaled to 8 bits, alpha is
+    dropped); WebP is 8-bit and keeps alpha (grey is stored as RGB, WebP has no grey).
+    ``quality`` (1-100) applies to JPEG and WebP. Encoding happens in memory and the
+    file is replaced in one rename, so a crash never leaves a half-written image."""
+    path = _as_path(path)
+    extension = path.suffix.lower()
+    if extension not in _WRITE_CAPABILITIES:
+        supported = ", ".join(sorted(_WRITE_CAPABILITIES))
+        raise ValueError(f"{_shown(path)}: cannot write {extension or 'files without an extension'}; use {supported}")
+    if not 1 <= quality <= 100:
+        raise ValueError(f"quality must be between 1 and 100, not {quality}")
+    _check_image(image)
+    encoded = _encode(image, extension, quality, path)
+    atomic_write(path, lambda temp: temp.write_bytes(encoded))
+
+
+def resize_alpha(alpha: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Resize an ``(H, W)`` alpha channel for tasks that change the image size.
+
+    Cubic, like the usual upsampling of the colour channels, so edges stay aligned;
+    clipped because cubic overshoots, and alpha outside [0, max] has no meaning."""
+    resized = cv2.resize(alpha, (width, height), interpolation=cv2.INTER_CUBIC)
+    return np.clip(resized, 0, dtype_scale(alpha.dtype)).astype(alpha.dtype)
+
+
+def _as_path(path: str | os.PathLike | bytes) -> Path:
+    # fsdecode keeps undecodable bytes as surrogates, which the OS maps back to the same bytes.
+    return Path(os.fsdecode(path))
+
+
+def _shown(path: Path) -> str:
+    """The path as printable text: undecodable bytes appear as ``\\udcXX`` escapes
+    instead of making the error message itself fail to print."""
+    return str(path).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _check_pixel_count(width: int, height: int, max_pixels: int, path: Path) -> None:
+    if width * height > max_pixels:
+        raise ImageReadError(
+            f"{_shown(path)}: image is too large ({width}x{height} = {width * height} pixels, "
+            f"limit {max_pixels}); raise the limit with --max-pixels if the file is trusted"
+        )
+
+
+def _read_with_pillow_header(data: bytes, path: Path, max_pixels: int) -> Image:
+    try:
+        header = PIL.Image.open(io.BytesIO(data))  # lazy: parses the header only
+    except PIL.UnidentifiedImageError as error:
+        raise ImageReadError(
+            f"{_shown(path)}: not an image (unrecognised content; PNG, JPEG, TIFF, BMP, WebP and GIF are supported)"
+        ) from error
+    except (OSError, SyntaxError, ValueError) as error:
+        raise ImageReadError(f"{_shown(path)}: corrupt image header ({error})") from error
+    file_format = _PILLOW_FORMATS.get(header.format or "")
+    if file_format is None:
+        raise ImageReadError(
+            f"{_shown(path)}: unsupported format {header.format}; convert it to PNG, JPEG, TIFF, BMP or WebP"
+        )
+    _check_pixel_count(header.width, header.height, max_pixels, path)
+    frames = getattr(header, "n_frames", 1)
+    if frames > 1:
+        raise ImageReadError(
+            f"{_shown(path)}: animated {header.format} with {frames} frames; only still images are "
+            f"supported, extract the frames first (e.g. ffmpeg -i in.{file_format} frame_%04d.png)"
+        )
+    orientation = header.getexif().get(_EXIF_ORIENTATION, 1) if file_format in ("jpg", "webp") else 1
+    if file_format == "gif":
+        samples = _decode_gif(header, path)
+    else:
+        samples = _decode_with_opencv(data, path)
+        if file_format == "jpg" and _jpeg_is_truncated(data):
+            raise ImageReadError(f"{_shown(path)}: truncated JPEG (the data stops before its end-of-image marker)")
+        if file_format == "png" and data[25] in _PNG_GREY_COLOUR_TYPES and samples.ndim == 3:
+            samples = _grey_from_expanded(samples)
+    return _to_image(samples, file_format, orientation, path)
+
+
+def _decode_with_opencv(data: bytes, path: Path) -> np.ndarray:
+    """Decoded samples in RGB(A) order."""
+    decoded = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     if decoded is None:
-        raise ImageReadError(f"{path}: not a readable image (corrupt, truncated or unknown format)")
-    return _split_channels(decoded)
+        raise ImageReadError(f"{_shown(path)}: corrupt or truncated image data (could not decode the pixels)")
+    if decoded.ndim == 3 and decoded.shape[2] in (3, 4):
+        return np.concatenate([decoded[:, :, 2::-1], decoded[:, :, 3:]], axis=2)
+    return decoded
 
 
-def _split_channels(decoded: np.ndarray) -> Image:
-    if decoded.ndim == 2:
-        return Image(decoded[:, :, None])
-    channels = decoded.shape[2]
-    if channels == 1:
-        return Image(decoded)
-    if channels == 2:
-        return Image(decoded[:, :, :1].copy(), decoded[:, :, 1].copy())
-    if channels == 3:
-        return Image(np.ascontiguousarray(decoded[:, :, ::-1]))
-    if channels == 4:
-        return Image(np.ascontiguousarray(decoded[:, :, 2::-1]), decoded[:, :, 3].copy())
-    raise ImageReadError(f"unsupported channel count {channels}")
+def _decode_gif(header: PIL.Image.Image, path: Path) -> np.ndarray:
+    """GIF goes through Pillow: OpenCV only decodes it from version 4.11 on."""
+    mode = "RGBA" if "transparency" in header.info else "RGB"
+    try:
+        return np.asarray(header.convert(mode))
+    except (OSError, SyntaxError, ValueError) as error:
+        raise ImageReadError(f"{_shown(path)}: corrupt or truncated image data ({error})") from error
+
+
+def _jpeg_is_truncated(data: bytes) -> bool:
+    """True when no end-of-image marker follows the last start-of-scan marker.
+
+    OpenCV 4.x decodes a truncated JPEG without error, filling the missing part with
+    grey; markers cannot occur inside entropy-coded data (0xFF is stuffed), so this
+    byte search is exact, and an EXIF thumbnail's own markers come before the scan."""
+    return data.rfind(b"\xff\xd9") < data.rfind(b"\xff\xda")
+
+
+def _grey_from_expanded(samples: np.ndarray) -> np.ndarray:
+    """OpenCV expands grey+alpha PNGs to RGBA; the file is grey, so keep one channel."""
+    if samples.shape[2] == 4:
+        return samples[:, :, [0, 3]]
+    return samples[:, :, :1]
+
+
+def _read_tiff(data: bytes, path: Path, max_pixels: int) -> Image:
+    try:
+        with tifffile.TiffFile(io.BytesIO(data)) as tiff:
+            page = tiff.pages[0]
+            _check_pixel_count(page.imagewidth, page.imagelength, max_pixels, path)
+            full_pages = sum(1 for other in tiff.pages if not other.is_reduced)
+            if full_pages > 1:
+                raise ImageReadError(
+                    f"{_shown(path)}: multi-page TIFF with {full_pages} pages; split it into single images first"
+                )
+            orientation_tag = page.tags.get(274)
+            orientation = int(orientation_tag.value) if orientation_tag is not None else 1
+            samples = _decode_tiff_page(page)
+    except (tifffile.TiffFileError, struct.error, EOFError) as error:
+        raise ImageReadError(f"{_shown(path)}: corrupt or truncated TIFF ({error})") from error
+    if samples is None:
+        samples = _decode_with_opencv(data, path)
+    return _to_image(samples, "tif", orientation, path)
+
+
+def _decode_tiff_page(page: tifffile.TiffPage) -> np.ndarray | None:
+    """Samples as ``(H, W)`` or ``(H, W, S)`` for grey and RGB pages; None where OpenCV
+    should decode instead (palette, CMYK, YCbCr, or a codec that needs imagecodecs)."""
+    if page.photometric not in (tifffile.PHOTOMETRIC.MINISBLACK, tifffile.PHOTOMETRIC.RGB):
+        return None
+    if str(page.dtype) not in _TIFFFILE_DTYPES:  # bilevel, signed: libtiff converts or we refuse
+        return None
+    try:
+        samples = page.asarray()
+    except ValueError:  # e.g. "COMPRESSION.LZW requires the 'imagecodecs' package", or damage
+        return None
+    if page.axes.startswith("S"):  # planar configuration: one plane per sample
+        samples = np.moveaxis(samples, 0, -1)
+    return samples
+
+
+def _to_image(samples: np.ndarray, file_format: str, orientation: int, path: Path) -> Image:
+    """RGB(A)-ordered samples -> Image: checked dtype and channels, orientation applied,
+    alpha split off."""
+    if samples.ndim == 2:
+        samples = samples[:, :, None]
+    if samples.ndim != 3:
+        raise ImageReadError(f"{_shown(path)}: unsupported {samples.ndim}-dimensional image data")
+    if samples.dtype.kind == "f":
+        samples = samples.astype(np.float32, copy=False)
+    if samples.dtype not in _PIXEL_DTYPES:
+        raise ImageReadError(
+            f"{_shown(path)}: unsupported sample type {samples.dtype}; convert it to 8-bit, 16-bit or float32"
+        )
+    channels = samples.shape[2]
+    if channels > 4:
+        raise ImageReadError(
+            f"{_shown(path)}: unsupported channel count {channels}; grey, grey+alpha, RGB and RGBA are supported"
+        )
+    samples = _apply_orientation(samples, orientation)
+    colour = 1 if channels <= 2 else 3
+    alpha = np.ascontiguousarray(samples[:, :, colour]) if channels in (2, 4) else None
+    return Image(np.ascontiguousarray(samples[:, :, :colour]), alpha, file_format)
+
+
+def _apply_orientation(samples: np.ndarray, orientation: int) -> np.ndarray:
+    """Turn ``(H, W, C)`` samples stored with EXIF/TIFF orientation 1-8 upright."""
+    if orientation in (5, 6, 7, 8):
+        samples = samples.transpose(1, 0, 2)  # 5 = transpose; 6, 7, 8 add a flip to it
+        orientation = {5: 1, 6: 2, 7: 3, 8: 4}[orientation]
+    if orientation in (2, 3):
+        samples = samples[:, ::-1]
+    if orientation in (3, 4):
+        samples = samples[::-1]
+    return samples
+
+
+def _check_image(image: Image) -> None:
+    pixels, alpha = image.pixels, image.alpha
+    if pixels.ndim != 3 or pixels.shape[2] not in (1, 3):
+        raise ValueError(f"pixels must be (H, W, 1) or (H, W, 3), not {pixels.shape}")
+    if pixels.dtype not in _PIXEL_DTYPES:
+        raise ValueError(f"pixels must be uint8, uint16 or float32, not {pixels.dtype}")
+    if alpha is not None and (alpha.shape != pixels.shape[:2] or alpha.dtype != pixels.dtype):
+        raise ValueError(
+            f"alpha must be {pixels.shape[:2]} {pixels.dtype} like the pixels, not {alpha.shape} {alpha.dtype}"
+        )
+
+
+def _encode(image: Image, extension: str, quality: int, path: Path) -> bytes:
+    if extension in (".tif", ".tiff"):
+        return _encode_tiff(image)
+    keeps_16bit, keeps_alpha = _WRITE_CAPABILITIES[extension]
+    target = np.dtype(np.uint16 if keeps_16bit and image.pixels.dtype != np.uint8 else np.uint8)
+    pixels = _convert_depth(image.pixels, target)
+    alpha = _convert_depth(image.alpha, target) if keeps_alpha and image.alpha is not None else None
+    if extension == ".png" and alpha is not None and pixels.shape[2] == 1:
+        return _encode_grey_alpha_png(pixels[:, :, 0], alpha)
+    if alpha is not None and pixels.shape[2] == 1:  # WebP has no grey+alpha mode
+        pixels = np.repeat(pixels, 3, axis=2)
+    samples = pixels[:, :, ::-1] if pixels.shape[2] == 3 else pixels[:, :, 0]
+    if alpha is not None:
+        samples = np.dstack([samples, alpha])
+    params = {
+        ".jpg": [cv2.IMWRITE_JPEG_QUALITY, quality],
+        ".jpeg": [cv2.IMWRITE_JPEG_QUALITY, quality],
+        ".webp": [cv2.IMWRITE_WEBP_QUALITY, quality],
+    }.get(extension, [])
+    ok, encoded = cv2.imencode(extension, np.ascontiguousarray(samples), params)
+    if not ok:
+        raise ValueError(
+            f"{_shown(path)}: OpenCV could not encode a {samples.shape} {samples.dtype} image as {extension}"
+        )
+    return encoded.tobytes()
+
+
+def _convert_depth(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Rescale to ``dtype``'s full range, rounding (e.g. 16 -> 8 bit divides by 257)."""
+    if array.dtype == dtype:
+        return array
+    scaled = array.astype(np.float64) * (dtype_scale(dtype) / dtype_scale(array.dtype))
+    return np.clip(np.rint(scaled), 0, dtype_scale(dtype)).astype(dtype)
+
+
+def _encode_tiff(image: Image) -> bytes:
+    grey = image.channels == 1
+    if image.alpha is None:
+        samples = image.pixels[:, :, 0] if grey else image.pixels
+    else:
+        samples = np.dstack([image.pixels, image.alpha])
+    buffer = io.BytesIO()
+    tifffile.imwrite(
+        buffer,
+        samples,
+        photometric="minisblack" if grey else "rgb",
+        planarconfig="contig" if samples.ndim == 3 else None,
+        extrasamples=["unassalpha"] if image.alpha is not None else None,
+        compression="zlib",  # lossless, and read by every TIFF reader
+    )
+    return buffer.getvalue()
+
+
+def _encode_grey_alpha_png(grey: np.ndarray, alpha: np.ndarray) -> bytes:
+    """PNG colour type 4 (grey + alpha), written here because OpenCV's encoder only takes
+    1, 3 or 4 channels and Pillow cannot write it at 16 bits."""
+    height, width = grey.shape
+    big_endian = np.dtype(grey.dtype).newbyteorder(">")  # PNG stores 16-bit samples big-endian
+    samples = np.stack([grey, alpha], axis=2).astype(big_endian)
+    rows = samples.view(np.uint8).reshape(height, -1)
+    scanlines = np.concatenate([np.zeros((height, 1), np.uint8), rows], axis=1)  # filter 0 per row
+    header = struct.pack(">IIBBBBB", width, height, 8 * grey.dtype.itemsize, 4, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", zlib.compress(scanlines.tobytes(), 6))
+        + _png_chunk(b"IEND", b"")
+    )
+
+
+def _png_chunk(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))

@@ -1,0 +1,200 @@
+"""Tiled inference: run a model over an image too big for the device in one pass.
+
+Modelled on MONAI's ``sliding_window_inference``: the image stays on the CPU, tiles go
+to the device in batches and their outputs come back to be blended into a CPU canvas
+with smooth weights, so there are no seams and the device only ever holds one batch.
+
+Blending. Each tile is weighted by a separable profile that is 1 in its interior and
+falls to 0 with a raised cosine over the middle half of the overlap, on the sides that
+face another tile (sides on the image border keep weight 1). Where two tiles overlap by
+``overlap`` the two ramps add up to exactly 1; where they overlap more (edge tiles are
+shifted inward) they add up to more. Either way every pixel's weight sum is at least 1,
+so the division is always safe. The outer quarter of the overlap gets weight 0: a model
+sees a tile's edge as an image border (zero/reflect padding), and those corrupted
+pixels are discarded. Hence the tiled result equals the untiled one exactly whenever
+the model's receptive-field radius is at most ``overlap / 4`` input pixels; beyond
+that, the error fades out smoothly instead of showing as a seam.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+# Peak device memory per output pixel while one tile runs. A 64-channel float32 feature
+# map is 256 bytes per pixel, and a U-Net keeps its skip connections plus a few working
+# maps alive, so about 16 such maps are live at the widest point.
+DEFAULT_BYTES_PER_PIXEL = 16 * 64 * 4
+_MIN_TILE, _MAX_TILE, _TILE_STEP = 128, 2048, 64
+_FALLBACK_TILE = 512  # when free memory cannot be measured on this platform
+_MEMORY_SHARE = 0.5  # leave room for fragmentation, cuDNN workspaces and other processes
+
+
+def tiled_forward(
+    model: Callable[[torch.Tensor], torch.Tensor],
+    image: torch.Tensor,
+    *,
+    tile: int = 0,
+    overlap: int = 32,
+    scale: int = 1,
+    multiple: int = 1,
+    batch_size: int = 4,
+    device: torch.device = torch.device("cpu"),
+    autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+) -> torch.Tensor:
+    """Run ``model`` over ``image`` tile by tile; returns ``(1, Cout, H*scale, W*scale)``
+    float32 on the CPU.
+
+    ``model`` maps ``(B, Cin, h, w)`` to ``(B, Cout, h*scale, w*scale)`` and should
+    already be in eval mode on ``device``; ``image`` is ``(1, Cin, H, W)`` float32 on the
+    CPU. ``tile=0`` runs the whole image in one pass. The image is reflect-padded
+    (replicate where it is too small to reflect) to a multiple of ``multiple``, the size
+    granularity the network needs, and the result cropped back. ``tile`` is rounded up
+    to that multiple; tiles are all the same size, the last one in each row and column
+    shifted inward to end on the border, so they batch together. ``autocast`` is a
+    zero-argument callable returning a context manager for the forward pass, e.g.
+    ``functools.partial(restore.engine.device.autocast, device, "bf16")``."""
+    _check_arguments(image, tile, overlap, scale, multiple, batch_size)
+    _, _, height, width = image.shape
+    padded = pad_to_multiple(image, multiple)
+    padded_height, padded_width = padded.shape[2:]
+    tile_height = _tile_extent(tile, padded_height, multiple)
+    tile_width = _tile_extent(tile, padded_width, multiple)
+    rows = tile_starts(padded_height, tile_height, overlap)
+    columns = tile_starts(padded_width, tile_width, overlap)
+    row_weights = {y: tile_blend_weights(y, tile_height, padded_height, overlap, scale) for y in rows}
+    column_weights = {x: tile_blend_weights(x, tile_width, padded_width, overlap, scale) for x in columns}
+    positions = [(y, x) for y in rows for x in columns]
+
+    canvas: torch.Tensor | None = None
+    weight_sum = torch.zeros(1, 1, padded_height * scale, padded_width * scale)
+    out_height, out_width = tile_height * scale, tile_width * scale
+    with torch.inference_mode():
+        for first in range(0, len(positions), batch_size):
+            batch = positions[first : first + batch_size]
+            tiles = torch.cat([padded[:, :, y : y + tile_height, x : x + tile_width] for y, x in batch])
+            with autocast():
+                outputs = model(tiles.to(device))
+            if outputs.ndim != 4 or outputs.shape[0] != len(batch) or outputs.shape[2:] != (out_height, out_width):
+                raise ValueError(
+                    f"model returned {tuple(outputs.shape)} for {len(batch)} tiles of {tile_height}x{tile_width}; "
+                    f"expected ({len(batch)}, C, {out_height}, {out_width}): "
+                    f"check scale={scale} and multiple={multiple}"
+                )
+            outputs = outputs.float().cpu()
+            if canvas is None:
+                canvas = torch.zeros(1, outputs.shape[1], padded_height * scale, padded_width * scale)
+            for (y, x), output in zip(batch, outputs):
+                weights = row_weights[y][:, None] * column_weights[x][None, :]
+                rows_out = slice(y * scale, y * scale + out_height)
+                columns_out = slice(x * scale, x * scale + out_width)
+                canvas[0, :, rows_out, columns_out] += output * weights
+                weight_sum[0, 0, rows_out, columns_out] += weights
+    assert canvas is not None  # there is always at least one tile
+    return (canvas / weight_sum)[:, :, : height * scale, : width * scale].contiguous()
+
+
+def pad_to_multiple(image: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Pad bottom and right so height and width are multiples of ``multiple``.
+
+    Reflect keeps image statistics at the border (zeros would look like a dark frame to
+    the model); replicate is the fallback because reflect needs padding < size."""
+    height, width = image.shape[2:]
+    pad_height, pad_width = -height % multiple, -width % multiple
+    if not pad_height and not pad_width:
+        return image
+    mode = "reflect" if pad_height < height and pad_width < width else "replicate"
+    return F.pad(image, (0, pad_width, 0, pad_height), mode=mode)
+
+
+def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Start offsets of same-size tiles covering ``length``, neighbours overlapping by at
+    least ``overlap``; the last tile is shifted inward to end exactly on the border."""
+    if tile >= length:
+        return [0]
+    starts = list(range(0, length - tile, tile - overlap))
+    starts.append(length - tile)
+    return starts
+
+
+def tile_blend_weights(start: int, tile: int, length: int, overlap: int, scale: int) -> torch.Tensor:
+    """1-D blend profile (in output pixels) of the tile at ``start`` along an axis of
+    ``length`` input pixels; see the module docstring for its shape and guarantees."""
+    size, ramp = tile * scale, overlap * scale
+    weights = torch.ones(size, dtype=torch.float64)
+    if ramp == 0:
+        return weights.float()
+    distance = torch.arange(size, dtype=torch.float64) + 0.5  # pixel centres from the start edge
+    if start > 0:
+        weights *= _raised_cosine(distance, ramp)
+    if start + tile < length:
+        weights *= _raised_cosine(distance.flip(0), ramp)
+    return weights.float()
+
+
+def _raised_cosine(distance: torch.Tensor, ramp: float) -> torch.Tensor:
+    """0 up to ``ramp / 4`` from the edge, rising to 1 at ``3 * ramp / 4``; symmetric, so
+    the ramps of two tiles overlapping by ``ramp`` sum to 1."""
+    progress = ((distance - ramp / 4) / (ramp / 2)).clamp(0, 1)
+    return 0.5 - 0.5 * torch.cos(math.pi * progress)
+
+
+def auto_tile_size(
+    device: torch.device,
+    channels: int,
+    scale: int = 1,
+    bytes_per_pixel: int = DEFAULT_BYTES_PER_PIXEL,
+    batch_size: int = 1,
+) -> int:
+    """A tile size (multiple of 64, within [128, 2048]) that fits in free memory.
+
+    Estimate per input pixel of a tile: ``bytes_per_pixel * scale**2`` of activations
+    (``bytes_per_pixel`` is the network's peak per *output* pixel, see
+    ``DEFAULT_BYTES_PER_PIXEL``) plus the float32 input and output tiles,
+    ``4 * channels * (1 + scale**2)``; times ``batch_size`` tiles in flight. Only half of
+    the free memory is planned for. Free memory is CUDA's ``mem_get_info`` plus what
+    PyTorch has cached but not used, MPS's recommended maximum minus what the driver
+    holds, or on the CPU the free RAM from ``os.sysconf``; where none of these can be
+    measured the answer is 512."""
+    free = _free_bytes(device)
+    if free is None:
+        return _FALLBACK_TILE
+    per_pixel = batch_size * (bytes_per_pixel * scale**2 + 4 * channels * (1 + scale**2))
+    side = math.isqrt(int(free * _MEMORY_SHARE) // per_pixel)
+    return max(_MIN_TILE, min(_MAX_TILE, side // _TILE_STEP * _TILE_STEP))
+
+
+def _free_bytes(device: torch.device) -> int | None:
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+    if device.type == "mps":
+        return torch.mps.recommended_max_memory() - torch.mps.driver_allocated_memory()
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):  # Windows has no sysconf; macOS lacks AVPHYS_PAGES
+        return None
+
+
+def _check_arguments(image: torch.Tensor, tile: int, overlap: int, scale: int, multiple: int, batch_size: int) -> None:
+    if image.ndim != 4 or image.shape[0] != 1:
+        raise ValueError(f"image must be (1, C, H, W), not {tuple(image.shape)}")
+    if tile < 0 or overlap < 0:
+        raise ValueError(f"tile and overlap must be >= 0, not tile={tile}, overlap={overlap}")
+    if tile and overlap >= tile:
+        raise ValueError(f"overlap ({overlap}) must be smaller than the tile ({tile})")
+    if scale < 1 or multiple < 1 or batch_size < 1:
+        raise ValueError(f"scale, multiple and batch_size must be >= 1, not {scale}, {multiple}, {batch_size}")
+
+
+def _tile_extent(tile: int, length: int, multiple: int) -> int:
+    """Tile size along one axis: ``tile`` rounded up to ``multiple`` (the network needs
+    it), no larger than the padded image; the whole axis when ``tile`` is 0."""
+    if tile == 0:
+        return length
+    return min(-(-tile // multiple) * multiple, length)
