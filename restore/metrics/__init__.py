@@ -1,17 +1,10 @@
-"""Image-quality metrics on ``(B, C, H, W)`` tensors in [0, 1]."""
+"""Image-quality metrics with the literature's conventions (see :mod:`restore.metrics.quality`).
 
-from __future__ import annotations
+``psnr(prediction, target)`` and ``ssim(prediction, target)`` take numpy arrays or
+``(B, C, H, W)`` tensors; ``data_range`` defaults to the dtype's full scale (1.0 for
+float tensors in [0, 1], as the trainer uses them).
+"""
 
-import torch
+from restore.metrics.quality import psnr, rgb_to_y, ssim
 
-
-def psnr(prediction: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) -> float:
-    mse = torch.mean((prediction.double() - target.double()) ** 2).item()
-    return float("inf") if mse == 0 else 10.0 * torch.log10(torch.tensor(data_range**2 / mse)).item()
-
-
-def ssim(prediction: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) -> float:
-    """Mean SSIM with the standard 11x11 Gaussian window (sigma 1.5)."""
-    import kornia
-
-    return kornia.metrics.ssim(prediction.float(), target.float(), 11, max_val=data_range).mean().item()
+__all__ = ["psnr", "rgb_to_y", "ssim"]
