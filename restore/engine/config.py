@@ -109,7 +109,10 @@ def merge_into(config: Any, updates: dict[str, Any], where: str = "") -> Any:
                 raise ConfigError(f"{where}{key} must be a table")
             changes[key] = merge_into(current, value, f"{where}{key}.")
         elif isinstance(current, dict) and isinstance(value, dict):
-            changes[key] = {**current, **value}
+            # a network spec naming another arch replaces the old one: the old arch's
+            # fields (depth, upscale...) would be unknown settings of the new one
+            replaced = "arch" in value and value["arch"] != current.get("arch")
+            changes[key] = dict(value) if replaced else {**current, **value}
         else:
             changes[key] = value
     return dataclasses.replace(config, **changes)

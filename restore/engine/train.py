@@ -198,6 +198,10 @@ class Trainer:
             self._dataset(),
             batch_size=data.batch_size,
             sampler=sampler,
+            # Its own generator: starting an iterator draws a worker seed from the one it
+            # has, which from the global RNG would shift the dropout and image-pool draws
+            # of a resumed run. Samples never use that seed (see restore.engine.data).
+            generator=torch.Generator().manual_seed(self.config.seed),
             num_workers=data.workers,
             persistent_workers=data.workers > 0,
             prefetch_factor=4 if data.workers > 0 else None,
@@ -351,7 +355,8 @@ class Trainer:
         data = self.config.data
         if not (data.val or data.val_holdout) or data.layout == "unaligned" or not self.dist.is_main:
             return []
-        multiple = 2 ** self.config.generator.get("depth", 0)
+        # each architecture says what sizes it accepts (pix2pix_unet: 2 ** num_downs)
+        multiple = int(getattr(self.objective.networks["G"], "size_multiple", 1))
         paths = self._image_paths(data.train, held_out=True)
         images = [load_image_tensor(p, self.config.generator.get("in_channels", 3)) for p in paths]
         pairs = []
