@@ -95,15 +95,18 @@ class EMA:
 
 
 def resolve_config(task_name: str, config_file: str | None, overrides: dict[str, Any]) -> TrainConfig:
-    """defaults < task defaults < config file < CLI overrides."""
+    """defaults < task defaults < config file < CLI overrides.
+
+    The task's defaults are built from the options the file and flags give it, because
+    they can depend on them: super-resolution's ``scale`` sets the generator's ``upscale``."""
     from restore.engine.config import load_toml, merge_into
 
-    config = merge_into(TrainConfig(task=task_name), get_task(task_name).default_config())
-    if config_file:
-        file_settings = load_toml(config_file)
-        if file_settings.get("task", task_name) != task_name:
-            raise ValueError(f"{config_file} is a recipe for {file_settings['task']!r}, not {task_name!r}")
-        config = merge_into(config, file_settings)
+    file_settings = load_toml(config_file) if config_file else {}
+    if file_settings.get("task", task_name) != task_name:
+        raise ValueError(f"{config_file} is a recipe for {file_settings['task']!r}, not {task_name!r}")
+    options = {**file_settings.get("task_options", {}), **overrides.get("task_options", {})}
+    config = merge_into(TrainConfig(task=task_name), get_task(task_name, options).default_config())
+    config = merge_into(config, file_settings)
     return merge_into(config, overrides)
 
 
@@ -117,7 +120,13 @@ class Trainer:
         if resume:
             config = self._config_for_resume(config)
         self.config = config
-        self.task = get_task(config.task)
+        self.task = get_task(config.task, config.task_options)
+        upscale = config.generator.get("upscale", 1)
+        if config.data.layout == "clean" and upscale != self.task.scale:
+            raise ValueError(
+                f"task {config.task!r} makes x{self.task.scale} pairs but generator.upscale is {upscale}: "
+                "set task_options.scale and generator.upscale to the same value"
+            )
         self.device = resolve_device(config.device) if not self.dist.enabled else self.dist.device(config.device)
         self.amp = functools.partial(autocast, self.device, config.precision)
         self.progress = progress and self.dist.is_main

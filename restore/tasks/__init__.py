@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the registry itself must not import torch (restore --help lists the tasks)
     from restore.tasks.base import Task
@@ -11,11 +11,13 @@ if TYPE_CHECKING:  # the registry itself must not import torch (restore --help l
 # task name -> "module:Class", imported lazily so one task's dependencies never break another
 TASKS: dict[str, str] = {
     "denoise": "restore.tasks.denoise:DenoiseTask",
+    "superres": "restore.tasks.superres:SuperResTask",
 }
 
 
-def get_task(name: str) -> Task:
+def get_task(name: str, options: dict[str, Any] | None = None) -> Task:
+    """The task ``name``, built with the run's ``task_options`` (see :class:`Task`)."""
     if name not in TASKS:
         raise ValueError(f"unknown task {name!r}; known: {', '.join(TASKS)}")
     module_name, class_name = TASKS[name].split(":")
-    return getattr(importlib.import_module(module_name), class_name)()
+    return getattr(importlib.import_module(module_name), class_name)(options)

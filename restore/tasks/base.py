@@ -19,6 +19,13 @@ class Task(ABC):
     name: str = ""
     scale: int = 1  # output size / input size
 
+    def __init__(self, options: dict[str, Any] | None = None) -> None:
+        """``options`` are the run's ``task_options``. Most tasks read them per sample in
+        :meth:`make_pair`; a task whose geometry depends on them (super-resolution's
+        scale) reads them here, so the data pipeline and validation, which ask
+        :attr:`scale`, see the run's value."""
+        del options  # read per sample, in make_pair
+
     @abstractmethod
     def default_config(self) -> dict[str, Any]:
         """TrainConfig updates (network spec, task_options, losses) for this task."""
