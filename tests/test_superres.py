@@ -48,7 +48,7 @@ def test_training_crops_are_scale_times_the_input_crop() -> None:
     assert low.shape == (3, 8, 8) and high.shape == (3, 24, 24)
 
 
-def test_scale_option_sets_the_generator_upscale(tmp_path: Path) -> None:
+def test_scale_option_sets_the_generator_upscale() -> None:
     config = resolve_config("superres", None, {"task_options": {"scale": 3}})
     assert config.generator["upscale"] == 3 and config.generator["arch"] == "unet"
     assert config.generator["residual"] is True and config.loss.reconstruction == "l1"
