@@ -117,9 +117,12 @@ def export_weights(source: Path, name: str, recipe: str, description: str = "", 
     state_dict, metadata = load_weights(source)
     if "network" not in metadata or "task" not in metadata:
         raise WeightsError(f"{source}: no restore metadata; export weights written by `restore train`")
+    from restore.nets import network_spec, parse_network_spec
+
     file = f"{name}.safetensors"
     target = weights_dir() / file
-    metadata = {**metadata, "source": name}
+    # every layout field spelled out, so later changes of defaults cannot change this network
+    metadata = {**metadata, "source": name, "network": network_spec(parse_network_spec(metadata["network"]))}
     save_weights(target, state_dict, metadata, half=True)
     entry = WeightsEntry(
         name=name,

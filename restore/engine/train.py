@@ -44,6 +44,7 @@ from restore.engine.device import autocast, resolve_device
 from restore.io.atomic import atomic_write
 from restore.engine.objectives import Objective, PairedObjective, UnpairedObjective, Updater
 from restore.metrics import psnr, ssim
+from restore.nets import network_spec, parse_network_spec
 from restore.tasks import get_task
 
 VALIDATION_SEED = 20_240_601  # fixed so validation pairs never change between runs
@@ -267,7 +268,7 @@ class Trainer:
             suffix = "" if name == "G" else f"_{name[2:]}"
             metadata = {
                 "task": self.config.task,
-                "network": self.config.generator,
+                "network": network_spec(parse_network_spec(self.config.generator)),  # every field, no init
                 "task_options": self.config.task_options,
                 "step": self.step,
                 "direction": self.config.data.direction,

@@ -3,6 +3,12 @@
 The network sees the noisy image plus a noise-level map (per-pixel sigma in [0, 1]
 units) as an extra channel. Training draws sigma uniformly per image, so one model
 serves sigma 0-50 and the user can turn the strength up or down at inference.
+
+With ``grey_fraction`` > 0 a share of the crops is turned grey (BT.601 luma, replicated
+to RGB, with the same noise in every channel). That is exactly what a grey image looks
+like when :class:`restore.model.Restorer` hands it to a colour model, so one set of
+weights serves both, instead of the colour model meeting channel-correlated noise it
+never saw in training.
 """
 
 from __future__ import annotations
@@ -76,11 +82,15 @@ class DenoiseTask(Task):
         model = models[int(torch.randint(len(models), (1,), generator=generator))]
         low, high = options.get("sigma_min", 0.0) / 255, options.get("sigma_max", 50.0) / 255
         sigma = low + (high - low) * float(torch.rand((), generator=generator))
+        grey_fraction = options.get("grey_fraction", 0.0)
+        grey = grey_fraction > 0 and float(torch.rand((), generator=generator)) < grey_fraction
+        if grey:
+            clean = to_grey_rgb(clean)
         base = clean
         if model == "jpeg_gaussian":
             quality = int(torch.randint(30, 96, (1,), generator=generator))
             base = jpeg_roundtrip(clean, quality)
-        noise = torch.randn(clean.shape, generator=generator)
+        noise = torch.randn((1, *clean.shape[1:]) if grey else clean.shape, generator=generator).expand_as(clean)
         sigma_map = torch.full((1, *clean.shape[1:]), sigma)
         if model == "poisson_gaussian":
             # shot noise grows with intensity: std^2 = a * x + sigma^2, a up to sigma_max^2
@@ -89,6 +99,14 @@ class DenoiseTask(Task):
             sigma_map = std.mean(dim=0, keepdim=True)
             return network_input(clean + noise * std, sigma_map), clean
         return network_input(base + noise * sigma, sigma_map), clean
+
+
+def to_grey_rgb(image: torch.Tensor) -> torch.Tensor:
+    """A ``(C, H, W)`` image as BT.601 luma replicated to ``C`` channels (grey stays grey)."""
+    if image.shape[0] == 1:
+        return image
+    weights = torch.tensor([0.299, 0.587, 0.114], dtype=image.dtype).view(3, 1, 1)
+    return (image * weights).sum(dim=0, keepdim=True).expand_as(image).contiguous()
 
 
 def jpeg_roundtrip(image: torch.Tensor, quality: int) -> torch.Tensor:

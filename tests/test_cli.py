@@ -1,0 +1,130 @@
+"""The `restore` command: help, exit codes, the foundation batch check, the README command."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from restore.cli import main
+from restore.weights import load_manifest
+from tiny_weights import write_tiny_denoise_weights
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.output
+
+
+def test_help_lists_every_command_without_importing_torch() -> None:
+    code = "import sys; from restore.cli import main; print('torch' in sys.modules)"
+    imported = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert imported.stdout.strip() == "False"
+    exit_code, output = run("--help")
+    assert exit_code == 0
+    for command in ("denoise", "superres", "inpaint", "style", "medical", "train", "eval", "weights"):
+        assert command in output
+
+
+def test_version() -> None:
+    from restore import __version__
+
+    assert run("--version") == (0, f"restore, version {__version__}\n")
+
+
+@pytest.fixture
+def nested_inputs(tmp_path: Path) -> Path:
+    """The foundation check: 8-bit RGB, 16-bit grey, RGBA, JPEG, a corrupt PNG, a text file."""
+    root = tmp_path / "in"
+    (root / "sub" / "deeper").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    cv2.imwrite(str(root / "rgb.png"), rng.integers(0, 256, (24, 32, 3), dtype=np.uint8))
+    cv2.imwrite(str(root / "sub" / "grey16.png"), rng.integers(0, 65536, (20, 20), dtype=np.uint16))
+    cv2.imwrite(str(root / "sub" / "deeper" / "rgba.png"), rng.integers(0, 256, (16, 24, 4), dtype=np.uint8))
+    cv2.imwrite(str(root / "sub" / "photo.jpg"), rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
+    good = (root / "rgb.png").read_bytes()
+    (root / "sub" / "corrupt.png").write_bytes(good[:60])
+    (root / "sub" / "readme.txt").write_text("hello")
+    return root
+
+
+def test_denoise_folder_check(nested_inputs: Path, tmp_path: Path) -> None:
+    weights = write_tiny_denoise_weights(tmp_path / "tiny.safetensors")
+    out = tmp_path / "out"
+    args = ["denoise", "--in", str(nested_inputs), "--out", str(out), "--weights", str(weights), "--quiet"]
+    exit_code, output = run(*args)
+    assert exit_code == 1, output
+    expected = {"rgb.png": ((24, 32, 3), np.uint8), "sub/grey16.png": ((20, 20), np.uint16),
+                "sub/deeper/rgba.png": ((16, 24, 4), np.uint8), "sub/photo.jpg": ((32, 32, 3), np.uint8)}
+    for relative, (shape, dtype) in expected.items():
+        original = cv2.imread(str(nested_inputs / relative), cv2.IMREAD_UNCHANGED)
+        produced = cv2.imread(str(out / relative), cv2.IMREAD_UNCHANGED)
+        assert produced.shape == shape and produced.dtype == dtype, relative
+        if relative.endswith("rgba.png"):
+            assert np.array_equal(produced[:, :, 3], original[:, :, 3])  # alpha carried through
+    report = json.loads((out / "report.json").read_text())
+    assert len(report["files"]) == 6
+    failed = {Path(item["input"]).name: item["reason"] for item in report["files"] if item["status"] == "failed"}
+    assert set(failed) == {"corrupt.png", "readme.txt"} and all(failed.values())
+    assert "corrupt.png" in output and "readme.txt" in output
+    exit_code, output = run(*args)
+    assert exit_code == 1 and "0 done, 4 skipped, 2 failed" in output
+
+
+def test_fp16_on_cpu_is_a_usage_error(nested_inputs: Path, tmp_path: Path) -> None:
+    exit_code, output = run("denoise", "--in", str(nested_inputs), "--out", str(tmp_path / "o"),
+                            "--device", "cpu", "--precision", "fp16")
+    assert exit_code == 2 and "fp16 is not supported on the CPU" in output
+
+
+def test_bad_sigma_is_a_usage_error(nested_inputs: Path, tmp_path: Path) -> None:
+    exit_code, output = run("denoise", "--in", str(nested_inputs), "--out", str(tmp_path / "o"), "--sigma", "loud")
+    assert exit_code == 2 and "noise level" in output
+
+
+@pytest.mark.skipif("denoise-color" not in load_manifest(), reason="no denoise weights shipped")
+def test_readme_command_on_shipped_samples(tmp_path: Path) -> None:
+    """README's third command: shipped weights on the shipped samples, offline."""
+    samples = REPO / "datasets" / "samples" / "noisy"
+    exit_code, output = run("denoise", "--in", str(samples), "--out", str(tmp_path / "denoised"), "--quiet")
+    assert exit_code == 0, output
+    clean = REPO / "datasets" / "samples" / "clean"
+    before = cv2.imread(str(samples / "colour" / "astronaut.png")).astype(float)
+    after = cv2.imread(str(tmp_path / "denoised" / "colour" / "astronaut.png")).astype(float)
+    truth = cv2.imread(str(clean / "astronaut.png")).astype(float)
+    assert np.mean((after - truth) ** 2) < 0.5 * np.mean((before - truth) ** 2)  # noise really removed
+
+
+def test_print_config_shows_every_section() -> None:
+    exit_code, output = run("train", "denoise", "--print-config", "--steps", "123")
+    assert exit_code == 0
+    for section in ("[data]", "[loss]", "[optim]", "[log]", "[generator]", "[task_options]"):
+        assert section in output
+    assert "steps = 123" in output
+
+
+def test_weights_list_runs() -> None:
+    exit_code, output = run("weights", "list")
+    assert exit_code == 0
+    assert all(name in output for name in load_manifest())
+
+
+def test_eval_pairs(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    (tmp_path / "pred").mkdir()
+    (tmp_path / "ref").mkdir()
+    image = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    cv2.imwrite(str(tmp_path / "ref" / "a.png"), image)
+    cv2.imwrite(str(tmp_path / "pred" / "a_x.png"), np.clip(image.astype(int) + 2, 0, 255).astype(np.uint8))
+    exit_code, output = run("eval", "--pred", str(tmp_path / "pred"), "--ref", str(tmp_path / "ref"),
+                            "--strip-suffix", "_x", "--json", str(tmp_path / "r.json"))
+    assert exit_code == 0, output
+    assert "a" in output and (tmp_path / "r.json").is_file()

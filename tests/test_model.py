@@ -1,0 +1,90 @@
+"""Restorer (the inference engine) and the Python API around it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import restore
+from restore.engine.checkpoint import WeightsError
+from restore.engine.device import PrecisionError
+from tiny_weights import write_tiny_denoise_weights
+
+
+@pytest.fixture
+def weights(tmp_path: Path) -> Path:
+    return write_tiny_denoise_weights(tmp_path / "tiny.safetensors")
+
+
+@pytest.mark.parametrize(
+    "shape,dtype",
+    [((21, 30, 3), np.uint8), ((17, 19), np.uint16), ((16, 16, 1), np.float32), ((9, 40, 3), np.uint16)],
+)
+def test_array_in_same_array_out(weights: Path, shape: tuple, dtype: type) -> None:
+    model = restore.load(weights, device="cpu")
+    rng = np.random.default_rng(0)
+    image = rng.random(shape).astype(np.float32)
+    if dtype is not np.float32:
+        image = (image * np.iinfo(dtype).max).astype(dtype)
+    output = model(image, sigma=10)
+    assert output.shape == image.shape and output.dtype == image.dtype
+
+
+def test_tensor_in_same_tensor_out(weights: Path) -> None:
+    model = restore.load(weights, device="cpu")
+    batch = torch.rand(2, 3, 20, 20)
+    assert model(batch, sigma=5).shape == batch.shape
+    assert model(batch[0], sigma=5).shape == batch[0].shape
+
+
+def test_tiled_equals_whole_for_the_network(weights: Path) -> None:
+    image = np.random.default_rng(1).random((70, 90, 3)).astype(np.float32)
+    whole = restore.load(weights, device="cpu")(image, sigma=15)
+    tiled = restore.load(weights, device="cpu", tile=48, tile_overlap=16)(image, sigma=15)
+    assert np.abs(whole - tiled).mean() < 2e-3  # blending differs only near tile borders
+
+
+def test_sigma_auto_is_estimated_and_reported(weights: Path) -> None:
+    model = restore.load(weights, device="cpu")
+    noisy = np.clip(0.5 + np.random.default_rng(2).normal(0, 25 / 255, (64, 64, 3)), 0, 1).astype(np.float32)
+    _, info = model.run(torch.from_numpy(noisy).permute(2, 0, 1)[None], sigma="auto")
+    assert info["sigma_estimated"] and 20 < info["sigma"] < 30
+
+
+def test_sigma_changes_the_output(weights: Path) -> None:
+    model = restore.load(weights, device="cpu")
+    image = np.random.default_rng(3).random((16, 16, 3)).astype(np.float32)
+    assert not np.allclose(model(image, sigma=0), model(image, sigma=50))
+
+
+def test_grey_image_on_colour_model_stays_grey(weights: Path) -> None:
+    model = restore.load(weights, device="cpu")
+    grey = np.random.default_rng(4).integers(0, 256, (12, 12), dtype=np.uint8)
+    assert model(grey, sigma=10).shape == (12, 12)
+
+
+def test_fp16_on_cpu_is_refused_with_a_message(weights: Path) -> None:
+    with pytest.raises(PrecisionError, match="fp16 is not supported on the CPU"):
+        restore.load(weights, device="cpu", precision="fp16")
+
+
+def test_unknown_weights_name_names_the_shipped_ones() -> None:
+    with pytest.raises(WeightsError, match="neither a shipped weights name"):
+        restore.load("no-such-weights")
+
+
+def test_pickle_that_runs_code_is_refused(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+
+    class Exploit:
+        def __reduce__(self):
+            return (Path.touch, (marker,))
+
+    path = tmp_path / "evil.pth"
+    torch.save({"weight": Exploit()}, path)
+    with pytest.raises(WeightsError, match="refused"):
+        restore.load(path)
+    assert not marker.exists()
