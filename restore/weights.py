@@ -108,10 +108,14 @@ def save_manifest(entries: dict[str, WeightsEntry], path: Path | None = None) ->
     atomic_write(path, lambda temp: temp.write_text(text))
 
 
-def export_weights(source: Path, name: str, recipe: str, description: str = "", notes: str = "") -> WeightsEntry:
+def export_weights(
+    source: Path, name: str, recipe: str, description: str = "", notes: str = "", grey: bool = False
+) -> WeightsEntry:
     """Ship a trained ``.safetensors`` as ``weights/<name>.safetensors`` (fp16, which halves
     the size at no measurable PSNR cost for these networks) and record it in the manifest.
-    Metrics of an earlier entry with the same name are dropped: they measured another file."""
+    Metrics of an earlier entry with the same name are dropped: they measured another file.
+
+    ``grey`` ships the 1-channel equivalent of an RGB U-Net (:func:`restore.nets.unet.fold_to_grey`)."""
     from restore.engine.checkpoint import load_weights, save_weights
 
     state_dict, metadata = load_weights(source)
@@ -119,6 +123,14 @@ def export_weights(source: Path, name: str, recipe: str, description: str = "", 
         raise WeightsError(f"{source}: no restore metadata; export weights written by `restore train`")
     from restore.nets import network_spec, parse_network_spec
 
+    if grey:
+        from restore.nets.unet import UNetConfig, fold_to_grey
+
+        config = parse_network_spec(metadata["network"])
+        if not isinstance(config, UNetConfig):
+            raise WeightsError(f"{source}: only U-Net weights can be folded to grey, not {metadata['network']['arch']}")
+        state_dict, config = fold_to_grey(state_dict, config)
+        metadata = {**metadata, "network": network_spec(config)}
     file = f"{name}.safetensors"
     target = weights_dir() / file
     # every layout field spelled out, so later changes of defaults cannot change this network

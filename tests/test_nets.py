@@ -6,6 +6,7 @@ layout or numerical difference between the two shows up as a failing test."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 
@@ -18,7 +19,7 @@ from restore.nets import ARCHITECTURES, build_network, network_spec, parse_netwo
 from restore.nets.discriminator import MultiScaleConfig, MultiScaleDiscriminator, PatchConfig, PatchDiscriminator
 from restore.nets.pix2pix_unet import Pix2PixUnetConfig, Pix2PixUnetGenerator
 from restore.nets.resnet import ResnetConfig, ResnetGenerator
-from restore.nets.unet import UNetConfig, UNetGenerator
+from restore.nets.unet import UNetConfig, UNetGenerator, fold_to_grey
 
 
 class _Identity(nn.Module):
@@ -411,6 +412,23 @@ def test_unet_residual_with_zero_tail_returns_input(upscale: int) -> None:
     if upscale > 1:
         image = F.interpolate(image, scale_factor=upscale, mode="bicubic", align_corners=False)
     torch.testing.assert_close(out, image)
+
+
+def test_fold_to_grey_equals_colour_model_on_replicated_grey() -> None:
+    torch.manual_seed(0)
+    config = UNetConfig(extra_channels=1, base_channels=4, depth=2, blocks_per_level=1)
+    colour = UNetGenerator(config)
+    for parameter in colour.parameters():  # break the default init's symmetries
+        nn.init.normal_(parameter, std=0.2)
+    state_dict, grey_config = fold_to_grey(colour.state_dict(), config)
+    grey = UNetGenerator(grey_config)
+    grey.load_state_dict(state_dict)
+    image, sigma_map = torch.rand(2, 1, 8, 8), torch.rand(2, 1, 8, 8)
+    with torch.no_grad():
+        expected = colour(torch.cat([image.expand(-1, 3, -1, -1), sigma_map], dim=1)).mean(dim=1, keepdim=True)
+        torch.testing.assert_close(grey(torch.cat([image, sigma_map], dim=1)), expected, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="upscale"):
+        fold_to_grey(UNetGenerator(dataclasses.replace(config, upscale=2)).state_dict(), dataclasses.replace(config, upscale=2))
 
 
 # -- registry --------------------------------------------------------------------------------

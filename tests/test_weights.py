@@ -38,6 +38,15 @@ def test_export_and_record_metrics(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert load_manifest()["tiny"].metrics == {"psnr": 12.5}
 
 
+def test_export_grey_ships_a_one_channel_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(registry, "weights_dir", lambda: tmp_path / "weights")
+    entry = export_weights(write_tiny_denoise_weights(tmp_path / "b.safetensors"), "tiny-gray", "r.toml", grey=True)
+    assert entry.channels == 1 and entry.network["in_channels"] == 1 and entry.network["out_channels"] == 1
+    state_dict, metadata = load_weights(entry.path)
+    assert state_dict["head.weight"].shape[1] == 2  # grey + noise map
+    assert metadata["network"] == entry.network
+
+
 def test_damaged_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(registry, "weights_dir", lambda: tmp_path / "weights")
     entry = export_weights(write_tiny_denoise_weights(tmp_path / "b.safetensors"), "tiny", "r.toml")

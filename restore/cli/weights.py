@@ -50,12 +50,15 @@ def show(name: str) -> None:
 @click.option("--recipe", required=True, help="The recipe that trained it, e.g. weights/recipes/denoise-color.toml.")
 @click.option("--description", default="", help="One line for `restore weights list`.")
 @click.option("--notes", default="", help="Anything a user should know (training length, limits).")
-def export(source: str, name: str, recipe: str, description: str, notes: str) -> None:
+@click.option("--grey", is_flag=True,
+              help="Ship the 1-channel equivalent of an RGB U-Net: same output as the RGB model on a grey "
+                   "image replicated to RGB and averaged back, at a third of the input/output cost.")
+def export(source: str, name: str, recipe: str, description: str, notes: str, grey: bool) -> None:
     """Ship a trained SOURCE (e.g. RUN/best.safetensors) as fp16 weights in weights/ and record
     it in the manifest (for maintainers; the bench/ scripts then add its metrics)."""
     from pathlib import Path
 
     from restore.weights import export_weights
 
-    entry = export_weights(Path(source), name, recipe, description, notes)
+    entry = export_weights(Path(source), name, recipe, description, notes, grey=grey)
     click.echo(f"exported {entry.name}: {entry.path} ({entry.parameters / 1e6:.2f}M parameters, sha256 {entry.sha256[:12]})")

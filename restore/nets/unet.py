@@ -18,6 +18,7 @@ network is always rebuilt from the file and never from CLI defaults.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -125,3 +126,21 @@ class UNetGenerator(nn.Module):
         if c.upscale > 1:
             image = F.interpolate(image, scale_factor=c.upscale, mode="bicubic", align_corners=False)
         return image + out
+
+
+def fold_to_grey(state_dict: dict[str, torch.Tensor], config: UNetConfig) -> tuple[dict[str, torch.Tensor], UNetConfig]:
+    """A 1-channel network that computes exactly what the RGB network ``config`` computes on
+    a grey image replicated to RGB, with its three outputs averaged.
+
+    The replication folds into the first convolution (the RGB input weights are summed) and
+    the averaging into the last (output weights and bias averaged); nothing in between sees
+    the image channels. Used to ship a grey model from a colour model trained to also
+    handle grey inputs, without a second training run."""
+    if config.in_channels != 3 or config.out_channels != 3 or config.upscale != 1:
+        raise ValueError("fold_to_grey needs an RGB-in, RGB-out network without an upscale head")
+    folded = dict(state_dict)
+    head = state_dict["head.weight"]
+    folded["head.weight"] = torch.cat([head[:, :3].sum(dim=1, keepdim=True), head[:, 3:]], dim=1)
+    folded["tail.0.weight"] = state_dict["tail.0.weight"].mean(dim=0, keepdim=True)
+    folded["tail.0.bias"] = state_dict["tail.0.bias"].mean(dim=0, keepdim=True)
+    return folded, dataclasses.replace(config, in_channels=1, out_channels=1)

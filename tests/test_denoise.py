@@ -1,0 +1,69 @@
+"""The denoise task: training pairs, the noise-level map, and sigma at inference."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from restore.tasks import get_task
+from restore.tasks.denoise import estimate_sigma, to_grey_rgb
+
+
+def _pair(options: dict, seed: int = 0, clean: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    clean = torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(99)) if clean is None else clean
+    return get_task("denoise").make_pair(clean, options, torch.Generator().manual_seed(seed))
+
+
+def test_pair_is_noisy_image_plus_its_sigma_map() -> None:
+    network_input, target = _pair({"sigma_min": 20.0, "sigma_max": 30.0})
+    noisy, sigma_map = network_input[:3], network_input[3:]
+    sigma = float(sigma_map[0, 0, 0])
+    assert 20 / 255 <= sigma <= 30 / 255 and torch.all(sigma_map == sigma)
+    assert abs(float((noisy - target).std()) - sigma) < 0.15 * sigma  # the map tells the truth
+
+
+def test_pairs_are_a_function_of_the_generator_only() -> None:
+    options = {"noise_models": ["gaussian", "poisson_gaussian", "jpeg_gaussian"], "grey_fraction": 0.5}
+    for seed in range(4):
+        torch.testing.assert_close(_pair(options, seed), _pair(options, seed), rtol=0, atol=0)
+    assert not torch.equal(_pair(options, 0)[0], _pair(options, 1)[0])
+
+
+def test_grey_crops_have_the_same_noise_in_every_channel() -> None:
+    kinds = set()
+    for seed in range(12):
+        network_input, target = _pair({"grey_fraction": 0.5}, seed)
+        grey = torch.equal(target[0], target[1])
+        if grey:
+            assert torch.equal(network_input[0], network_input[1]) and torch.equal(network_input[1], network_input[2])
+        else:
+            assert not torch.equal(network_input[0], network_input[1])
+        kinds.add(grey)
+    assert kinds == {True, False}  # both kinds occur at 50 %
+
+
+def test_to_grey_rgb_is_bt601_luma() -> None:
+    pixel = torch.tensor([1.0, 0.0, 0.0]).view(3, 1, 1)
+    torch.testing.assert_close(to_grey_rgb(pixel), torch.full((3, 1, 1), 0.299))
+    grey = torch.rand(1, 4, 4)
+    assert to_grey_rgb(grey) is grey
+
+
+def test_unknown_noise_model_is_named() -> None:
+    with pytest.raises(ValueError, match="speckle"):
+        _pair({"noise_models": ["speckle"]})
+
+
+def test_inference_sigma_explicit_auto_and_out_of_range() -> None:
+    task = get_task("denoise")
+    generator = torch.Generator().manual_seed(0)
+    clean = torch.full((1, 3, 96, 96), 0.5)
+    noisy = clean + torch.randn(clean.shape, generator=generator) * 25 / 255
+    network_input, info = task.inference_input(noisy, {"sigma": 10})
+    assert info == {"sigma": 10.0, "sigma_estimated": False}
+    assert network_input.shape == (1, 4, 96, 96) and torch.allclose(network_input[:, 3], torch.tensor(10 / 255))
+    _, info = task.inference_input(noisy, {"sigma": "auto"})
+    assert info["sigma_estimated"] and abs(info["sigma"] - 25) < 2
+    assert abs(estimate_sigma(noisy) - 25) < 2
+    with pytest.raises(ValueError, match="between 0 and 255"):
+        task.inference_input(noisy, {"sigma": 300})
