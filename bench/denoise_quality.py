@@ -15,66 +15,14 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-import torch
-import torch.nn.functional as F
-
-from restore.engine.checkpoint import WeightsError, load_weights
-from restore.evaluate import BASELINES, DenoiseMethod, evaluate_denoise
+from restore.engine.checkpoint import WeightsError
+from restore.evaluate import BASELINES, DenoiseMethod, evaluate_denoise, model_method
 from restore.io.atomic import atomic_write
-from restore.nets import build_network
-from restore.tasks.denoise import network_input
+from restore.weights import record_metrics
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "eval" / "denoise"
 DEFAULT_SETS = ("CBSD68", "Kodak24", "McMaster", "BSD68", "Set12")
 METHODS = ("ours", "bm3d", "nlmeans", "noisy")
-
-
-def load_ours(weights: str) -> DenoiseMethod:
-    """Our denoiser as a benchmark method ``(noisy HxWxC float32, sigma 0-255) -> HxWxC``.
-
-    The one place that knows how to run our model: once ``restore.load`` exists, this body
-    becomes ``model = restore.load(weights, device="cpu")`` and
-    ``return lambda noisy, sigma: model(noisy, sigma=sigma)``. Until then it rebuilds the
-    network from the weights file and feeds it what training fed it: the image plus a
-    constant sigma/255 map, reflect-padded at the bottom/right to the network's size
-    multiple and cropped back. Grey images go to a colour model as three equal channels
-    and the output channels are averaged, as ``restore.load``'s models will do."""
-    path = Path(weights)
-    if not path.is_file():
-        raise WeightsError(
-            f"{weights}: no such weights file (shipped names need restore.load, which is not "
-            "available yet): pass a .safetensors path, e.g. runs/denoise-color/best.safetensors"
-        )
-    state_dict, metadata = load_weights(path)
-    if metadata.get("task") != "denoise":
-        raise WeightsError(f"{path}: these weights are for task {metadata.get('task')!r}, not denoise")
-    network = build_network(metadata["network"])
-    network.load_state_dict({key: value.float() for key, value in state_dict.items()})
-    network.eval().requires_grad_(False)
-    model_channels = int(metadata["network"].get("in_channels", 3))
-    multiple = int(getattr(network, "size_multiple", 1))
-
-    @torch.no_grad()
-    def denoise(noisy: np.ndarray, sigma: float) -> np.ndarray:
-        height, width, channels = noisy.shape
-        image = torch.from_numpy(np.ascontiguousarray(noisy.transpose(2, 0, 1)))[None].float()
-        if channels == 1 and model_channels == 3:
-            image = image.expand(-1, 3, -1, -1)
-        elif channels != model_channels:
-            raise ValueError(f"{path} takes {model_channels}-channel images, not {channels}")
-        sigma_map = torch.full((1, 1, height, width), sigma / 255.0)
-        padded = F.pad(
-            network_input(image, sigma_map),
-            (0, -width % multiple, 0, -height % multiple),
-            mode="reflect",
-        )
-        output = network(padded)[..., :height, :width]
-        if channels == 1 and model_channels == 3:
-            output = output.mean(dim=1, keepdim=True)
-        return output[0].numpy().transpose(1, 2, 0)
-
-    return denoise
 
 
 def build_methods(names: list[str], weights: str) -> dict[str, DenoiseMethod]:
@@ -83,7 +31,7 @@ def build_methods(names: list[str], weights: str) -> dict[str, DenoiseMethod]:
     unknown = set(names) - set(METHODS)
     if unknown:
         raise SystemExit(f"unknown method(s) {', '.join(sorted(unknown))}; choose from {', '.join(METHODS)}")
-    return {name: load_ours(weights) if name == "ours" else BASELINES[name] for name in names}
+    return {name: model_method(weights) if name == "ours" else BASELINES[name] for name in names}
 
 
 def parse_list(text: str) -> list[str]:
@@ -99,7 +47,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--methods", default=",".join(METHODS), help=f"subset of {','.join(METHODS)}")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder holding the sets")
     parser.add_argument("--out", type=Path, default=None, help="write every table, per image too, as JSON")
+    parser.add_argument("--record", action="store_true",
+                        help="store the means in weights/manifest.toml under the shipped --weights name "
+                             "(maintainers, after `restore weights export`)")
     args = parser.parse_args(argv)
+    if args.record and "ours" not in parse_list(args.methods):
+        raise SystemExit("error: --record needs the ours method")
 
     sigmas = [float(sigma) for sigma in parse_list(args.sigmas)]
     try:
@@ -119,6 +72,26 @@ def main(argv: list[str] | None = None) -> None:
         if args.out is not None:  # after every set, so a long run keeps what it has done
             text = json.dumps({"weights": args.weights, "sets": results}, indent=2, allow_nan=False) + "\n"
             atomic_write(args.out, lambda temp: temp.write_text(text))
+    if args.record:
+        command = "python bench/denoise_quality.py " + " ".join(sys.argv[1:] if argv is None else argv)
+        record_metrics(args.weights, manifest_metrics(results), command)
+
+
+def manifest_metrics(results: dict[str, dict]) -> dict[str, dict]:
+    """Per set and sigma: our mean PSNR/SSIM and each baseline's mean PSNR (same images, same
+    run), plus seconds per megapixel: what `restore weights show` tells users."""
+    metrics = {}
+    for name, table in results.items():
+        methods = table["methods"]
+        entry: dict = {"images": len(table["images"])}
+        for sigma in table["sigmas"]:
+            key = f"{sigma:g}"
+            row = {"psnr": methods["ours"]["sigma"][key]["psnr"], "ssim": methods["ours"]["sigma"][key]["ssim"]}
+            row |= {f"{method}_psnr": scores["sigma"][key]["psnr"] for method, scores in methods.items() if method != "ours"}
+            entry[f"sigma{key}"] = row
+        entry["seconds_per_megapixel"] = {method: scores["seconds_per_megapixel"] for method, scores in methods.items()}
+        metrics[name] = entry
+    return metrics
 
 
 if __name__ == "__main__":

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from denoise_quality import DEFAULT_DATA, load_ours  # bench/ is on sys.path when run as a script
+from denoise_quality import DEFAULT_DATA  # bench/ is on sys.path when run as a script
 from restore.engine.checkpoint import WeightsError
-from restore.evaluate import BASELINES, evaluate_denoise
+from restore.evaluate import BASELINES, evaluate_denoise, model_method
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     try:
-        ours = load_ours(args.weights)
+        ours = model_method(args.weights)
     except WeightsError as error:
         raise SystemExit(f"error: {error}") from None
     folder = args.data / args.set

@@ -6,15 +6,49 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from restore.engine.batch import BatchReport, BatchSettings, run_batch
 from restore.engine.checkpoint import WeightsError
 from restore.io.convert import array_to_tensor, tensor_to_array
 from restore.io.image import Image, resize_alpha
 from restore.model import Restorer
 from restore.tasks import get_task
-from restore.weights import load_manifest
+from restore.weights import load_manifest, weights_dir
 
 RESTORER_SETTINGS = ("device", "precision", "tile", "tile_overlap", "batch_size")
+ALPHA_MODES = ("bicubic", "model")  # how alpha follows a task that changes the image size
+
+
+def default_weights(task: str, channels: int, options: dict[str, Any] | None = None) -> str:
+    """The shipped weights ``task`` uses for ``channels``-channel images: the first of the
+    task's preferences that this installation ships. ``options`` (the command's) can change
+    the preference, e.g. super-resolution's scale. When none is shipped, the error names the
+    missing weights and the recipe that trains them."""
+    candidates = get_task(task, options).default_weights(channels)
+    shipped = load_manifest()
+    for name in candidates:
+        if name in shipped:
+            return name
+    wanted = ", ".join(candidates) or "none defined"
+    message = f"no shipped {task} weights for {channels}-channel images ({wanted}) in this installation"
+    recipes = [weights_dir() / "recipes" / f"{name}.toml" for name in candidates]
+    recipe = next((path for path in recipes if path.is_file()), None)
+    if recipe is None:
+        raise WeightsError(f"{message}: pass --weights")
+    run = f"runs/{recipe.stem}"
+    raise WeightsError(
+        f"{message}. Train them with `restore train {task} --config {_shown(recipe)} --out {run}` "
+        f"and pass --weights {run}/best.safetensors"
+    )
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the working directory when it lies below it (shorter to copy)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 class TaskProcessor:
@@ -23,40 +57,68 @@ class TaskProcessor:
     Without explicit ``weights`` each image gets the task's default for its channel count
     (grey images the grey model, colour the colour model), loaded once on first use."""
 
-    def __init__(self, task: str, weights: str | None = None, **settings: Any) -> None:
-        self.task = get_task(task)
+    def __init__(self, task: str, weights: str | None = None, root: Path | None = None, **settings: Any) -> None:
+        """``root``: the ``--in`` file or folder, so a task can find an image's companions
+        by relative path (inpainting's ``--masks DIR``). The other ``settings`` are the
+        Restorer's and the task's options; ``alpha`` (``bicubic`` or ``model``) says how
+        alpha is resized when the task changes the image size."""
         self.weights = weights
+        self.root = Path(root) if root is not None else None
         self.restorer_settings = {k: v for k, v in settings.items() if k in RESTORER_SETTINGS}
         self.options = {k: v for k, v in settings.items() if k not in RESTORER_SETTINGS}
+        if self.options.get("alpha", "bicubic") not in ALPHA_MODES:
+            raise ValueError(f"alpha must be one of {', '.join(ALPHA_MODES)}, not {self.options['alpha']!r}")
+        self.task = get_task(task, self.options)
         self._models: dict[str, Restorer] = {}
 
     def model_for(self, channels: int) -> Restorer:
         name = self.weights or self._default_weights(channels)
         if name not in self._models:
-            model = Restorer.from_weights(name, **self.restorer_settings)
+            model = Restorer.from_weights(name, task=self.task.name, **self.restorer_settings)
             if model.task.name != self.task.name:
                 raise ValueError(f"weights {name!r} are for {model.task.name}, not {self.task.name}")
+            requested = self.options.get("scale")
+            if requested is not None and model.scale != requested:
+                raise ValueError(f"weights {name!r} upscale x{model.scale}, not the x{requested} asked for")
             self._models[name] = model
         return self._models[name]
 
     def _default_weights(self, channels: int) -> str:
-        shipped = load_manifest()
-        candidates = self.task.default_weights(channels)
-        for name in candidates:
-            if name in shipped:
-                return name
-        wanted = ", ".join(candidates) or "none defined"
-        raise WeightsError(f"no shipped {self.task.name} weights for {channels}-channel images ({wanted}): pass --weights")
+        return default_weights(self.task.name, channels, self.options)
+
+    def is_input(self, path: Path) -> bool:
+        """The task's filter of the files under ``--in`` (see :meth:`Task.is_input`)."""
+        return self.task.is_input(path, self.options)
 
     def __call__(self, image: Image, source: Path | None = None) -> tuple[Image, dict[str, Any]]:
-        del source  # tasks that read sidecar files (masks) use it
+        prepared = self.task.prepare(image, source, self._relative(source), self.options)
+        if not prepared.run:
+            return prepared.image, prepared.info
+        image, options = prepared.image, {**self.options, **prepared.options}
         model = self.model_for(image.channels)
-        output, info = model.run(array_to_tensor(image.pixels), **self.options)
-        pixels = tensor_to_array(output, image.pixels.dtype)
+        output, info = model.run(array_to_tensor(image.pixels), **options)
+        pixels = self.task.postprocess(tensor_to_array(output, image.pixels.dtype), image.pixels, options)
         alpha = image.alpha
-        if alpha is not None and model.scale != 1:
-            alpha = resize_alpha(alpha, pixels.shape[0], pixels.shape[1])
-        return Image(pixels, alpha, format=image.format), {"weights": model.name, **info}
+        if alpha is not None and alpha.shape != pixels.shape[:2]:
+            alpha = self._resize_alpha(model, alpha, pixels.shape[0], pixels.shape[1], options)
+        return Image(pixels, alpha, format=image.format), {"weights": model.name, **prepared.info, **info}
+
+    def _resize_alpha(
+        self, model: Restorer, alpha: np.ndarray, height: int, width: int, options: dict[str, Any]
+    ) -> np.ndarray:
+        """Alpha at the output size: bicubic by default, or (``alpha="model"``) the network
+        run on alpha as a grey image, so a cut-out's edge is as sharp as the picture's."""
+        if self.options.get("alpha", "bicubic") == "bicubic":
+            return resize_alpha(alpha, height, width)
+        output, _ = model.run(array_to_tensor(alpha), **options)
+        resized = self.task.postprocess(tensor_to_array(output, alpha.dtype), alpha[:, :, None], options)
+        return resized[:, :, 0]
+
+    def _relative(self, source: Path | None) -> Path | None:
+        """``source``'s path under ``root``, as the batch engine mirrors it."""
+        if source is None or self.root is None:
+            return None
+        return Path(source.name) if self.root.is_file() else source.relative_to(self.root)
 
 
 def process_folder(task: str, src: str | Path, dst: str | Path, **options: Any) -> BatchReport:
@@ -69,5 +131,5 @@ def process_folder(task: str, src: str | Path, dst: str | Path, **options: Any) 
     batch_fields = BatchSettings.__dataclass_fields__
     settings = BatchSettings(**{k: v for k, v in options.items() if k in batch_fields})
     rest = {k: v for k, v in options.items() if k not in batch_fields}
-    processor = TaskProcessor(task, **rest)
-    return run_batch(Path(src), Path(dst), processor, settings)
+    processor = TaskProcessor(task, root=Path(src), **rest)
+    return run_batch(Path(src), Path(dst), processor, settings, is_input=processor.is_input)

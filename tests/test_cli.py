@@ -128,3 +128,23 @@ def test_eval_pairs(tmp_path: Path) -> None:
                             "--strip-suffix", "_x", "--json", str(tmp_path / "r.json"))
     assert exit_code == 0, output
     assert "a" in output and (tmp_path / "r.json").is_file()
+
+
+def test_eval_denoise_table_and_json(tmp_path: Path) -> None:
+    weights = write_tiny_denoise_weights(tmp_path / "tiny.safetensors")
+    (tmp_path / "set").mkdir()
+    image = np.random.default_rng(0).integers(0, 256, (24, 20, 3), dtype=np.uint8)
+    cv2.imwrite(str(tmp_path / "set" / "a.png"), image)
+    exit_code, output = run("eval", "denoise", "--data", str(tmp_path / "set"), "--sigma", "25",
+                            "--weights", str(weights), "--methods", "ours,noisy", "--json", str(tmp_path / "r.json"))
+    assert exit_code == 0, output
+    assert "ours" in output and "noisy" in output and "sigma=25" in output
+    table = json.loads((tmp_path / "r.json").read_text())["set"]
+    assert set(table["methods"]) == {"ours", "noisy"} and table["settings"]["weights"] == str(weights)
+    assert 19 < table["methods"]["noisy"]["sigma"]["25"]["psnr"] < 22  # 20*log10(255/25) = 20.2
+
+
+def test_eval_denoise_rejects_unknown_methods_and_sigmas(tmp_path: Path) -> None:
+    (tmp_path / "set").mkdir()
+    assert run("eval", "denoise", "--data", str(tmp_path / "set"), "--methods", "dncnn")[0] == 2
+    assert run("eval", "denoise", "--data", str(tmp_path / "set"), "--sigma", "0,25")[0] == 2

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import math
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 import torch
 
 from restore.engine.checkpoint import save_weights
-from restore.evaluate import BASELINES, evaluate_denoise, evaluate_pairs
+from restore.evaluate import BASELINES, evaluate_denoise, evaluate_pairs, model_method
 from restore.evaluate.denoise import add_noise, load_clean_images, to_uint8
 from restore.metrics import psnr, ssim
 from restore.nets import build_network
@@ -203,14 +202,7 @@ def test_a_method_returning_the_wrong_shape_is_named(colour_set):
         evaluate_denoise(colour_set, {"broken": lambda noisy, sigma: noisy[:-1]}, [25])
 
 
-# --- the bench's adapter for our model ------------------------------------------------
-
-
-def load_bench_module():
-    spec = importlib.util.spec_from_file_location("denoise_quality", REPO / "bench" / "denoise_quality.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+# --- our model as a benchmark method ----------------------------------------------------
 
 
 @pytest.fixture
@@ -236,10 +228,10 @@ def tiny_weights(tmp_path: Path) -> tuple[Path, torch.nn.Module]:
 def test_adapter_feeds_the_network_the_image_and_sigma_map(tiny_weights):
     path, network = tiny_weights
     noisy = np.random.default_rng(0).random((16, 20, 3), dtype=np.float32)  # both multiples of 4
-    ours = load_bench_module().load_ours(str(path))
+    ours = model_method(str(path))
     inputs = torch.cat([torch.from_numpy(noisy.transpose(2, 0, 1))[None], torch.full((1, 1, 16, 20), 30 / 255)], 1)
     with torch.no_grad():
-        expected = network(inputs)[0].numpy().transpose(1, 2, 0)
+        expected = network(inputs)[0].clamp(0, 1).numpy().transpose(1, 2, 0)  # the engine clips to [0, 1]
     np.testing.assert_allclose(ours(noisy, 30.0), expected, atol=1e-6)
 
 
@@ -251,7 +243,7 @@ def test_adapter_pads_and_crops_back_any_size(tiny_weights):
         for parameter in network.tail.parameters():
             parameter.zero_()
     save_weights(path, network.state_dict(), {"network": {"arch": "unet", **vars(network.config)}, "task": "denoise"})
-    ours = load_bench_module().load_ours(str(path))
+    ours = model_method(str(path))
     colour = np.random.default_rng(1).random((13, 18, 3), dtype=np.float32)
     np.testing.assert_allclose(ours(colour, 25.0), colour, atol=1e-6)
     grey = colour[:, :, :1]

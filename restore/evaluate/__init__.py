@@ -1,7 +1,7 @@
 """Benchmarks with the literature's protocols: folder-vs-folder scoring and the
 synthetic-noise denoising benchmark."""
 
-from restore.evaluate.denoise import BASELINES, DenoiseMethod, DenoiseTable, evaluate_denoise
+from restore.evaluate.denoise import BASELINES, DenoiseMethod, DenoiseTable, evaluate_denoise, model_method
 from restore.evaluate.pairs import EvalTable, ImageScore, evaluate_pairs
 
 __all__ = [
@@ -12,4 +12,5 @@ __all__ = [
     "ImageScore",
     "evaluate_denoise",
     "evaluate_pairs",
+    "model_method",
 ]

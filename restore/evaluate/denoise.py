@@ -113,6 +113,23 @@ BASELINES: dict[str, DenoiseMethod] = {
 }
 
 
+def model_method(weights: str, **settings: Any) -> DenoiseMethod:
+    """A trained denoiser (a shipped name or a weights file) as a benchmark method, run
+    through the same inference engine as ``restore denoise`` (``settings``: device,
+    precision, tile, ...), with the benchmark's sigma as its noise-level map."""
+    from restore.engine.checkpoint import WeightsError
+    from restore.model import load
+
+    model = load(weights, **{"device": "cpu", **settings})
+    if model.task.name != "denoise":
+        raise WeightsError(f"{weights}: these weights are for {model.task.name}, not denoise")
+
+    def denoise(noisy: np.ndarray, sigma: float) -> np.ndarray:
+        return model(noisy, sigma=sigma)
+
+    return denoise
+
+
 def dataset_channels(folder: str | Path) -> int:
     """1 for the grey benchmarks, 3 for the colour ones; any other folder is grey only if
     every image in it is stored with one channel."""
