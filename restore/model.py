@@ -63,11 +63,15 @@ class Restorer:
         self.tile, self.tile_overlap, self.batch_size = int(tile), tile_overlap, batch_size
 
     @classmethod
-    def from_weights(cls, name_or_path: str | Path, **settings: Any) -> Restorer:
+    def from_weights(cls, name_or_path: str | Path, task: str | None = None, **settings: Any) -> Restorer:
+        """``task``: for a file without restore's metadata (a plain ``.pth`` published by
+        another project), the task that may recognise its architecture from its keys."""
         path, entry = resolve_weights(str(name_or_path))
         state_dict, metadata = load_weights(path)
         if "network" not in metadata or "task" not in metadata:
-            raise WeightsError(f"{path}: no restore metadata (task, network); it was not written by restore")
+            if task is None:
+                raise WeightsError(f"{path}: no restore metadata (task, network); it was not written by restore")
+            state_dict, metadata = get_task(task).recognise_weights(state_dict, str(path))
         network = build_network(metadata["network"])
         network.load_state_dict({key: value.float() for key, value in state_dict.items()})
         return cls(network, metadata, entry=entry, **settings)

@@ -40,6 +40,36 @@ def superres(**settings: Any) -> None:
     run_task("superres", settings)
 
 
+@click.command()
+@task_options
+@click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default=None,
+              help="Which way to translate. With a CycleGAN run folder as --weights it picks the "
+                   "generator (best_A: the run's direction, best_B: back); with a restore weights "
+                   "file it is checked against the direction the file records. A published "
+                   ".pth holds one direction: choose the file (latest_net_G_A.pth is A to B).")
+def style(**settings: Any) -> None:
+    """Translate images with a pix2pix or CycleGAN generator (e.g. label map -> photo).
+
+    --weights takes a run folder or weights file from `restore train style`, or a generator
+    file published by pytorch-CycleGAN-and-pix2pix (latest_net_G.pth: ResNet or U-Net 256,
+    recognised from its keys and loaded without running any code from the file). Images of
+    any size: padded to what the generator needs and cropped back; keep --tile 0 unless an
+    image does not fit in memory (tiles change the normalisation statistics).
+
+    \b
+    Example:
+      restore style --weights horse2zebra/latest_net_G.pth --in horses/ --out zebras/
+    """
+    from restore.engine.checkpoint import WeightsError
+    from restore.tasks.style import select_weights
+
+    try:
+        settings["weights"] = select_weights(settings["weights"], settings.pop("direction"))
+    except WeightsError as error:
+        raise click.UsageError(str(error)) from error
+    run_task("style", settings)
+
+
 def _not_in_this_release(name: str, what: str) -> click.Command:
     @click.command(name=name, help=f"{what} (not in this release yet).",
                    context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -50,5 +80,4 @@ def _not_in_this_release(name: str, what: str) -> click.Command:
 
 
 inpaint = _not_in_this_release("inpaint", "Fill holes given by masks, sidecar files, alpha or a colour")
-style = _not_in_this_release("style", "CycleGAN / pix2pix image-to-image translation")
 medical = _not_in_this_release("medical", "CT/MRI denoising and super-resolution on DICOM, NIfTI, 16-bit")

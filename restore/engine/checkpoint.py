@@ -83,3 +83,19 @@ def load_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, A
             raise WeightsError(f"{path}: expected a state dict of tensors")
         return dict(loaded), {}
     raise WeightsError(f"{path}: unknown weights format {path.suffix!r} (use .safetensors, .pt or .pth)")
+
+
+def load_weights_metadata(path: str | Path) -> dict[str, Any]:
+    """The restore metadata of a ``.safetensors`` file, read from its header alone (no
+    tensors); empty for other formats, which carry none."""
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        return {}
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            header = handle.metadata() or {}
+    except (SafetensorError, OSError) as error:
+        raise WeightsError(f"{path}: not a valid safetensors file ({error})") from error
+    return json.loads(header["restore"]) if "restore" in header else {}

@@ -98,15 +98,17 @@ class EMA:
 def resolve_config(task_name: str, config_file: str | None, overrides: dict[str, Any]) -> TrainConfig:
     """defaults < task defaults < config file < CLI overrides.
 
-    The task's defaults are built from the options the file and flags give it, because
-    they can depend on them: super-resolution's ``scale`` sets the generator's ``upscale``."""
+    The task's defaults are built from the options and data layout the file and flags
+    give it, because they can depend on them: super-resolution's ``scale`` sets the
+    generator's ``upscale``; style transfer is pix2pix on aligned data, CycleGAN on unaligned."""
     from restore.engine.config import load_toml, merge_into
 
     file_settings = load_toml(config_file) if config_file else {}
     if file_settings.get("task", task_name) != task_name:
         raise ValueError(f"{config_file} is a recipe for {file_settings['task']!r}, not {task_name!r}")
     options = {**file_settings.get("task_options", {}), **overrides.get("task_options", {})}
-    config = merge_into(TrainConfig(task=task_name), get_task(task_name, options).default_config())
+    layout = overrides.get("data", {}).get("layout") or file_settings.get("data", {}).get("layout") or "clean"
+    config = merge_into(TrainConfig(task=task_name), get_task(task_name, options).default_config_for(layout))
     config = merge_into(config, file_settings)
     return merge_into(config, overrides)
 
@@ -260,6 +262,14 @@ class Trainer:
         """The EMA generator when there is one, else the raw one."""
         return self.emas[name].shadow if name in self.emas else self.objective.networks[name]
 
+    def _direction_of(self, generator: str) -> str:
+        """What ``generator`` translates: G and CycleGAN's G_A go the run's direction,
+        G_B (which maps the B side back) the other way."""
+        direction = self.config.data.direction
+        if generator == "G_B":
+            return {"AtoB": "BtoA", "BtoA": "AtoB"}[direction]
+        return direction
+
     def _save(self, best: bool) -> None:
         if not self.dist.is_main:
             return
@@ -271,7 +281,7 @@ class Trainer:
                 "network": network_spec(parse_network_spec(self.config.generator)),  # every field, no init
                 "task_options": self.config.task_options,
                 "step": self.step,
-                "direction": self.config.data.direction,
+                "direction": self._direction_of(name),
             }
             weights = self.inference_network(name).state_dict()
             save_weights(self.run_dir / f"last{suffix}.safetensors", weights, metadata)

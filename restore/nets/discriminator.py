@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from restore.nets.layers import norm_factory
+from restore.nets.layers import BATCH_NORMS, norm_factory
 
 # pix2pix's channel growth stops at 8x the base width
 MAX_WIDTH_MULTIPLIER = 8
@@ -62,7 +62,7 @@ class PatchDiscriminator(nn.Module):
             raise ValueError(f"patch: n_layers must be >= 1, not {config.n_layers}")
         self.config = config
         make_norm = norm_factory(config.norm)
-        bias = config.norm != "batch"  # batch norm's shift makes a conv bias redundant
+        bias = config.norm not in BATCH_NORMS  # batch norm's shift makes a conv bias redundant
         widths = [config.base_channels * min(2**n, MAX_WIDTH_MULTIPLIER) for n in range(config.n_layers + 1)]
 
         def conv(in_channels: int, out_channels: int, stride: int, with_bias: bool = True) -> nn.Module:

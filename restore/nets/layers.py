@@ -4,23 +4,54 @@ from __future__ import annotations
 
 import functools
 
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 
 def norm_layer(kind: str, channels: int) -> nn.Module:
-    """``batch`` | ``instance`` | ``none``, with pix2pix's settings (instance norm has no
+    """``batch`` | ``batch_per_image`` | ``instance`` | ``none``, with pix2pix's settings (instance norm has no
     affine parameters and no running statistics, so public checkpoints load unchanged)."""
     return norm_factory(kind)(channels)
+
+
+# norms with a learnt shift of their own, after which a convolution bias is redundant
+BATCH_NORMS = ("batch", "batch_per_image")
+
+
+class PerImageBatchNorm2d(nn.BatchNorm2d):
+    """Batch norm that always normalises each image by its own statistics, in training
+    and at test time alike.
+
+    That is what pix2pix's batch norm does in practice: it trains with one image per
+    batch and, by default, tests in training mode (the paper: "batch normalization using
+    the statistics of the test batch"), so its public checkpoints were never meant for the
+    running averages. Same parameters and buffers as :class:`~torch.nn.BatchNorm2d`, so
+    the same state dicts load; unlike a train-mode ``BatchNorm2d`` the result of one image
+    does not depend on the others in its batch (tiles, folders)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.instance_norm(
+            x,
+            self.running_mean,
+            self.running_var,
+            self.weight,
+            self.bias,
+            use_input_stats=True,
+            momentum=self.momentum if self.training else 0.0,
+            eps=self.eps,
+        )
 
 
 def norm_factory(kind: str):
     if kind == "batch":
         return functools.partial(nn.BatchNorm2d, affine=True, track_running_stats=True)
+    if kind == "batch_per_image":
+        return functools.partial(PerImageBatchNorm2d, affine=True, track_running_stats=True)
     if kind == "instance":
         return functools.partial(nn.InstanceNorm2d, affine=False, track_running_stats=False)
     if kind == "none":
         return lambda channels: nn.Identity()
-    raise ValueError(f"unknown norm {kind!r}: use batch, instance or none")
+    raise ValueError(f"unknown norm {kind!r}: use batch, batch_per_image, instance or none")
 
 
 def activation_layer(kind: str) -> nn.Module:
@@ -36,7 +67,7 @@ class ResidualBlock(nn.Module):
 
     def __init__(self, channels: int, norm: str = "none", activation: str = "relu") -> None:
         super().__init__()
-        bias = norm != "batch"
+        bias = norm not in BATCH_NORMS
         self.body = nn.Sequential(
             nn.Conv2d(channels, channels, 3, padding=1, bias=bias),
             norm_layer(norm, channels),

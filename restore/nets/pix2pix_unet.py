@@ -34,7 +34,7 @@ class Pix2PixUnetConfig:
     out_channels: int = 3
     base_channels: int = 64  # pix2pix's ngf
     num_downs: int = 8  # 8 = unet_256, 7 = unet_128; the innermost level is 1x1 at that size
-    norm: str = "batch"  # batch | instance | none
+    norm: str = "batch"  # batch | batch_per_image (pix2pix's test-time behaviour) | instance | none
     dropout: bool = True  # Dropout(0.5) in the num_downs - 5 levels above the innermost
     value_range: str = "tanh"  # tanh: [-1, 1] in and out, as pix2pix; unit: [0, 1]
 

@@ -12,6 +12,8 @@ from typing import Any
 
 import torch
 
+from restore.engine.checkpoint import WeightsError
+
 
 class Task(ABC):
     """A restoration task. Subclasses are small: see ``restore/tasks/denoise.py``."""
@@ -29,6 +31,22 @@ class Task(ABC):
     @abstractmethod
     def default_config(self) -> dict[str, Any]:
         """TrainConfig updates (network spec, task_options, losses) for this task."""
+
+    def default_config_for(self, layout: str) -> dict[str, Any]:
+        """The defaults for training on ``layout`` data (``clean``, ``aligned``,
+        ``unaligned``). Restoration tasks train on clean images whatever the layout; style
+        transfer trains pix2pix on aligned pairs and CycleGAN on unaligned folders."""
+        del layout
+        return self.default_config()
+
+    def recognise_weights(
+        self, state_dict: dict[str, torch.Tensor], source: str
+    ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """Make sense of a plain state dict without restore's metadata (a checkpoint
+        published by another project): return the state dict to load and the metadata
+        (``task``, ``network`` spec) to build the network from. By default none is known."""
+        del state_dict
+        raise WeightsError(f"{source}: no restore metadata (task, network); it was not written by restore")
 
     @abstractmethod
     def make_pair(
