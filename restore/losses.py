@@ -6,19 +6,31 @@ import torch
 import torch.nn.functional as F
 
 
-def charbonnier(prediction: torch.Tensor, target: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
-    """Smooth L1 that stays differentiable at 0 (EDVR, Restormer)."""
-    return torch.sqrt((prediction - target) ** 2 + eps**2).mean()
+def charbonnier(
+    prediction: torch.Tensor, target: torch.Tensor, eps: float = 1e-3, reduction: str = "mean"
+) -> torch.Tensor:
+    """Smooth L1 that stays differentiable at 0 (EDVR, Restormer); ``reduction`` "none"
+    keeps the per-pixel values."""
+    error = torch.sqrt((prediction - target) ** 2 + eps**2)
+    return error.mean() if reduction == "mean" else error
 
 
-def reconstruction_loss(kind: str, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def reconstruction_loss(
+    kind: str, prediction: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Mean pixel loss; ``weight`` (broadcastable to the images, e.g. ``(B, 1, H, W)``)
+    scales each pixel's error before the mean, so a task can weigh regions differently
+    (inpainting: holes more than known pixels, as partial-convolution and LaMa training do)."""
+    reduction = "mean" if weight is None else "none"
     if kind == "l1":
-        return F.l1_loss(prediction, target)
-    if kind == "mse":
-        return F.mse_loss(prediction, target)
-    if kind == "charbonnier":
-        return charbonnier(prediction, target)
-    raise ValueError(f"unknown reconstruction loss {kind!r}: use l1, charbonnier or mse")
+        error = F.l1_loss(prediction, target, reduction=reduction)
+    elif kind == "mse":
+        error = F.mse_loss(prediction, target, reduction=reduction)
+    elif kind == "charbonnier":
+        error = charbonnier(prediction, target, reduction=reduction)
+    else:
+        raise ValueError(f"unknown reconstruction loss {kind!r}: use l1, charbonnier or mse")
+    return error if weight is None else (error * weight).mean()
 
 
 def ssim_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -113,17 +113,23 @@ class Restorer:
     def __call__(self, image: ImageLike, **options: Any) -> ImageLike:
         """Restore an ``(H, W)``/``(H, W, C)`` array (uint8, uint16 or float in [0, 1]) or a
         ``(C, H, W)``/``(B, C, H, W)`` tensor in [0, 1]; returns the same type, layout and
-        dtype. Task options (e.g. ``sigma=25``) are passed through."""
+        dtype. Task options (e.g. ``sigma=25``, inpainting's ``mask=``) are passed through."""
         if isinstance(image, np.ndarray):
-            tensor = array_to_tensor(image)
-            output = tensor_to_array(self.run(tensor, **options)[0], image.dtype)
+            pixels = image[:, :, None] if image.ndim == 2 else image
+            output = tensor_to_array(self.run(array_to_tensor(pixels), **options)[0], image.dtype)
+            output = self.task.postprocess(output, pixels, options)
             return output[:, :, 0] if image.ndim == 2 else output
         if isinstance(image, torch.Tensor):
             batch = image[None] if image.ndim == 3 else image
-            outputs = [self.run(item[None].float().cpu(), **options)[0] for item in batch]
+            outputs = [self._run_tensor(item[None].float().cpu(), options) for item in batch]
             result = torch.cat(outputs).to(image.dtype).to(image.device)
             return result[0] if image.ndim == 3 else result
         raise TypeError(f"expected a numpy array or torch tensor, not {type(image).__name__}")
+
+    def _run_tensor(self, image: torch.Tensor, options: dict[str, Any]) -> torch.Tensor:
+        """:meth:`run` plus the task's post-processing, which works on float32 arrays."""
+        output = tensor_to_array(self.run(image, **options)[0], np.float32)
+        return array_to_tensor(self.task.postprocess(output, tensor_to_array(image, np.float32), options))
 
 
 def load(name_or_path: str | Path, **settings: Any) -> Restorer:

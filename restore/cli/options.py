@@ -89,5 +89,7 @@ def run_task(task: str, settings: dict[str, Any]) -> None:
     for outcome in report.outcomes:
         if outcome.status == "failed":
             click.echo(f"failed: {outcome.input}: {outcome.reason}", err=True)
+        elif outcome.info.get("warning"):  # done, but not as asked (e.g. inpaint: no mask found)
+            click.echo(f"warning: {outcome.input}: {outcome.info['warning']}", err=True)
     click.echo(f"{report.summary()}; report: {destination / 'report.json'}")
     raise SystemExit(report.exit_code)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
@@ -38,6 +39,52 @@ def superres(**settings: Any) -> None:
     """Upscale images (the scale comes from the weights). Shipped weights are not in this
     release yet: train with `restore train superres` and pass --weights RUN/best.safetensors."""
     run_task("superres", settings)
+
+
+def _colour(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tuple[int, int, int] | None:
+    if value is None:
+        return None
+    try:
+        colour = tuple(int(item) for item in value.split(","))
+    except ValueError:
+        raise click.BadParameter("give R,G,B on the 0-255 scale, e.g. 255,0,255") from None
+    if len(colour) != 3 or not all(0 <= item <= 255 for item in colour):
+        raise click.BadParameter("give three values R,G,B between 0 and 255, e.g. 255,0,255")
+    return colour
+
+
+@click.command()
+@task_options
+@click.option("--masks", "masks_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Folder of masks mirroring --in: in/a/b.jpg uses DIR/a/b.<any image ext>. "
+                   "White (> 127) = hole. Looked at first.")
+@click.option("--mask-color", "mask_color", callback=_colour, metavar="R,G,B",
+              help="Treat pixels of this colour as holes (e.g. 255,0,255 for magenta paint); used only "
+                   "when an image has no mask file and no transparent pixels.")
+@click.option("--mask-tolerance", default=0, show_default=True, type=click.IntRange(0, 255),
+              help="Largest difference per channel (0-255 scale) still counted as --mask-color "
+                   "(JPEG inputs need about 30).")
+@click.option("--dilate", default=0, show_default=True, type=click.IntRange(0),
+              help="Grow every hole by N pixels, to cover fringes around objects a mask misses.")
+def inpaint(**settings: Any) -> None:
+    """Fill holes, keeping every other pixel exactly as it was.
+
+    \b
+    The holes of each image come from the first of:
+      1. --masks DIR: the file with the image's relative path and name (any extension);
+      2. a sidecar next to the image: NAME_mask.png, else every NAME_mask*.png (united);
+         sidecars are never processed as images themselves;
+      3. the image's alpha channel: transparent pixels are holes (the output is opaque);
+      4. --mask-color R,G,B: pixels of that colour, within --mask-tolerance.
+    Mask files are binarised (> 127 = hole) and must have the image's size (otherwise the
+    image fails with both sizes named and the batch goes on). Images with no mask are
+    copied unchanged and listed with a warning.
+
+    \b
+    Example:
+      restore inpaint --in damaged/ --out fixed/ --dilate 4
+    """
+    run_task("inpaint", settings)
 
 
 @click.command()
@@ -79,5 +126,4 @@ def _not_in_this_release(name: str, what: str) -> click.Command:
     return command
 
 
-inpaint = _not_in_this_release("inpaint", "Fill holes given by masks, sidecar files, alpha or a colour")
 medical = _not_in_this_release("medical", "CT/MRI denoising and super-resolution on DICOM, NIfTI, 16-bit")

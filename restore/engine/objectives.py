@@ -122,9 +122,12 @@ class Objective:
             loss = loss + self.loss.feature_matching_weight * feature_matching_loss(real_outputs, fake_outputs)
         return loss
 
-    def output_losses(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Reconstruction (+ SSIM, + perceptual) between an output and its target."""
-        loss = self.loss.reconstruction_weight * reconstruction_loss(self.loss.reconstruction, output, target)
+    def output_losses(
+        self, output: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Reconstruction (+ SSIM, + perceptual) between an output and its target;
+        ``weight`` is the task's per-pixel weight of the reconstruction term, if any."""
+        loss = self.loss.reconstruction_weight * reconstruction_loss(self.loss.reconstruction, output, target, weight)
         if self.loss.ssim_weight > 0:
             loss = loss + self.loss.ssim_weight * ssim_loss(output, target)
         if self.perceptual is not None:
@@ -143,8 +146,9 @@ class PairedObjective(Objective):
                 raise ValueError("adversarial_weight > 0 needs a [discriminator] section")
             self._add_networks("D", ["D"], config.discriminator, optim.lr_d, optim.betas_d)
 
-    def train_step(self, batch: tuple[torch.Tensor, torch.Tensor], updater: Updater, amp) -> dict[str, float]:
-        source, target = batch
+    def train_step(self, batch: tuple[torch.Tensor, ...], updater: Updater, amp) -> dict[str, float]:
+        """``batch``: inputs, targets and optionally per-pixel loss weights (see Task.make_pair)."""
+        source, target, *weight = batch
         with amp():
             output = self.wrapped["G"](source).float()
         losses: dict[str, float] = {}
@@ -158,7 +162,7 @@ class PairedObjective(Objective):
             losses["D"] = d_loss.item()
             _set_requires_grad(self.networks["D"], False)
         with amp():
-            g_loss = self.output_losses(output, target)
+            g_loss = self.output_losses(output, target, weight[0] if weight else None)
             if self.adversarial:
                 adversarial = self.generator_adversarial_loss(self.networks["D"], real, fake)
                 losses["G_adv"] = adversarial.item()

@@ -370,7 +370,7 @@ class Trainer:
 
     # -- validation ----------------------------------------------------------------------
 
-    def _validation_pairs(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def _validation_pairs(self) -> list[tuple[torch.Tensor, ...]]:
         """Fixed (input, target) pairs from the held-out folder; the same in every run."""
         data = self.config.data
         if not (data.val or data.val_holdout) or data.layout == "unaligned" or not self.dist.is_main:
@@ -395,7 +395,7 @@ class Trainer:
     def _validate(self, pairs) -> dict[str, float]:
         network = self.inference_network("G").eval()
         scores = {"psnr": 0.0, "ssim": 0.0}
-        for source, target in pairs:
+        for source, target, *_ in pairs:  # *_: a task's loss weights
             with self.amp():
                 output = network(self._to_device(source[None])).float().clamp(0, 1).cpu()
             scores["psnr"] += psnr(output, target[None]) / len(pairs)
@@ -415,7 +415,7 @@ class Trainer:
 
         network = self.inference_network("G").eval()
         rows = []
-        for source, target in pairs[:4]:
+        for source, target, *_ in pairs[:4]:  # *_: a task's loss weights
             with self.amp():
                 output = network(self._to_device(source[None])).float().clamp(0, 1).cpu()[0]
             shown_input = source[: target.shape[0]]

@@ -8,11 +8,25 @@ becomes a network input.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from restore.engine.checkpoint import WeightsError
+from restore.io.image import Image
+
+
+@dataclass
+class PreparedImage:
+    """What a task found for one image before the network runs (see :meth:`Task.prepare`)."""
+
+    image: Image
+    options: dict[str, Any] = field(default_factory=dict)  # added to the run's options for this image
+    info: dict[str, Any] = field(default_factory=dict)  # recorded in report.json
+    run: bool = True  # False: the image is written unchanged (``info["warning"]`` says why)
 
 
 class Task(ABC):
@@ -54,6 +68,8 @@ class Task(ABC):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Degrade one clean ``(C, H, W)`` crop into ``(network_input, target)``.
 
+        A task may add a third tensor, a per-pixel weight ``(1, H, W)`` of the
+        reconstruction loss (inpainting weighs holes more than known pixels).
         Randomness comes only from ``generator`` so pairs are reproducible per sample."""
 
     def default_weights(self, channels: int) -> list[str]:
@@ -70,3 +86,23 @@ class Task(ABC):
         del options  # tasks without inference options
         return image, {}
 
+    def is_input(self, path: Path, options: dict[str, Any]) -> bool:
+        """Whether a file found under ``--in`` is an image to process; a task whose
+        inputs come with sidecar files (inpainting's masks) leaves those out."""
+        del path, options
+        return True
+
+    def prepare(
+        self, image: Image, source: Path | None, relative: Path | None, options: dict[str, Any]
+    ) -> PreparedImage:
+        """Per-image inputs found from the image and its file before the network runs
+        (inpainting: its mask). ``source`` is the file, ``relative`` its path under
+        ``--in``; both are None for images given in memory."""
+        del source, relative, options
+        return PreparedImage(image)
+
+    def postprocess(self, output: np.ndarray, image: np.ndarray, options: dict[str, Any]) -> np.ndarray:
+        """The final ``(H, W, C)`` output from the network's, at the output dtype, given
+        the input ``image`` (same dtype): inpainting puts the known pixels back exactly."""
+        del image, options
+        return output

@@ -1,0 +1,158 @@
+"""Inpainting: fill the holes a mask marks, keeping every known pixel exactly.
+
+Network input: the image with its holes set to 0, plus the mask (1 = hole) as an extra
+channel (U-Net ``extra_channels=1``), so the network knows which zeros are missing
+rather than black. It predicts the whole image; the output is the composite
+``mask * prediction + (1 - mask) * input``, done in :meth:`InpaintTask.postprocess` at
+the output dtype, so known pixels are bit-identical to the input's in 8-bit, 16-bit and
+float images alike.
+
+Training (``restore train inpaint``): holes from :mod:`restore.tasks.mask_generator`
+(thin / medium / thick strokes and boxes, ``task_options.masks``, hole area
+``hole_min``-``hole_max``); L1 weighted ``hole_weight`` inside the holes and
+``known_weight`` outside (a per-pixel loss weight from :meth:`make_pair`), plus the
+recipe's PatchGAN and feature-matching losses through the shared paired objective.
+
+At inference the masks come from ``--masks DIR``, sidecar files, alpha or a colour (see
+:mod:`restore.tasks.masks`). Big images go through the shared tiled inference with the
+mask channel tiled alongside the image (README: "Large images").
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from restore.io.convert import dtype_scale
+from restore.io.image import Image
+from restore.tasks.base import PreparedImage, Task
+from restore.tasks.mask_generator import DEFAULT_HOLE_RANGE, DEFAULT_MASK_KINDS, generate_mask
+from restore.tasks.masks import MaskOptions, find_mask, is_sidecar, searched
+
+DEFAULT_HOLE_WEIGHT = 6.0  # Liu et al.'s partial-convolution paper weighs hole L1 6x valid L1
+DEFAULT_KNOWN_WEIGHT = 1.0
+
+
+def network_input(image: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
+    """``(..., C, H, W)`` image and ``(..., 1, H, W)`` hole mask in {0, 1} -> the image
+    with holes zeroed, followed by the mask channel."""
+    return torch.cat([image * (1 - hole), hole], dim=-3)
+
+
+def composite(output: np.ndarray, image: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """Known pixels from ``image``, holes from ``output`` (``(H, W, C)``, same dtype)."""
+    return np.where(hole[:, :, None], output, image)
+
+
+def mask_options(options: dict[str, Any]) -> MaskOptions:
+    """The CLI/API settings that say where masks are and how to treat them."""
+    masks_dir = options.get("masks_dir")
+    colour = options.get("mask_color")
+    return MaskOptions(
+        masks_dir=Path(masks_dir) if masks_dir is not None else None,
+        mask_color=tuple(colour) if colour is not None else None,
+        mask_tolerance=int(options.get("mask_tolerance", 0)),
+        dilate=int(options.get("dilate", 0)),
+        max_pixels=int(options.get("max_pixels", MaskOptions.max_pixels)),
+    )
+
+
+def hole_of(options: dict[str, Any], height: int, width: int) -> np.ndarray:
+    """``options["mask"]`` (any ``(H, W)`` array, nonzero = hole) as a bool array of the
+    image's size, or a clear error."""
+    if options.get("mask") is None:
+        raise ValueError("inpaint needs a mask: pass mask=ARRAY of shape (H, W), nonzero = hole")
+    hole = np.asarray(options["mask"])
+    if hole.ndim == 3 and hole.shape[2] == 1:
+        hole = hole[:, :, 0]
+    if hole.shape != (height, width):
+        raise ValueError(f"the mask is {hole.shape[-1]}x{hole.shape[0]} but the image is {width}x{height}")
+    return hole.astype(bool)
+
+
+class InpaintTask(Task):
+    name = "inpaint"
+
+    def default_weights(self, channels: int) -> list[str]:
+        del channels  # grey images go through the colour model (replicated, averaged back)
+        return ["inpaint"]
+
+    def default_config(self) -> dict[str, Any]:
+        # Deep (5 downsamplings): a hole is filled from what surrounds it, so the receptive
+        # field must span the hole; not residual, because inside a hole there is no input
+        # to correct. The conditional PatchGAN sees the holed image beside the output.
+        return {
+            "task_options": {
+                "hole_min": DEFAULT_HOLE_RANGE[0],
+                "hole_max": DEFAULT_HOLE_RANGE[1],
+                "hole_weight": DEFAULT_HOLE_WEIGHT,
+                "known_weight": DEFAULT_KNOWN_WEIGHT,
+                "masks": DEFAULT_MASK_KINDS,
+            },
+            "generator": {
+                "arch": "unet",
+                "in_channels": 3,
+                "out_channels": 3,
+                "extra_channels": 1,
+                "base_channels": 32,
+                "depth": 5,
+                "max_channels": 256,
+                "blocks_per_level": 2,
+                "residual": False,
+            },
+            "discriminator": {"arch": "patch", "in_channels": 6, "base_channels": 64, "n_layers": 3,
+                              "norm": "none", "spectral_norm": True},
+            "loss": {"reconstruction": "l1", "adversarial_weight": 0.01, "feature_matching_weight": 10.0},
+        }
+
+    def make_pair(
+        self, clean: torch.Tensor, options: dict[str, Any], generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(holed image + mask, clean, per-pixel L1 weight)`` for a ``(C, H, W)`` crop."""
+        height, width = clean.shape[-2:]
+        hole = torch.from_numpy(generate_mask(height, width, options, generator)).to(clean.dtype)[None]
+        hole_weight = float(options.get("hole_weight", DEFAULT_HOLE_WEIGHT))
+        known_weight = float(options.get("known_weight", DEFAULT_KNOWN_WEIGHT))
+        weight = known_weight + (hole_weight - known_weight) * hole
+        return network_input(clean, hole), clean, weight
+
+    def inference_input(self, image: torch.Tensor, options: dict[str, Any]) -> tuple[torch.Tensor, dict[str, Any]]:
+        """``options["mask"]``: ``(H, W)`` array, nonzero = hole."""
+        hole = hole_of(options, image.shape[-2], image.shape[-1])
+        hole_tensor = torch.from_numpy(hole).to(image.dtype)[None, None].expand(image.shape[0], 1, -1, -1)
+        return network_input(image, hole_tensor), {"hole_fraction": round(float(hole.mean()), 4)}
+
+    def postprocess(self, output: np.ndarray, image: np.ndarray, options: dict[str, Any]) -> np.ndarray:
+        return composite(output, image, hole_of(options, image.shape[0], image.shape[1]))
+
+    def is_input(self, path: Path, options: dict[str, Any]) -> bool:
+        """Mask sidecars and anything under ``--masks`` are masks, not images to fill."""
+        masks_dir = options.get("masks_dir")
+        if masks_dir is not None and Path(masks_dir).resolve() in path.resolve().parents:
+            return False
+        return not is_sidecar(path)
+
+    def prepare(
+        self, image: Image, source: Path | None, relative: Path | None, options: dict[str, Any]
+    ) -> PreparedImage:
+        """Find the image's mask; without one (or with an empty one) the image is copied
+        unchanged and the report says why. When the alpha channel was the mask, the filled
+        output is made opaque."""
+        if options.get("mask") is not None:  # given directly (Python API)
+            return PreparedImage(image, info={"mask": "given"})
+        settings = mask_options(options)
+        found = find_mask(image, source, relative, settings)
+        if found is None:
+            return PreparedImage(image, info={"mask": None, "warning": f"no mask found ({searched(source, settings)}): "
+                                              "copied unchanged"}, run=False)
+        info = {"mask": found.source, "hole_fraction": round(float(found.hole.mean()), 4)}
+        if not found.hole.any():
+            return PreparedImage(image, info={**info, "warning": f"mask {found.source} has no hole: copied unchanged"},
+                                 run=False)
+        if found.from_alpha:
+            opaque = np.full_like(image.alpha, dtype_scale(image.alpha.dtype))
+            image = Image(image.pixels, opaque, format=image.format)
+        return PreparedImage(image, options={"mask": found.hole}, info=info)
