@@ -1,0 +1,105 @@
+"""Tiny synthetic scans for tests: DICOM series, multi-frame DICOM, NIfTI, identity weights.
+
+Built with pydicom/nibabel so the core tests need nothing from ../shared."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from restore.engine.checkpoint import save_weights
+from restore.nets import build_network
+
+
+def phantom(shape: tuple[int, ...], seed: int = 0, low: int = 0, high: int = 4000) -> np.ndarray:
+    """Smooth random stored values in ``[low, high]``, int64."""
+    rng = np.random.default_rng(seed)
+    noise = rng.random(shape)
+    for axis in range(len(shape)):
+        noise = (noise + np.roll(noise, 1, axis) + np.roll(noise, -1, axis)) / 3
+    noise = (noise - noise.min()) / (noise.max() - noise.min())
+    return np.rint(low + noise * (high - low)).astype(np.int64)
+
+
+def dicom_dataset(pixels: np.ndarray, *, modality: str = "CT", position: float = 0.0, instance: int = 1,
+                  series_uid: str = "1.2.826.0.1.3680043.8.498.1", signed: bool = False, slope: float = 1.0,
+                  intercept: float = -1024.0, syntax: str = "1.2.840.10008.1.2.1"):
+    """A DICOM dataset with one 12-bit frame (or several: ``pixels`` of shape (F, H, W))
+    and the tags the writers must keep or change, plus a private tag."""
+    import pydicom
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import generate_uid
+
+    frames = pixels.shape[0] if pixels.ndim == 3 else 1
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.2" if frames == 1 else "1.2.840.10008.5.1.4.1.1.2.1"
+    sop = generate_uid()
+    meta.MediaStorageSOPInstanceUID = sop
+    meta.TransferSyntaxUID = syntax
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, sop
+    ds.Modality, ds.PatientName, ds.PatientID = modality, "Phantom^Test", "P001"
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = "1.2.826.0.1.3680043.8.498.2", series_uid
+    ds.SeriesDescription, ds.ImageType = "AX phantom", ["ORIGINAL", "PRIMARY", "AXIAL"]
+    ds.InstanceNumber, ds.SeriesNumber = instance, 3
+    ds.ImagePositionPatient = [-100.0, -120.0, position]
+    ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+    ds.PixelSpacing, ds.SliceThickness = [0.8, 0.7], 2.0
+    ds.Rows, ds.Columns = pixels.shape[-2:]
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 12, 11
+    ds.PixelRepresentation = 1 if signed else 0
+    ds.RescaleSlope, ds.RescaleIntercept = slope, intercept
+    ds.WindowCenter, ds.WindowWidth = 40, 400
+    ds.add_new(0x00291010, "LO", "private scanner data")
+    if frames > 1:
+        ds.NumberOfFrames = frames
+    dtype = np.int16 if signed else np.uint16
+    ds.PixelData = np.ascontiguousarray(pixels.astype(dtype)).tobytes()
+    ds["PixelData"].VR = "OW"
+    return ds
+
+
+def write_dicom_series(folder: Path, volume: np.ndarray, shuffled: bool = True, **tags) -> list[Path]:
+    """One file per slice, named so that name order is not slice order."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index, pixels in enumerate(volume):
+        name = f"IM{(7 * index + 3) % 11:04d}" if shuffled else f"IM{index:04d}"
+        ds = dicom_dataset(pixels, position=2.0 * index, instance=index + 1, **tags)
+        path = folder / name
+        ds.save_as(path, enforce_file_format=True)
+        paths.append(path)
+    return paths
+
+
+def write_nifti(path: Path, volume: np.ndarray, zooms=(0.9, 0.8, 2.5), slope: float | None = None) -> Path:
+    import nibabel
+
+    affine = np.diag([*zooms, 1.0])
+    affine[:3, 3] = [-50, -60, 10]
+    image = nibabel.Nifti1Image(volume, affine)
+    image.header.set_xyzt_units("mm")
+    image.header["descrip"] = b"restore test volume"
+    if slope is not None:
+        image.header.set_slope_inter(slope, 3.0)
+    image.header.set_data_dtype(volume.dtype)
+    nibabel.save(image, path)
+    return path
+
+
+def write_identity_weights(path: Path, context: int = 0, modality: str = "mr", degradation: str = "rician",
+                           scale: int = 1) -> Path:
+    """A medical U-Net whose output is its input exactly (residual with a zero tail)."""
+    spec = {"arch": "unet", "in_channels": 1, "out_channels": 1, "extra_channels": 2 * context, "base_channels": 4,
+            "depth": 1, "max_channels": 8, "blocks_per_level": 1, "residual": True, "upscale": scale}
+    network = build_network(spec)
+    with torch.no_grad():
+        for parameter in network.tail.parameters():
+            parameter.zero_()
+    options = {"modality": modality, "degradation": degradation, "context": context, "scale": max(scale, 2)}
+    save_weights(path, network.state_dict(), {"task": "medical", "network": spec, "task_options": options})
+    return path
