@@ -33,11 +33,43 @@ def denoise(**settings: Any) -> None:
     run_task("denoise", settings)
 
 
+def _optional_int(_ctx: click.Context, _param: click.Parameter, value: str | None) -> int | None:
+    return None if value is None else int(value)
+
+
 @click.command()
 @task_options
+@click.option("--scale", type=click.Choice(["2", "4"]), default=None, callback=_optional_int,
+              help="Upscaling factor of the network: picks the shipped weights superres-x2 or superres-x4 "
+                   "[default: 4]. With --weights the file's scale is used, and --scale, if given, must match it.")
+@click.option("--model", type=click.Choice(["psnr", "real"]), default="psnr", show_default=True,
+              help="psnr: the most faithful upscaling of clean images (trained on bicubic downscaling, "
+                   "as the benchmarks); real: for real photos with blur, noise and JPEG artefacts "
+                   "(superres-x4-real, trained on Real-ESRGAN's degradations). Ignored with --weights.")
+@click.option("--outscale", type=click.FloatRange(0, min_open=True), default=None, metavar="FLOAT",
+              help="Final size as a factor of the input, any value (e.g. 3 or 1.5): the network's output "
+                   "is resized to it (area averaging down, bicubic up). Default: the network's scale.")
+@click.option("--alpha", type=click.Choice(["bicubic", "model"]), default="bicubic", show_default=True,
+              help="How a transparency channel is upscaled: bicubic, or by running the network on it "
+                   "(sharper cut-out edges, twice the time).")
 def superres(**settings: Any) -> None:
-    """Upscale images (the scale comes from the weights). Shipped weights are not in this
-    release yet: train with `restore train superres` and pass --weights RUN/best.safetensors."""
+    """Upscale images x2 or x4 (tiled for big ones; 16-bit and grey images stay so).
+
+    \b
+    Examples:
+      restore superres --in photos/ --out big/ --scale 4
+      restore superres --in scans/ --out big/ --model real --outscale 3
+    """
+    if settings["scale"] is None:
+        del settings["scale"]  # the default weights' scale, or the file's
+    if settings["weights"] is None:
+        from restore.api import default_weights
+        from restore.engine.checkpoint import WeightsError
+
+        try:
+            default_weights("superres", 3, settings)
+        except (WeightsError, ValueError) as error:
+            raise click.UsageError(str(error)) from error
     run_task("superres", settings)
 
 

@@ -424,6 +424,10 @@ class Trainer:
             rows += [shown_input.clamp(0, 1), output, target]
         if network is self.objective.networks["G"]:
             network.train()
+        # held-out images differ in size (validation crops them only down to a limit): pad
+        # to the largest, as the grid needs equal tiles
+        height, width = max(row.shape[-2] for row in rows), max(row.shape[-1] for row in rows)
+        rows = [torch.nn.functional.pad(row, (0, width - row.shape[-1], 0, height - row.shape[-2])) for row in rows]
         path = self.run_dir / "samples" / f"step_{self.step:07d}.png"
         atomic_write(path, lambda temp: save_image(rows, temp, nrow=3, format="png"))
 

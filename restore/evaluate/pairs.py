@@ -120,8 +120,8 @@ def evaluate_pairs(
     for label, folder in (("prediction", pred_dir), ("reference", ref_dir)):
         if not folder.is_dir():
             raise FileNotFoundError(f"{folder}: {label} folder not found")
-    predictions = _index(pred_dir, strip_suffix)
-    references = _index(ref_dir, "")
+    predictions = index_images(pred_dir, strip_suffix)
+    references = index_images(ref_dir, "")
     scores = []
     for key in sorted(predictions.keys() & references.keys()):
         prediction, reference = _read_pixels(predictions[key]), _read_pixels(references[key])
@@ -154,7 +154,7 @@ def evaluate_pairs(
     )
 
 
-def _index(folder: Path, strip_suffix: str) -> dict[str, Path]:
+def index_images(folder: Path, strip_suffix: str) -> dict[str, Path]:
     """Map ``relative/path/stem`` (minus ``strip_suffix``) to the file, refusing two files
     with the same key (``a.png`` and ``a.jpg``): which one was meant is unknowable."""
     index: dict[str, Path] = {}

@@ -9,19 +9,32 @@ trained on PyTorch's or OpenCV's bicubic meets a different degradation at test t
 options)``), because the data pipeline crops ``crop * task.scale`` clean pixels and the
 trainer crops validation images to a multiple of it; the generator's ``upscale`` must
 equal it (the trainer checks).
+
+``task_options.mode`` picks the degradation: ``bicubic`` (above: the PSNR model the
+benchmarks measure) or ``real``, Real-ESRGAN's second-order blur/resize/noise/JPEG model
+(:mod:`restore.tasks.degradations`, tuned by an optional ``[task_options.real]`` table),
+for a model that restores real photos.
+
+At inference the options pick the shipped weights (``scale``, ``model = "psnr" | "real"``:
+``superres-x2``, ``superres-x4``, ``superres-x4-real``) and ``outscale`` resizes the
+network's output to any factor of the input, as Real-ESRGAN's ``--outscale`` does.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import cv2
+import numpy as np
 import torch
 
 from restore.metrics.imresize import imresize
 from restore.tasks.base import Task
+from restore.tasks.degradations import second_order_degradation, second_order_settings
 
 SCALES = (2, 3, 4)
-MODES = ("bicubic",)  # "real" (blur, noise, JPEG: Real-ESRGAN's pipeline) is a later issue
+MODES = ("bicubic", "real")  # training degradations
+MODELS = ("psnr", "real")  # shipped weights families, chosen at inference
 DEFAULT_SCALE = 4
 
 
@@ -32,19 +45,60 @@ def scale_from_options(options: dict[str, Any]) -> int:
     return int(scale)
 
 
+def weights_name(scale: int, model: str) -> str:
+    """The shipped weights of a scale and model family: ``superres-x4``, ``superres-x4-real``."""
+    if model not in MODELS:
+        raise ValueError(f"superres: unknown model {model!r}; available: {', '.join(MODELS)}")
+    return f"superres-x{scale}" + ("-real" if model == "real" else "")
+
+
+def resize_output(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
+    """``(H, W, C)`` pixels (any dtype OpenCV resizes: uint8, uint16, float32) resized to
+    ``height`` x ``width``: area averaging when shrinking (no aliasing), bicubic when
+    enlarging; the result is clipped to the dtype's range by OpenCV's saturation."""
+    shrinking = height * width < pixels.shape[0] * pixels.shape[1]
+    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC
+    resized = cv2.resize(pixels, (width, height), interpolation=interpolation)
+    if pixels.dtype.kind == "f":
+        resized = np.clip(resized, 0, 1)
+    return resized.reshape(height, width, pixels.shape[2])
+
+
 class SuperResTask(Task):
     name = "superres"
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)
-        self.scale = scale_from_options(options or {})
+        options = options or {}
+        self.scale = scale_from_options(options)
+        self.model = options.get("model", "psnr")
+        weights_name(self.scale, self.model)  # refuses an unknown model now, not at the first image
+
+    def default_weights(self, channels: int) -> list[str]:
+        del channels  # grey images run through the colour model (the Restorer replicates them)
+        return [weights_name(self.scale, self.model)]
+
+    def postprocess(self, output: np.ndarray, image: np.ndarray, options: dict[str, Any]) -> np.ndarray:
+        """``options["outscale"]``: the output is resized to ``int(outscale * input size)``
+        (Real-ESRGAN's sizing), e.g. 3.5 from an x4 network; None keeps the network's scale."""
+        outscale = options.get("outscale")
+        if outscale is None:
+            return output
+        if outscale <= 0:
+            raise ValueError(f"outscale must be positive, not {outscale}")
+        height, width = int(image.shape[0] * outscale), int(image.shape[1] * outscale)
+        if height < 1 or width < 1:
+            raise ValueError(f"outscale {outscale} leaves no pixel of a {image.shape[1]}x{image.shape[0]} image")
+        if (height, width) == output.shape[:2]:
+            return output
+        return resize_output(output, height, width)
 
     def default_config(self) -> dict[str, Any]:
         # Two downsamplings only: super-resolution needs its capacity at the LR resolution
         # (EDSR, RCAN work there entirely), not deep in a pyramid. The residual adds the
         # bicubic upsampling of the input, so the network learns only the missing detail.
         return {
-            "task_options": {"scale": self.scale, "mode": "bicubic"},
+            "task_options": {"scale": self.scale, "mode": "bicubic"},  # "real": see the module doc
             "generator": {
                 "arch": "unet",
                 "in_channels": 3,
@@ -63,8 +117,8 @@ class SuperResTask(Task):
         self, clean: torch.Tensor, options: dict[str, Any], generator: torch.Generator
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``(LR, HR)``: HR is ``clean`` cropped to a multiple of the scale; LR is its MATLAB
-        bicubic downscaling, clipped and rounded to 8 bits as the benchmark files are."""
-        del generator  # the bicubic degradation is deterministic
+        bicubic downscaling (``bicubic``, deterministic) or Real-ESRGAN's random degradation
+        drawn from ``generator`` (``real``), clipped and rounded to 8 bits in both modes."""
         mode = options.get("mode", "bicubic")
         if mode not in MODES:
             raise ValueError(f"superres: unknown mode {mode!r}; available: {', '.join(MODES)}")
@@ -73,5 +127,8 @@ class SuperResTask(Task):
         if height == 0 or width == 0:
             raise ValueError(f"superres: a {tuple(clean.shape[-2:])} image is smaller than the scale {scale}")
         high = clean[..., :height, :width]
+        if mode == "real":
+            settings = second_order_settings(options.get("real", {}))
+            return second_order_degradation(high, scale, generator, settings), high
         low = imresize(high, 1 / scale).clamp(0, 1).mul(255).round().div(255)
         return low, high
