@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from restore.cli.evaluate_style import evaluate_style
+
 
 @click.group(name="eval", invoke_without_command=True)
 @click.option("--pred", type=click.Path(exists=True, file_okay=False, path_type=Path),
@@ -172,3 +174,6 @@ def evaluate_superres_command(data: Path, scale: str, methods: tuple[str, ...], 
         table.write_csv(csv_path)
     if json_path:
         table.write_json(json_path)
+
+
+evaluate.add_command(evaluate_style)  # defined in its own module: restore eval style
