@@ -177,3 +177,69 @@ def evaluate_superres_command(data: Path, scale: str, methods: tuple[str, ...], 
 
 
 evaluate.add_command(evaluate_style)  # defined in its own module: restore eval style
+
+
+INPAINT_METHODS = ("ours", "telea", "navier_stokes", "biharmonic")
+
+
+@evaluate.command(name="inpaint")
+@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Folder of clean 8-bit photos, e.g. ../shared/data/eval/denoise/Kodak24.")
+@click.option("--masks", "masks_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Folder of hole masks (white = hole), e.g. ../shared/data/eval/inpaint/masks (NVIDIA's). "
+                   "Each is centre-cropped (or nearest-resized) to the image and binned by its hole area.")
+@click.option("--weights", default=None, metavar="NAME|PATH",
+              help="Our model: a shipped name or a weights file. Default: the shipped `inpaint` weights; "
+                   "without them the table has the baselines only.")
+@click.option("--methods", default=",".join(INPAINT_METHODS), show_default=True,
+              help="Rows: ours, telea and navier_stokes (OpenCV, radius 3), biharmonic (scikit-image; slow).")
+@click.option("--limit", type=click.IntRange(1), default=None,
+              help="Only the first N images (name order); each gets one mask per area bin.")
+@click.option("--tile", default=0, show_default=True, type=click.IntRange(0),
+              help="Our model runs in tiles of N pixels (0 = whole image).")
+@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
+              help="Our model's precision on the CPU.")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the table (one row per bin and method) as CSV.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the table and the image+mask pairs as JSON.")
+@click.option("--quiet", is_flag=True, help="No progress lines.")
+def evaluate_inpaint_command(data: Path, masks_dir: Path, weights: str | None, methods: str, limit: int | None,
+                             tile: int, precision: str, csv_path: Path | None, json_path: Path | None,
+                             quiet: bool) -> None:
+    """Inpainting per hole-area bin (0-10 %, ..., 50-60 %, LaMa's way of reporting):
+    PSNR and SSIM of the whole image and PSNR inside the holes, for our model, OpenCV
+    Telea and Navier-Stokes and scikit-image biharmonic, on the same image+mask pairs;
+    every output keeps the known pixels (restore/evaluate/inpaint.py has the protocol).
+
+    \b
+    Example:
+      restore eval inpaint --data ../shared/data/eval/denoise/Kodak24 \\
+          --masks ../shared/data/eval/inpaint/masks --limit 4
+    """
+    from restore.evaluate.inpaint import BASELINES, evaluate_inpaint, model_method
+    from restore.weights import load_manifest
+
+    chosen = [name.strip() for name in methods.split(",") if name.strip()]
+    unknown = set(chosen) - set(INPAINT_METHODS)
+    if unknown or not chosen:
+        raise click.BadParameter(f"choose from {', '.join(INPAINT_METHODS)}", param_hint="--methods")
+    if "ours" in chosen and weights is None and "inpaint" not in load_manifest():
+        click.echo("no shipped inpaint weights and no --weights: measuring the baselines only", err=True)
+        chosen.remove("ours")
+    progress = None if quiet else (lambda line: click.echo(line, err=True))
+    try:
+        table_methods = {
+            method: model_method(weights or "inpaint", tile=tile, precision=precision) if method == "ours"
+            else BASELINES[method]
+            for method in chosen
+        }
+        table = evaluate_inpaint(data, masks_dir, table_methods, limit=limit, progress=progress)
+    except (FileNotFoundError, ValueError) as error:  # WeightsError is a ValueError
+        raise click.UsageError(str(error)) from error
+    table.settings["weights"] = (weights or "inpaint") if "ours" in chosen else None
+    click.echo(table.to_text())
+    if csv_path:
+        table.write_csv(csv_path)
+    if json_path:
+        table.write_json(json_path)
