@@ -13,7 +13,7 @@ without saving any loader state.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +27,17 @@ from restore.tasks.base import Task
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
 
-def list_images(folder: str | Path) -> list[Path]:
-    """Image files under ``folder`` (recursive), in a stable order."""
+def list_images(folder: str | Path, suffixes: Collection[str] = IMAGE_SUFFIXES) -> list[Path]:
+    """Files with ``suffixes`` under ``folder`` (recursive), in a stable order; a file
+    given instead of a folder is itself the list (recipes name held-out files)."""
     folder = Path(folder)
+    if folder.is_file():
+        return [folder]
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: training folder does not exist")
-    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in suffixes)
     if not paths:
-        raise FileNotFoundError(f"{folder}: no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        raise FileNotFoundError(f"{folder}: no images ({', '.join(sorted(suffixes))})")
     return paths
 
 

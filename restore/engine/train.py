@@ -32,12 +32,12 @@ from restore.engine import distributed
 from restore.engine.checkpoint import load_training_state, save_training_state, save_weights
 from restore.engine.config import OptimConfig, TrainConfig, from_dict, to_toml
 from restore.engine.data import (
+    IMAGE_SUFFIXES,
     AlignedPairs,
     DegradedPairs,
     StepSampler,
     UnalignedPairs,
     list_images,
-    load_image_tensor,
     sample_generator,
 )
 from restore.engine.device import autocast, resolve_device
@@ -170,17 +170,19 @@ class Trainer:
                 network.to(memory_format=torch.channels_last)
         return objective
 
-    def _load_images(self, folders: list[str]) -> list[torch.Tensor]:
+    def _load_images(self, folders: list[str], held_out: bool = False) -> list[torch.Tensor]:
         channels = self.config.generator.get("in_channels", 3)
-        return [load_image_tensor(path, channels) for path in self._image_paths(folders)]
+        paths = self._image_paths(folders, held_out)
+        return [image for path in paths for image in self.task.training_images(path, channels)]
 
     def _image_paths(self, folders: list[str], held_out: bool = False) -> list[Path]:
         """Training images, or with ``held_out`` the validation images; ``val_holdout``
         moves the last N training images (in path order) from the first list to the second."""
         data = self.config.data
         if held_out and data.val:
-            return list_images(data.val)
-        paths = [path for folder in folders for path in list_images(folder)]
+            return list_images(data.val, self.task.training_suffixes or IMAGE_SUFFIXES)
+        suffixes = self.task.training_suffixes or IMAGE_SUFFIXES
+        paths = [path for folder in folders for path in list_images(folder, suffixes)]
         holdout = 0 if data.val else data.val_holdout
         if holdout >= len(paths):
             raise ValueError(f"val_holdout={holdout} leaves no training images out of {len(paths)}")
@@ -377,8 +379,7 @@ class Trainer:
             return []
         # each architecture says what sizes it accepts (pix2pix_unet: 2 ** num_downs)
         multiple = int(getattr(self.objective.networks["G"], "size_multiple", 1))
-        paths = self._image_paths(data.train, held_out=True)
-        images = [load_image_tensor(p, self.config.generator.get("in_channels", 3)) for p in paths]
+        images = self._load_images(data.train, held_out=True)
         pairs = []
         for index, image in enumerate(images[: data.val_images]):
             if data.layout == "aligned":

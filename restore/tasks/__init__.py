@@ -12,6 +12,7 @@ if TYPE_CHECKING:  # the registry itself must not import torch (restore --help l
 TASKS: dict[str, str] = {
     "denoise": "restore.tasks.denoise:DenoiseTask",
     "superres": "restore.tasks.superres:SuperResTask",
+    "medical": "restore.tasks.medical:MedicalTask",
     "inpaint": "restore.tasks.inpaint:InpaintTask",
     "style": "restore.tasks.style:StyleTask",
 }

@@ -72,6 +72,17 @@ class Task(ABC):
         reconstruction loss (inpainting weighs holes more than known pixels).
         Randomness comes only from ``generator`` so pairs are reproducible per sample."""
 
+    # File suffixes of training data (restore.engine.data.list_images); empty: images.
+    training_suffixes: tuple[str, ...] = ()
+
+    def training_images(self, path: Path, channels: int) -> list[torch.Tensor]:
+        """The ``(C, H, W)`` [0, 1] images one training file holds, which crops are taken
+        from. By default the file is one image with ``channels`` channels; a task that
+        trains on volumes returns their slices (see ``restore/tasks/medical.py``)."""
+        from restore.engine.data import load_image_tensor  # the engine imports the tasks
+
+        return [load_image_tensor(path, channels)]
+
     def default_weights(self, channels: int) -> list[str]:
         """Shipped weights names for an image with ``channels`` channels (1 or 3), best
         first; the first one this installation ships is used."""
