@@ -31,3 +31,12 @@ def write_tiny_denoise_weights(path: Path, channels: int = 3, seed: int = 0) -> 
     network = build_network(spec)
     save_weights(path, network.state_dict(), {"task": "denoise", "network": spec, "task_options": {}})
     return path
+
+
+def write_tiny_superres_weights(path: Path, scale: int = 4, seed: int = 0) -> Path:
+    """A random (untrained) tiny x``scale`` super-resolution U-Net, saved as `restore train` does."""
+    torch.manual_seed(seed)
+    spec = {**tiny_denoise_spec(3), "extra_channels": 0, "upscale": scale}
+    network = build_network(spec)
+    save_weights(path, network.state_dict(), {"task": "superres", "network": spec, "task_options": {"scale": scale}})
+    return path

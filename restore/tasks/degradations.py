@@ -193,7 +193,7 @@ def add_poisson_noise(image: torch.Tensor, scale: float, grey: bool, generator: 
     adds it to every channel."""
     source = luma(image) if grey and image.shape[0] == 3 else image
     quantised = (source * 255).round().clamp(0, 255) / 255
-    levels = 2 ** math.ceil(math.log2(max(2, int(torch.unique(quantised).numel()))))
+    levels = 2 ** math.ceil(math.log2(int(torch.unique(quantised).numel())))
     noise = torch.poisson(quantised * levels, generator=generator) / levels - quantised
     return (image + noise * scale).clamp(0, 1)
 
