@@ -7,7 +7,8 @@ import click
 
 from restore._version import __version__
 from restore.cli.evaluate import evaluate
-from restore.cli.tasks import denoise, inpaint, medical, style, superres
+from restore.cli.medical import medical
+from restore.cli.tasks import denoise, inpaint, style, superres
 from restore.cli.train import train
 from restore.cli.weights import weights
 

@@ -148,14 +148,3 @@ def style(**settings: Any) -> None:
         raise click.UsageError(str(error)) from error
     run_task("style", settings)
 
-
-def _not_in_this_release(name: str, what: str) -> click.Command:
-    @click.command(name=name, help=f"{what} (not in this release yet).",
-                   context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-    def command() -> None:
-        raise click.UsageError(f"the {name} task is not available in this release of restore")
-
-    return command
-
-
-medical = _not_in_this_release("medical", "CT/MRI denoising and super-resolution on DICOM, NIfTI, 16-bit")

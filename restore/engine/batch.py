@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from restore.io.atomic import atomic_write
 from restore.io.image import Image, ImageReadError, read_image, write_image
@@ -52,6 +52,40 @@ class BatchSettings:
 class Job:
     source: Path
     output: Path | None  # None: not an input we can process
+    members: tuple[Path, ...] = ()  # the files of a unit made of several (a DICOM series folder)
+
+
+class Units(Protocol):
+    """What a batch runs on: how the files found under ``--in`` become jobs, how a job's
+    input is read and its result written. The default, :data:`IMAGES`, is one image file
+    per job; ``restore.volumes`` plugs in scans (a DICOM series folder is one job)."""
+
+    def plan(self, files: list[tuple[Path, Path]], destination: Path, settings: BatchSettings) -> list[Job]:
+        """Jobs for ``(path, path relative to --in)`` pairs; ``Job(path, None)`` for files it cannot use."""
+
+    def read(self, job: Job, settings: BatchSettings) -> Any: ...
+
+    def write(self, output: Path, result: Any, settings: BatchSettings) -> None:
+        """Write atomically: ``output`` existing means the job is done (resume skips it)."""
+
+
+class ImageUnits:
+    """One image file per job, written in the format ``settings.ext`` asks for."""
+
+    def plan(self, files: list[tuple[Path, Path]], destination: Path, settings: BatchSettings) -> list[Job]:
+        return [
+            Job(path, output_path(relative, destination, settings) if path.suffix.lower() in READABLE_SUFFIXES else None)
+            for path, relative in files
+        ]
+
+    def read(self, job: Job, settings: BatchSettings) -> Image:
+        return read_image(job.source, settings.max_pixels)
+
+    def write(self, output: Path, result: Image, settings: BatchSettings) -> None:
+        write_image(output, result, settings.jpeg_quality)
+
+
+IMAGES = ImageUnits()
 
 
 @dataclass
@@ -106,7 +140,11 @@ def output_path(relative: Path, destination: Path, settings: BatchSettings) -> P
 
 
 def plan_jobs(
-    source: Path, destination: Path, settings: BatchSettings, is_input: Callable[[Path], bool] = lambda _: True
+    source: Path,
+    destination: Path,
+    settings: BatchSettings,
+    is_input: Callable[[Path], bool] = lambda _: True,
+    units: Units = IMAGES,
 ) -> list[Job]:
     """Every file under ``source`` (or ``source`` itself) with its mirrored output path.
 
@@ -123,20 +161,16 @@ def plan_jobs(
     else:
         files = [(path, path.relative_to(source)) for path in _walk(source, destination_resolved)]
     inputs = {path.resolve() for path, _ in files}
-    jobs = []
-    for path, relative in files:
-        if not is_input(path):
+    jobs = units.plan([(path, relative) for path, relative in files if is_input(path)], destination, settings)
+    for job in jobs:
+        output = job.output
+        if output is None:
             continue
-        if path.suffix.lower() not in READABLE_SUFFIXES:
-            jobs.append(Job(path, None))
-            continue
-        output = output_path(relative, destination, settings)
         if output.resolve() in inputs:
             raise BatchUsageError(
                 f"the output {display_path(output)} would overwrite an input: choose an --out folder "
                 f"outside --in or set a --suffix"
             )
-        jobs.append(Job(path, output))
     return jobs
 
 
@@ -166,11 +200,12 @@ def run_batch(
     process: ImageFunction,
     settings: BatchSettings,
     is_input: Callable[[Path], bool] = lambda _: True,
+    units: Units = IMAGES,
 ) -> BatchReport:
     """Process every input under ``source`` into ``destination``; returns the report (also
     written to ``destination/report.json``)."""
     source, destination = Path(source), Path(destination)
-    jobs = plan_jobs(source, destination, settings, is_input)
+    jobs = plan_jobs(source, destination, settings, is_input, units)
     destination.mkdir(parents=True, exist_ok=True)
     remove_stale_temp_files(destination)
     report = BatchReport(display_path(source), display_path(destination))
@@ -178,7 +213,7 @@ def run_batch(
     bar = _progress_bar(len(pending), settings.quiet)
     try:
         with ThreadPoolExecutor(max(1, settings.workers), thread_name_prefix="restore-io") as pool:
-            _run_pipeline(pending, process, settings, pool, report, bar)
+            _run_pipeline(pending, process, settings, pool, report, bar, units)
     finally:
         if bar is not None:
             bar.close()
@@ -202,7 +237,13 @@ def _needs_work(job: Job, settings: BatchSettings, report: BatchReport) -> bool:
 
 
 def _run_pipeline(
-    jobs: list[Job], process: ImageFunction, settings: BatchSettings, pool: ThreadPoolExecutor, report: BatchReport, bar
+    jobs: list[Job],
+    process: ImageFunction,
+    settings: BatchSettings,
+    pool: ThreadPoolExecutor,
+    report: BatchReport,
+    bar,
+    units: Units = IMAGES,
 ) -> None:
     """Decode ahead in the pool, run the model here, encode/write in the pool."""
     reads: deque[tuple[Job, float, Future]] = deque()
@@ -215,7 +256,7 @@ def _run_pipeline(
             job = next(upcoming, None)
             if job is None:
                 return
-            reads.append((job, time.perf_counter(), pool.submit(read_image, job.source, settings.max_pixels)))
+            reads.append((job, time.perf_counter(), pool.submit(units.read, job, settings)))
 
     def collect_writes(block: bool) -> None:
         while writes and (block or writes[0][1].done()):
@@ -243,7 +284,7 @@ def _run_pipeline(
             if bar is not None:
                 bar.update(1)
             continue
-        write = pool.submit(write_image, job.output, result, settings.jpeg_quality)
+        write = pool.submit(units.write, job.output, result, settings)
         outcome.seconds = round(time.perf_counter() - started, 4)
         writes.append((outcome, write))
         collect_writes(block=False)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -35,31 +34,3 @@ def _umask() -> int:
     os.umask(mask)
     return mask
 
-
-def atomic_write_dir(path: str | Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(temp_folder)`` then move the folder to ``path``: for outputs made of
-    several files (a DICOM series), which must appear complete or not at all.
-
-    The temporary folder is ``.NAME.XXXX.tmp`` beside ``path`` (the batch engine removes
-    stale ones). An existing ``path`` is renamed aside first and deleted only after the
-    new folder is in place, so an interruption never leaves neither."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    old = None
-    try:
-        write(temp)
-        for written in temp.rglob("*"):
-            if written.is_file():
-                with open(written, "rb") as handle:
-                    os.fsync(handle.fileno())
-            os.chmod(written, (0o777 if written.is_dir() else 0o666) & ~_umask())
-        os.chmod(temp, 0o777 & ~_umask())
-        if path.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", suffix=".tmp", dir=path.parent))
-            os.replace(path, old / path.name)
-        os.replace(temp, path)
-    finally:
-        for leftover in (temp, old):
-            if leftover is not None and leftover.exists():
-                shutil.rmtree(leftover, ignore_errors=True)

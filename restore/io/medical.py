@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from restore.io.atomic import atomic_write, atomic_write_dir
+from restore.io.atomic import atomic_write
 
 DICOM_SUFFIXES = (".dcm", ".dicom", ".ima")
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
@@ -375,9 +375,12 @@ def _read_npy(path: Path) -> Volume:
 # -- writing -------------------------------------------------------------------------
 
 
-def write_volume(path: str | os.PathLike, volume: Volume, description_suffix: str = " restored") -> None:
-    """Write ``volume`` in its input's format, atomically (a DICOM series as a folder of
-    files named as the input's).
+def write_volume(
+    path: str | os.PathLike, volume: Volume, name_suffix: str = "", description_suffix: str = " restored"
+) -> None:
+    """Write ``volume`` in its input's format, each file atomically. A DICOM series goes to
+    the folder ``path``, one file per slice named as the input's (plus ``name_suffix``),
+    in name order: the last name existing means the whole series is there.
 
     DICOM keeps every element of the input except: SOPInstanceUID (and the file meta's
     MediaStorageSOPInstanceUID) and SeriesInstanceUID (new), SeriesDescription (with
@@ -390,7 +393,10 @@ def write_volume(path: str | os.PathLike, volume: Volume, description_suffix: st
     dimensions, and after super-resolution the voxel sizes and the q/s-form affines."""
     path = Path(path)
     if volume.format == "dicom-series":
-        atomic_write_dir(path, lambda temp: _write_dicom_series(temp, volume, description_suffix))
+        outputs = zip(volume.files, _dicom_outputs(volume, description_suffix))
+        for source, dataset in sorted(outputs, key=lambda pair: output_name(pair[0].name, name_suffix)):
+            target = path / output_name(source.name, name_suffix)
+            atomic_write(target, lambda temp, dataset=dataset: dataset.save_as(temp, enforce_file_format=True))
     elif volume.format == "dicom":
         dataset = _dicom_outputs(volume, description_suffix)[0]
         atomic_write(path, lambda temp: dataset.save_as(temp, enforce_file_format=True))
@@ -409,11 +415,6 @@ def write_volume(path: str | os.PathLike, volume: Volume, description_suffix: st
 def _save_npy(temp: Path, voxels: np.ndarray) -> None:
     with open(temp, "wb") as handle:
         np.save(handle, voxels, allow_pickle=False)
-
-
-def _write_dicom_series(folder: Path, volume: Volume, description_suffix: str) -> None:
-    for source, dataset in zip(volume.files, _dicom_outputs(volume, description_suffix)):
-        dataset.save_as(folder / source.name, enforce_file_format=True)
 
 
 def _dicom_outputs(volume: Volume, description_suffix: str) -> list[Any]:

@@ -1,0 +1,96 @@
+"""``restore medical denoise|superres``: CT/MR scans through the batch engine."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from restore.cli.options import _parse_tile, device_options
+
+
+def scan_options(function: Callable) -> Callable:
+    """The options of both medical commands."""
+    options = [
+        click.option("--in", "source", required=True, type=click.Path(exists=True, path_type=Path),
+                     help="A scan, or a folder searched recursively: DICOM files, DICOM series folders (one "
+                          "job per series), NIfTI .nii/.nii.gz, 16-bit PNG/TIFF slices, .npy arrays."),
+        click.option("--out", "destination", required=True, type=click.Path(file_okay=False, path_type=Path),
+                     help="Output folder: the input tree mirrored, each scan in its own format and name, "
+                          "with report.json."),
+        click.option("--modality", required=True, type=click.Choice(["ct", "mr"]),
+                     help="CT intensities are Hounsfield units in a fixed window; MR is normalised per volume "
+                          "by percentiles. A DICOM file whose Modality disagrees is reported as failed."),
+        click.option("--weights", default=None, metavar="NAME|PATH",
+                     help="Shipped weights name or a .safetensors file from `restore train medical`. "
+                          "Default: medical-ct-denoise, medical-mr-denoise or medical-mr-sr-x2."),
+        click.option("--axis", type=click.IntRange(0, 2), default=None,
+                     help="Volume axis to process slice by slice. Default: the acquisition's slice axis "
+                          "(DICOM: 0, NIfTI: 2). 2-D images ignore it."),
+        click.option("--context", type=click.IntRange(0), default=None,
+                     help="Neighbouring slices each side given to the network as extra channels (2.5-D). "
+                          "Default: what the weights were trained with (a different value is refused)."),
+        click.option("--tile", default="0", callback=_parse_tile, show_default=True, metavar="N|auto",
+                     help="Split big slices into N-pixel tiles blended without seams; 0 = whole slice, "
+                          "auto = size from free memory."),
+        click.option("--tile-overlap", default=32, show_default=True, type=click.IntRange(0),
+                     help="Pixels shared by neighbouring tiles."),
+        click.option("--batch-size", default=4, show_default=True, type=click.IntRange(1), help="Tiles per forward pass."),
+        click.option("--suffix", default="", help="Appended to each output file name (before .nii.gz, .dcm...)."),
+        click.option("--overwrite", is_flag=True, help="Redo outputs that exist (by default a re-run skips them)."),
+        click.option("--workers", default=2, show_default=True, type=click.IntRange(1),
+                     help="Threads reading and writing scans while the network runs."),
+        click.option("--quiet", is_flag=True, help="No progress bar."),
+    ]
+    function = device_options(function)
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+@click.group()
+def medical() -> None:
+    """CT/MR denoising and super-resolution on DICOM, NIfTI and 16-bit images.
+
+    Every scan keeps its format, dtype and metadata: a DICOM output keeps every tag but
+    new SOP/Series Instance UIDs, a suffixed SeriesDescription, ImageType DERIVED (and the
+    geometry after super-resolution); a NIfTI output keeps its header (voxel size and
+    affine updated after super-resolution).
+    """
+
+
+@medical.command()
+@scan_options
+def denoise(**settings: Any) -> None:
+    """Remove noise: CT low-dose noise, MR (Rician) noise."""
+    _run("denoise", settings)
+
+
+@medical.command()
+@scan_options
+@click.option("--scale", type=click.IntRange(2, 4), default=None,
+              help="Upscaling factor; it is the weights' (checked when given). Slices are enlarged in-plane.")
+def superres(scale: int | None, **settings: Any) -> None:
+    """Increase the in-plane resolution of MR slices (trained on k-space truncation)."""
+    _run("superres", settings, scale)
+
+
+def _run(command: str, settings: dict[str, Any], scale: int | None = None) -> None:
+    from restore.engine.batch import BatchUsageError
+    from restore.engine.checkpoint import WeightsError
+    from restore.engine.device import PrecisionError, check_precision, resolve_device
+    from restore.volumes import process_scans
+
+    source, destination = settings.pop("source"), settings.pop("destination")
+    try:
+        check_precision(resolve_device(settings["device"]), settings["precision"])
+        report = process_scans(command, source, destination, expected_scale=scale, **settings)
+    except (BatchUsageError, PrecisionError, WeightsError) as error:
+        raise click.UsageError(str(error)) from error
+    for outcome in report.outcomes:
+        if outcome.status == "failed":
+            click.echo(f"failed: {outcome.input}: {outcome.reason}", err=True)
+    click.echo(f"{report.summary()}; report: {destination / 'report.json'}")
+    raise SystemExit(report.exit_code)

@@ -1,0 +1,162 @@
+"""Scans through the batch engine: ``restore medical denoise|superres``.
+
+:class:`ScanUnits` tells the shared batch engine (restore.engine.batch) what a job is
+for scans: one NIfTI / PNG / TIFF / ``.npy`` / DICOM file, or one DICOM series (the
+files of a folder that share a SeriesInstanceUID), read and written with
+restore.io.medical. :class:`VolumeProcessor` is the per-job work: intensities to the
+network's range (restore.io.intensity), every slice along ``axis`` through the loaded
+:class:`~restore.model.Restorer` (2.5-D with ``context`` neighbours,
+restore.engine.volume), and back to stored values of the input's type. Reports, resume,
+atomic writes and failure handling are the batch engine's.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from restore.engine.batch import BatchReport, BatchSettings, Job, run_batch
+from restore.engine.checkpoint import WeightsError
+from restore.engine.volume import process_slices
+from restore.io.intensity import apply_change, normalisation_for
+from restore.io.medical import Volume, output_name, read_volume, volume_kind, write_volume
+from restore.model import Restorer
+from restore.tasks.medical import DEGRADATIONS, MedicalTask
+from restore.weights import load_manifest
+
+COMMANDS = {"denoise": ("lowdose", "rician"), "superres": ("kspace",)}
+RESTORER_SETTINGS = ("device", "precision", "tile", "tile_overlap", "batch_size")
+
+
+class ScanUnits:
+    """Scan files and DICOM series as batch jobs; outputs keep the input's format and name."""
+
+    def plan(self, files: list[tuple[Path, Path]], destination: Path, settings: BatchSettings) -> list[Job]:
+        jobs, dicom = [], defaultdict(list)
+        for path, relative in files:
+            kind = volume_kind(path)
+            if kind == "dicom":
+                dicom[relative.parent].append((path, relative))
+            else:
+                output = destination / relative.parent / output_name(relative.name, settings.suffix) if kind else None
+                jobs.append(Job(path, output))
+        for folder, members in dicom.items():
+            for series in _series(members):
+                if len(series) == 1:
+                    path, relative = series[0]
+                    jobs.append(Job(path, destination / folder / output_name(relative.name, settings.suffix)))
+                else:  # done when its last file (in name order) exists: see write_volume
+                    last = max(output_name(relative.name, settings.suffix) for _, relative in series)
+                    paths = tuple(path for path, _ in series)
+                    jobs.append(Job(paths[0].parent, destination / folder / last, members=paths))
+        return sorted(jobs, key=lambda job: str(job.source))
+
+    def read(self, job: Job, settings: BatchSettings) -> Volume:
+        del settings
+        return read_volume(job.source, list(job.members) if job.members else None)
+
+    def write(self, output: Path, result: Volume, settings: BatchSettings) -> None:
+        if result.format == "dicom-series":
+            write_volume(output.parent, result, name_suffix=settings.suffix)
+        else:
+            write_volume(output, result)
+
+
+def _series(members: list[tuple[Path, Path]]) -> list[list[tuple[Path, Path]]]:
+    """The DICOM files of one folder grouped by SeriesInstanceUID (headers only); a file
+    whose header cannot be read is a job of its own, which reports why when it is read."""
+    import pydicom
+
+    groups: dict[str, list[tuple[Path, Path]]] = defaultdict(list)
+    for index, (path, relative) in enumerate(members):
+        try:
+            header = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SeriesInstanceUID"])
+            key = str(header.get("SeriesInstanceUID", f"no-uid-{index}"))
+        except Exception:  # noqa: BLE001 - any damage: let the reader explain it for this file
+            key = f"unreadable-{index}"
+        groups[key].append((path, relative))
+    return list(groups.values())
+
+
+class VolumeProcessor:
+    """``restore medical COMMAND`` for one scan: ``(volume, source) -> (result, info)``.
+
+    The weights are loaded when the processor is made, so wrong weights are a usage error
+    before any file is touched; their task options say the modality and degradation they
+    were trained for and their network how many context slices they take."""
+
+    def __init__(self, command: str, modality: str, weights: str | None = None, axis: int | None = None,
+                 context: int | None = None, expected_scale: int | None = None, **settings: Any) -> None:
+        if command not in COMMANDS:
+            raise ValueError(f"unknown medical command {command!r}; use denoise or superres")
+        self.command, self.modality, self.axis = command, modality, axis
+        degradation = next(d for d in COMMANDS[command] if DEGRADATIONS[d] == modality) if command == "denoise" else "kspace"
+        if DEGRADATIONS[degradation] != modality:
+            raise WeightsError(f"medical {command} is for MR scans only in this release, not {modality.upper()}")
+        name = weights or self._default_weights(degradation)
+        self.model = Restorer.from_weights(name, **{k: v for k, v in settings.items() if k in RESTORER_SETTINGS})
+        trained = self.model.metadata.get("task_options", {})
+        if self.model.task.name != "medical" or trained.get("degradation") not in COMMANDS[command] \
+                or trained.get("modality") != modality:
+            what = f"{self.model.task.name} {trained.get('modality', '')} {trained.get('degradation', '')}".strip()
+            raise WeightsError(f"weights {name!r} were trained for {what}, not medical {command} of {modality.upper()}")
+        if expected_scale is not None and expected_scale != self.model.scale:
+            raise WeightsError(f"weights {name!r} upscale x{self.model.scale}, not x{expected_scale}")
+        self.context = int(self.model.metadata["network"].get("extra_channels", 0)) // 2
+        if context is not None and context != self.context:
+            raise WeightsError(f"weights {name!r} take {self.context} context slice(s) each side, not {context}")
+
+    @staticmethod
+    def _default_weights(degradation: str) -> str:
+        task = MedicalTask({"modality": DEGRADATIONS[degradation], "degradation": degradation})
+        (name,) = task.default_weights(1)
+        if name not in load_manifest():
+            raise WeightsError(f"no shipped {name} weights in this installation: train them with "
+                               f"weights/recipes/{name}.toml and pass --weights RUN/best.safetensors")
+        return name
+
+    def __call__(self, volume: Volume, source: Path) -> tuple[Volume, dict[str, Any]]:
+        del source  # named in the report by the batch engine
+        stated = (volume.modality or "").lower()
+        if stated in ("ct", "mr") and stated != self.modality:
+            raise ValueError(f"the file says it is {stated.upper()} (DICOM Modality) but --modality is {self.modality}")
+        axis = 0 if volume.format == "image" else (volume.slice_axis if self.axis is None else self.axis)
+        scale = self.model.scale
+        if scale != 1 and volume.format.startswith("dicom") and axis != volume.slice_axis:
+            raise ValueError("DICOM super-resolution works on the acquired slices: leave --axis at its default (0)")
+        physical = volume.physical()
+        normalisation = normalisation_for(self.modality, physical)
+        before = normalisation.forward(physical)
+        after = process_slices(np.clip(before, 0.0, 1.0), self._run_slice, axis, self.context)
+        if scale == 1:
+            physical = apply_change(physical, before, after, normalisation)
+        else:
+            physical = normalisation.inverse(after)
+        in_plane = tuple(a for a in range(3) if a != axis)
+        result = volume.with_voxels(volume.from_physical(physical), in_plane, scale)
+        info = {"weights": self.model.name, "modality": self.modality, "axis": axis, "context": self.context,
+                "shape": list(result.voxels.shape), "normalisation": [normalisation.low, normalisation.high]}
+        return result, info
+
+    def _run_slice(self, stack: np.ndarray) -> np.ndarray:
+        """``(1 + 2 * context, H, W)`` -> the centre slice's result ``(H', W')``."""
+        centre = torch.from_numpy(np.ascontiguousarray(stack[None, :1]))
+        options = {"neighbours": torch.from_numpy(np.ascontiguousarray(stack[None, 1:]))} if self.context else {}
+        output, _ = self.model.run(centre, **options)
+        return output[0, 0].numpy()
+
+
+def process_scans(command: str, src: str | Path, dst: str | Path, *, modality: str, **options: Any) -> BatchReport:
+    """Run ``restore medical COMMAND`` over every scan under ``src`` into ``dst``.
+
+    ``options``: ``weights``, ``axis``, ``context``, the model settings (device,
+    precision, tile, tile_overlap, batch_size) and the batch settings (suffix, overwrite,
+    workers, quiet). Returns the report also saved as ``dst/report.json``."""
+    batch_fields = BatchSettings.__dataclass_fields__
+    settings = BatchSettings(**{k: v for k, v in options.items() if k in batch_fields})
+    processor = VolumeProcessor(command, modality, **{k: v for k, v in options.items() if k not in batch_fields})
+    return run_batch(Path(src), Path(dst), processor, settings, units=ScanUnits())

@@ -1,0 +1,119 @@
+"""``restore medical denoise|superres`` through the batch engine, with identity weights."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from medical_files import dicom_dataset, phantom, write_dicom_series, write_identity_weights, write_nifti
+from restore.cli import main
+from test_medical_io import SHARED, assert_dicom_round_trip
+
+pydicom = pytest.importorskip("pydicom")
+nibabel = pytest.importorskip("nibabel")
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["medical", *args, "--quiet", "--device", "cpu"])
+    return result.exit_code, result.output
+
+
+@pytest.fixture
+def scans(tmp_path: Path) -> Path:
+    """A mixed tree: an MR series folder, a NIfTI, a 16-bit PNG, a CT DICOM, a text file."""
+    root = tmp_path / "in"
+    write_dicom_series(root / "patient" / "series", phantom((3, 16, 16), seed=1, high=4095), modality="MR",
+                       intercept=0.0)
+    write_nifti(root / "brain.nii.gz", phantom((16, 16, 4), seed=2, high=900).astype(np.int16))
+    (root / "slices").mkdir()
+    cv2.imwrite(str(root / "slices" / "mr.png"), phantom((16, 16), seed=3, high=50000).astype(np.uint16))
+    dicom_dataset(phantom((16, 16), seed=4)).save_as(root / "ct.dcm", enforce_file_format=True)
+    (root / "notes.txt").write_text("not a scan")
+    return root
+
+
+def test_denoise_mixed_tree_round_trips_with_an_identity_model(scans: Path, tmp_path: Path) -> None:
+    weights = write_identity_weights(tmp_path / "identity.safetensors")
+    out = tmp_path / "out"
+    code, output = run("denoise", "--modality", "mr", "--in", str(scans), "--out", str(out), "--weights", str(weights))
+    assert code == 1, output  # the CT file and the text file fail, the rest is done
+    report = json.loads((out / "report.json").read_text())
+    status = {Path(item["input"]).name: item["status"] for item in report["files"]}
+    assert status == {"series": "done", "brain.nii.gz": "done", "mr.png": "done", "ct.dcm": "failed",
+                      "notes.txt": "failed"}
+    reasons = {Path(item["input"]).name: item["reason"] for item in report["files"]}
+    assert "CT (DICOM Modality) but --modality is mr" in reasons["ct.dcm"]
+    assert_dicom_round_trip(scans / "patient" / "series", out / "patient" / "series")
+    with gzip.open(scans / "brain.nii.gz") as a, gzip.open(out / "brain.nii.gz") as b:
+        assert a.read() == b.read()
+    png_in = cv2.imread(str(scans / "slices" / "mr.png"), cv2.IMREAD_UNCHANGED)
+    png_out = cv2.imread(str(out / "slices" / "mr.png"), cv2.IMREAD_UNCHANGED)
+    assert png_out.dtype == np.uint16 and np.array_equal(png_in, png_out)
+
+    code, output = run("denoise", "--modality", "mr", "--in", str(scans), "--out", str(out), "--weights", str(weights))
+    assert "0 done, 3 skipped, 2 failed" in output
+
+
+def test_context_slices_follow_the_weights(scans: Path, tmp_path: Path) -> None:
+    weights = write_identity_weights(tmp_path / "context.safetensors", context=1)
+    series = scans / "patient" / "series"
+    code, output = run("denoise", "--modality", "mr", "--in", str(series), "--out", str(tmp_path / "a"),
+                       "--weights", str(weights), "--axis", "1")
+    assert code == 0, output
+    info = json.loads((tmp_path / "a" / "report.json").read_text())["files"][0]["info"]
+    assert info["context"] == 1 and info["axis"] == 1
+    assert_dicom_round_trip(series, tmp_path / "a")
+    code, output = run("denoise", "--modality", "mr", "--in", str(series), "--out", str(tmp_path / "b"),
+                       "--weights", str(weights), "--context", "2")
+    assert code == 2 and "take 1 context slice(s) each side, not 2" in output
+
+
+def test_superres_enlarges_slices_and_updates_geometry(scans: Path, tmp_path: Path) -> None:
+    weights = write_identity_weights(tmp_path / "sr.safetensors", degradation="kspace", scale=2)
+    out = tmp_path / "out"
+    code, output = run("superres", "--modality", "mr", "--in", str(scans), "--out", str(out), "--weights",
+                       str(weights), "--scale", "2")
+    assert code == 1, output
+    volume = nibabel.load(out / "brain.nii.gz")
+    assert volume.shape == (32, 32, 4) and volume.get_data_dtype() == np.int16
+    assert np.allclose(volume.header.get_zooms(), (0.45, 0.4, 2.5))
+    for path in (out / "patient" / "series").iterdir():
+        dataset = pydicom.dcmread(path)
+        assert (dataset.Rows, dataset.Columns) == (32, 32) and dataset.pixel_array.dtype == np.uint16
+        assert [float(s) for s in dataset.PixelSpacing] == [0.4, 0.35]
+    assert cv2.imread(str(out / "slices" / "mr.png"), cv2.IMREAD_UNCHANGED).shape == (32, 32)
+    code, output = run("superres", "--modality", "mr", "--in", str(scans), "--out", str(out), "--weights",
+                       str(weights), "--scale", "3")
+    assert code == 2 and "upscale x2, not x3" in output
+
+
+def test_weights_for_another_job_or_none_shipped_are_usage_errors(scans: Path, tmp_path: Path) -> None:
+    ct_weights = write_identity_weights(tmp_path / "ct.safetensors", modality="ct", degradation="lowdose")
+    code, output = run("denoise", "--modality", "mr", "--in", str(scans), "--out", str(tmp_path / "o"),
+                       "--weights", str(ct_weights))
+    assert code == 2 and "trained for medical ct lowdose, not medical denoise of MR" in output
+    code, output = run("superres", "--modality", "ct", "--in", str(scans), "--out", str(tmp_path / "o"))
+    assert code == 2 and "MR scans only" in output
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data/medical is not available")
+def test_shared_folder_with_a_series_and_a_nifti_side_by_side(tmp_path: Path) -> None:
+    source = tmp_path / "in"
+    shutil.copytree(SHARED / "dicom" / "mr_ax_series" / "axasc35", source / "axasc35")
+    shutil.copy(SHARED / "dicom" / "enh.dcm", source / "enh.dcm")
+    weights = write_identity_weights(tmp_path / "identity.safetensors", context=1)
+    code, output = run("denoise", "--modality", "mr", "--in", str(source), "--out", str(tmp_path / "out"),
+                       "--weights", str(weights), "--workers", "1")
+    assert code == 0, output
+    assert "3 done" in output  # the series, its NIfTI conversion and the multi-frame file
+    assert_dicom_round_trip(source / "axasc35", tmp_path / "out" / "axasc35")
+    assert_dicom_round_trip(source / "enh.dcm", tmp_path / "out" / "enh.dcm")
+    nifti = "6_ax_asc_35sl.nii"
+    assert (source / "axasc35" / nifti).read_bytes() == (tmp_path / "out" / "axasc35" / nifti).read_bytes()
