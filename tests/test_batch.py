@@ -9,7 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from restore.engine.batch import BatchSettings, BatchUsageError, plan_jobs, run_batch
+from restore.engine.batch import BatchSettings, BatchUsageError, Job, plan_jobs, run_batch
+from restore.io.atomic import atomic_write
 from restore.io.image import Image
 
 
@@ -109,3 +110,41 @@ def test_processing_error_is_reported_and_batch_goes_on(tree: Path, tmp_path: Pa
 def test_missing_input_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(BatchUsageError, match="no such file"):
         run_batch(tmp_path / "nope", tmp_path / "out", invert, BatchSettings(quiet=True))
+
+
+class FolderUnits:
+    """A stand-in for multi-file units: each folder's .txt files are one job, written as
+    one file holding their joined contents; other files are not inputs of this batch."""
+
+    def plan(self, files, destination, settings):
+        folders: dict[Path, list[Path]] = {}
+        for path, relative in files:
+            if path.suffix == ".txt":
+                folders.setdefault(relative.parent, []).append(path)
+        return [Job(paths[0].parent, destination / folder / "joined.txt", members=tuple(paths))
+                for folder, paths in folders.items()]
+
+    def read(self, job, settings):
+        return [path.read_text() for path in job.members]
+
+    def write(self, output, result, settings):
+        atomic_write(output, lambda temp: temp.write_text("|".join(result)))
+
+
+def test_units_hook_plugs_other_inputs_into_the_same_engine(tmp_path: Path) -> None:
+    source = tmp_path / "in"
+    (source / "a").mkdir(parents=True)
+    for name in ("x.txt", "y.txt", "a/z.txt"):
+        (source / name).write_text(name)
+    seen = []
+
+    def upper(parts: list[str], folder: Path) -> tuple[list[str], dict]:
+        seen.append(folder.name)
+        return [part.upper() for part in parts], {"parts": len(parts)}
+
+    report = run_batch(source, tmp_path / "out", upper, BatchSettings(quiet=True), units=FolderUnits())
+    assert report.summary() == "2 done, 0 skipped, 0 failed" and sorted(seen) == ["a", "in"]
+    assert (tmp_path / "out" / "joined.txt").read_text() == "X.TXT|Y.TXT"
+    assert (tmp_path / "out" / "a" / "joined.txt").read_text() == "A/Z.TXT"
+    again = run_batch(source, tmp_path / "out", upper, BatchSettings(quiet=True), units=FolderUnits())
+    assert again.summary() == "0 done, 2 skipped, 0 failed"
