@@ -28,7 +28,9 @@ DEFAULT_SETS = ("Set5", "Set14", "BSD100")
 METHODS = ("bicubic", "lanczos", "ours")
 
 
-def build_methods(names: list[str], weights: str | None, scale: int, precision: str) -> tuple[dict[str, SuperResMethod], str | None]:
+def build_methods(
+    names: list[str], weights: str | None, scale: int, precision: str
+) -> tuple[dict[str, SuperResMethod], str | None]:
     """The requested methods in order, and the weights ``ours`` uses. Without ``--weights``
     ``ours`` is the shipped ``superres-x<scale>``, or left out (with a note) when this
     installation ships none."""
@@ -57,7 +59,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sets", default=",".join(DEFAULT_SETS), help="comma-separated set folders under --data")
     parser.add_argument("--scale", type=int, default=4, choices=(2, 3, 4), help="upscaling factor (and border crop)")
     parser.add_argument("--max-images", type=int, default=None, help="first N images of each set (quick runs)")
-    parser.add_argument("--weights", default=None, help="our model: weights name or file (default: shipped superres-x<scale>)")
+    parser.add_argument("--weights", default=None,
+                        help="our model: weights name or file (default: the shipped superres-x<scale>)")
     parser.add_argument("--methods", default=",".join(METHODS), help=f"subset of {','.join(METHODS)}")
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="our model's precision")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder holding the sets")
@@ -85,7 +88,8 @@ def main(argv: list[str] | None = None) -> None:
         print(table.to_text(per_image=args.per_image) + "\n", flush=True)
         results[name] = table.to_dict()
         if args.out is not None:  # after every set, so a long run keeps what it has done
-            text = json.dumps({"weights": weights, "scale": args.scale, "sets": results}, indent=2, allow_nan=False) + "\n"
+            report = {"weights": weights, "scale": args.scale, "sets": results}
+            text = json.dumps(report, indent=2, allow_nan=False) + "\n"
             atomic_write(args.out, lambda temp: temp.write_text(text))
     if args.record:
         command = "python bench/superres_quality.py " + " ".join(sys.argv[1:] if argv is None else argv)

@@ -114,7 +114,8 @@ def load_pair(pair: SuperResPair, scale: int) -> tuple[np.ndarray, np.ndarray]:
         if pixels.dtype != np.uint8:
             raise ValueError(f"{path}: the benchmark is defined on 8-bit images, this is {pixels.dtype}")
     height, width = low.shape[0] * scale, low.shape[1] * scale
-    if high.shape[0] // scale != low.shape[0] or high.shape[1] // scale != low.shape[1] or high.shape[2] != low.shape[2]:
+    fits = high.shape[0] // scale == low.shape[0] and high.shape[1] // scale == low.shape[1]
+    if not fits or high.shape[2] != low.shape[2]:
         raise ValueError(
             f"{pair.low} is {low.shape[1]}x{low.shape[0]} ({low.shape[2]} channel(s)) but its HR image "
             f"{pair.high} is {high.shape[1]}x{high.shape[0]} ({high.shape[2]}): not an x{scale} pair"
@@ -165,7 +166,8 @@ class SuperResTable:
         speeds = "".join(f"{self.seconds_per_megapixel(m):>{cell}.4f}" for m in self.methods)
         lines.append(f"{'s per output MP':<{width}}{speeds}")
         if self.missing_low:
-            lines.append(f"{len(self.missing_low)} HR images without an LR file: " + ", ".join(map(str, self.missing_low)))
+            missing = ", ".join(map(str, self.missing_low))
+            lines.append(f"{len(self.missing_low)} HR images without an LR file: {missing}")
         return "\n".join(lines)
 
     @staticmethod

@@ -78,7 +78,12 @@ def _quadratic_form(size: int, sigma_x: float, sigma_y: float, theta: float) -> 
 
 
 def gaussian_kernel(
-    size: int, sigma_x: float, sigma_y: float | None = None, theta: float = 0.0, beta: float = 1.0, shape: str = "gaussian"
+    size: int,
+    sigma_x: float,
+    sigma_y: float | None = None,
+    theta: float = 0.0,
+    beta: float = 1.0,
+    shape: str = "gaussian",
 ) -> torch.Tensor:
     """A normalised ``(size, size)`` float32 blur kernel.
 
