@@ -457,3 +457,25 @@ def test_registry_names_and_unknown_settings() -> None:
     assert {"unet", "resnet", "pix2pix_unet", "patch", "multiscale_patch"} <= set(ARCHITECTURES)
     with pytest.raises(ValueError, match="n_block"):
         build_network({"arch": "resnet", "n_block": 6})
+
+
+def test_gated_convolution_multiplies_features_by_the_sigmoid_gate() -> None:
+    from restore.nets.layers import GatedConv2d
+
+    torch.manual_seed(0)
+    layer = GatedConv2d(3, 4, 3, padding=1)
+    x = torch.randn(2, 3, 8, 8)
+    both = F.conv2d(x, layer.conv.weight, layer.conv.bias, padding=1)
+    assert torch.allclose(layer(x), both[:, :4] * torch.sigmoid(both[:, 4:]))
+    with torch.no_grad():
+        layer.conv.bias[4:] = -1e4  # a closed gate passes nothing
+    assert layer(x).abs().max() == 0
+
+
+def test_gated_unet_builds_from_its_spec_and_keeps_sizes() -> None:
+    config = UNetConfig(extra_channels=1, base_channels=4, depth=2, max_channels=8, blocks_per_level=1,
+                        residual=False, gated=True)
+    network = build_network(network_spec(config))
+    assert network(torch.rand(1, 4, 16, 24)).shape == (1, 3, 16, 24)
+    assert "head.conv.weight" in network.state_dict() and "down.0.conv.weight" in network.state_dict()
+    assert "head.weight" in build_network(network_spec(dataclasses.replace(config, gated=False))).state_dict()

@@ -78,3 +78,19 @@ class ResidualBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return x + self.body(x)
+
+
+class GatedConv2d(nn.Module):
+    """DeepFill v2's gated convolution (Yu et al. 2019): one convolution makes features and
+    a gate, the output is ``features * sigmoid(gate)``. The learnt soft gate lets a layer
+    pass what comes from known pixels and hold back what is computed from a hole, which
+    a plain convolution, treating the zeros of a hole as image, cannot."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, padding: int = 0) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, 2 * out_channels, kernel_size, stride=stride, padding=padding)
+
+    def forward(self, x: Tensor) -> Tensor:
+        features, gate = self.conv(x).chunk(2, dim=1)
+        return features * gate.sigmoid()
+

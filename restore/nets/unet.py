@@ -7,6 +7,8 @@ and adds what restoration networks since DnCNN/DRUNet showed to matter:
 - ``blocks_per_level`` residual blocks at every scale (0 gives the bare pix2pix
   down/up ladder), so there is capacity at full resolution where the fine detail is;
 - extra input channels (noise-level map, mask) simply widen the first convolution;
+- ``gated=True`` makes the first convolution and the encoder's downsampling ones gated
+  convolutions (DeepFill v2), so inpainting's encoder learns what to take from a hole;
 - ``residual=True`` predicts a correction added to the input (``out = input + net(input)``),
   which is what makes denoisers train fast;
 - ``upscale`` 2/3/4 appends a pixel-shuffle head for super-resolution; the residual is
@@ -25,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from restore.nets.layers import ResidualBlock, activation_layer, norm_layer
+from restore.nets.layers import GatedConv2d, ResidualBlock, activation_layer, norm_layer
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class UNetConfig:
     dropout: float = 0.0  # in the decoder's deepest levels, as pix2pix does
     residual: bool = True
     upscale: int = 1  # 1, 2, 3 or 4: pixel-shuffle super-resolution head
+    gated: bool = False  # gated head and downsampling convolutions (inpainting)
 
     def channels_at(self, level: int) -> int:
         return min(self.base_channels * 2**level, self.max_channels)
@@ -61,12 +64,13 @@ class UNetGenerator(nn.Module):
         c = config
         width = [c.channels_at(level) for level in range(c.depth + 1)]
 
-        self.head = nn.Conv2d(c.in_channels + c.extra_channels, width[0], 3, padding=1)
+        conv = GatedConv2d if c.gated else nn.Conv2d
+        self.head = conv(c.in_channels + c.extra_channels, width[0], 3, padding=1)
         self.encoder = nn.ModuleList()
         self.down = nn.ModuleList()
         for level in range(c.depth):
             self.encoder.append(self._blocks(width[level]))
-            self.down.append(nn.Conv2d(width[level], width[level + 1], 4, stride=2, padding=1))
+            self.down.append(conv(width[level], width[level + 1], 4, stride=2, padding=1))
         self.bottleneck = self._blocks(width[c.depth])
         self.up = nn.ModuleList()
         self.decoder = nn.ModuleList()
@@ -136,8 +140,8 @@ def fold_to_grey(state_dict: dict[str, torch.Tensor], config: UNetConfig) -> tup
     the averaging into the last (output weights and bias averaged); nothing in between sees
     the image channels. Used to ship a grey model from a colour model trained to also
     handle grey inputs, without a second training run."""
-    if config.in_channels != 3 or config.out_channels != 3 or config.upscale != 1:
-        raise ValueError("fold_to_grey needs an RGB-in, RGB-out network without an upscale head")
+    if config.in_channels != 3 or config.out_channels != 3 or config.upscale != 1 or config.gated:
+        raise ValueError("fold_to_grey needs an RGB-in, RGB-out network without an upscale head or gates")
     folded = dict(state_dict)
     head = state_dict["head.weight"]
     folded["head.weight"] = torch.cat([head[:, :3].sum(dim=1, keepdim=True), head[:, 3:]], dim=1)

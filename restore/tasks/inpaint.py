@@ -2,7 +2,8 @@
 
 Network input: the image with its holes set to 0, plus the mask (1 = hole) as an extra
 channel (U-Net ``extra_channels=1``), so the network knows which zeros are missing
-rather than black. It predicts the whole image; the output is the composite
+rather than black; the U-Net's head and downsampling convolutions are gated
+(``gated=True``, DeepFill v2). It predicts the whole image; the output is the composite
 ``mask * prediction + (1 - mask) * input``, done in :meth:`InpaintTask.postprocess` at
 the output dtype, so known pixels are bit-identical to the input's in 8-bit, 16-bit and
 float images alike.
@@ -83,7 +84,8 @@ class InpaintTask(Task):
     def default_config(self) -> dict[str, Any]:
         # Deep (5 downsamplings): a hole is filled from what surrounds it, so the receptive
         # field must span the hole; not residual, because inside a hole there is no input
-        # to correct. The conditional PatchGAN sees the holed image beside the output.
+        # to correct; gated encoder convolutions (DeepFill v2) learn what to take from a
+        # hole. The conditional PatchGAN sees the holed image beside the output.
         return {
             "task_options": {
                 "hole_min": DEFAULT_HOLE_RANGE[0],
@@ -102,6 +104,7 @@ class InpaintTask(Task):
                 "max_channels": 256,
                 "blocks_per_level": 2,
                 "residual": False,
+                "gated": True,
             },
             "discriminator": {"arch": "patch", "in_channels": 6, "base_channels": 64, "n_layers": 3,
                               "norm": "none", "spectral_norm": True},
