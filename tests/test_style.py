@@ -185,7 +185,7 @@ def test_pix2pix_defaults_are_the_published_ones() -> None:
     assert config.generator["norm"] == "batch_per_image" and config.generator["dropout"]
     assert config.discriminator == {**config.discriminator, "arch": "patch", "n_layers": 3, "in_channels": 6, "norm": "batch"}
     assert (config.loss.gan, config.loss.adversarial_weight) == ("vanilla", 1.0)
-    assert (config.data.crop, config.data.batch_size) == (256, 1)
+    assert (config.data.crop, config.data.load_size, config.data.batch_size) == (256, 286, 1)
     # lambda_L1 = 100 on [-1, 1] images is this weight on restore's [0, 1] images
     output, target = torch.rand(2, 3, 8, 8), torch.rand(2, 3, 8, 8)
     ours = config.loss.reconstruction_weight * (output - target).abs().mean()
@@ -217,6 +217,19 @@ def test_style_does_not_train_on_clean_images() -> None:
         get_task("style").make_pair(torch.rand(3, 8, 8), {}, torch.Generator())
 
 
+def test_load_size_resizes_each_half_before_the_crops() -> None:
+    from restore.engine.data import AlignedPairs, UnalignedPairs
+
+    left, right = torch.zeros(3, 10, 10), torch.ones(3, 10, 10)
+    pairs = AlignedPairs([torch.cat([left, right], dim=-1)], crop=14, seed=0, direction="AtoB", load_size=15)
+    assert pairs.images[0].shape == (3, 15, 30)
+    for index in range(4):  # jittered crops, but A stays A and B stays B
+        a, b = pairs[index]
+        assert a.shape == b.shape == (3, 14, 14) and float(a.max()) == 0 and float(b.min()) == 1
+    unaligned = UnalignedPairs([torch.rand(3, 10, 12)], [torch.rand(3, 20, 9)], crop=8, seed=0, load_size=11)
+    assert [image.shape for image in unaligned.images_a + unaligned.images_b] == [(3, 11, 11)] * 2
+
+
 # -- training and direction ------------------------------------------------------------------
 
 TINY_RESNET = {"arch": "resnet", "base_channels": 4, "n_blocks": 1, "value_range": "unit"}
@@ -232,7 +245,7 @@ def tiny_cyclegan(data: Path, direction: str, steps: int = 2):
             "device": "cpu",
             "generator": TINY_RESNET,
             "discriminator": TINY_PATCH,
-            "data": {"train": [str(data)], "layout": "unaligned", "direction": direction, "crop": 16, "workers": 0},
+            "data": {"train": [str(data)], "layout": "unaligned", "direction": direction, "crop": 16, "load_size": 0, "workers": 0},
             "log": {"tensorboard": False},
         },
     )

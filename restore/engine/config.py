@@ -24,6 +24,7 @@ class DataConfig:
     layout: str = "clean"  # clean (task degrades) | aligned (A|B) | unaligned (trainA/trainB)
     direction: str = "AtoB"  # for aligned/unaligned layouts
     crop: int = 64
+    load_size: int = 0  # aligned/unaligned: resize to this square before cropping (pix2pix: 286); 0 = as is
     batch_size: int = 16
     workers: int = 2
     val_images: int = 8  # at most this many validation images, for speed

@@ -94,12 +94,26 @@ class DegradedPairs(Dataset):
         return self.task.make_pair(clean.contiguous(), self.options, generator)
 
 
-class AlignedPairs(Dataset):
-    """pix2pix ``aligned`` layout: each file holds A (left half) and B (right half)."""
+def resize_square(image: torch.Tensor, size: int) -> torch.Tensor:
+    """``(C, H, W)`` resized to ``size`` x ``size`` (bicubic, antialiased, clipped to [0, 1]):
+    pix2pix's and CycleGAN's ``resize_and_crop``. With ``size`` larger than the crop (286
+    for 256) the random crops jitter by up to 30 pixels, their main augmentation."""
+    resized = torch.nn.functional.interpolate(image[None], size=(size, size), mode="bicubic", antialias=True)
+    return resized[0].clamp(0, 1)
 
-    def __init__(self, images: list[torch.Tensor], crop: int, seed: int, direction: str = "AtoB") -> None:
+
+class AlignedPairs(Dataset):
+    """pix2pix ``aligned`` layout: each file holds A (left half) and B (right half).
+
+    ``load_size`` > 0 resizes each half to that square once, before the random crops."""
+
+    def __init__(
+        self, images: list[torch.Tensor], crop: int, seed: int, direction: str = "AtoB", load_size: int = 0
+    ) -> None:
         if direction not in ("AtoB", "BtoA"):
             raise ValueError(f"direction must be AtoB or BtoA, not {direction!r}")
+        if load_size:
+            images = [torch.cat([resize_square(half, load_size) for half in _halves(image)], dim=-1) for image in images]
         self.images, self.crop, self.seed, self.direction = images, crop, seed, direction
 
     def __len__(self) -> int:
@@ -108,8 +122,7 @@ class AlignedPairs(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         generator = sample_generator(self.seed, index)
         image = self.images[int(torch.randint(len(self.images), (1,), generator=generator))]
-        half = image.shape[-1] // 2
-        both = torch.cat([image[..., :half], image[..., half : 2 * half]], dim=0)  # crop A and B together
+        both = torch.cat(_halves(image), dim=0)  # crop A and B together
         both = random_crop(both, self.crop, generator)
         if int(torch.randint(2, (1,), generator=generator)):
             both = both.flip(-1)
@@ -117,12 +130,22 @@ class AlignedPairs(Dataset):
         return (a, b) if self.direction == "AtoB" else (b, a)
 
 
+def _halves(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    half = image.shape[-1] // 2
+    return image[..., :half], image[..., half : 2 * half]
+
+
 class UnalignedPairs(Dataset):
-    """CycleGAN ``unaligned`` layout: independent random images from domains A and B."""
+    """CycleGAN ``unaligned`` layout: independent random images from domains A and B.
+
+    ``load_size`` > 0 resizes every image to that square once, before the random crops."""
 
     def __init__(
-        self, images_a: list[torch.Tensor], images_b: list[torch.Tensor], crop: int, seed: int
+        self, images_a: list[torch.Tensor], images_b: list[torch.Tensor], crop: int, seed: int, load_size: int = 0
     ) -> None:
+        if load_size:
+            images_a = [resize_square(image, load_size) for image in images_a]
+            images_b = [resize_square(image, load_size) for image in images_b]
         self.images_a, self.images_b, self.crop, self.seed = images_a, images_b, crop, seed
 
     def __len__(self) -> int:

@@ -195,14 +195,14 @@ class Trainer:
         if data.layout == "clean":
             return DegradedPairs(self._load_images(data.train), self.task, self.config.task_options, data.crop, self.config.seed)
         if data.layout == "aligned":
-            return AlignedPairs(self._load_images(data.train), data.crop, self.config.seed, data.direction)
+            return AlignedPairs(self._load_images(data.train), data.crop, self.config.seed, data.direction, data.load_size)
         if data.layout == "unaligned":
             roots = [Path(folder) for folder in data.train]
             domain_a = self._load_images([str(root / "trainA") for root in roots])
             domain_b = self._load_images([str(root / "trainB") for root in roots])
             if data.direction == "BtoA":
                 domain_a, domain_b = domain_b, domain_a
-            return UnalignedPairs(domain_a, domain_b, data.crop, self.config.seed)
+            return UnalignedPairs(domain_a, domain_b, data.crop, self.config.seed, data.load_size)
         raise ValueError(f"unknown data layout {data.layout!r}: clean, aligned or unaligned")
 
     def _loader(self) -> DataLoader:

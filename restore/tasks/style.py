@@ -38,7 +38,8 @@ DIRECTIONS = ("AtoB", "BtoA")
 
 # pytorch-CycleGAN-and-pix2pix's optimiser and schedule for both models: Adam(2e-4,
 # beta1 0.5), constant for n_epochs=100 then linearly to 0 over n_epochs_decay=100;
-# batch size 1, 256x256 crops, normal(0, 0.02) initialisation, no weight averaging.
+# batch size 1, images resized to 286x286 then randomly cropped to 256x256 and flipped,
+# normal(0, 0.02) initialisation, no weight averaging.
 _PUBLISHED_OPTIM = {
     "lr_g": 2e-4,
     "lr_d": 2e-4,
@@ -50,7 +51,7 @@ _PUBLISHED_OPTIM = {
     "warmup_steps": 0,
     "ema_decay": 0.0,
 }
-_PUBLISHED_DATA = {"crop": 256, "batch_size": 1}
+_PUBLISHED_DATA = {"crop": 256, "load_size": 286, "batch_size": 1}
 _INIT = {"type": "normal", "gain": 0.02}
 
 
