@@ -178,7 +178,8 @@ def feature_architecture(keys: set[str]) -> str:
     """Which torchvision network a state dict is for, from its keys."""
     if "Mixed_7c.branch_pool.conv.weight" in keys:
         return "inception_v3"
-    convs = sum(1 for key in keys if key.startswith("features.") and key.endswith(".weight") and f"{key[:-7]}.running_mean" not in keys)
+    weights = [key for key in keys if key.startswith("features.") and key.endswith(".weight")]
+    convs = sum(1 for key in weights if f"{key.removesuffix('.weight')}.running_mean" not in keys)  # not BN
     if convs in VGG_CONVS:
         return VGG_CONVS[convs] + ("_bn" if any(key.endswith("running_mean") for key in keys) else "")
     raise ValueError(
@@ -236,5 +237,6 @@ def extract_features(
     paths: list[Path], network: Callable[[list[torch.Tensor]], torch.Tensor], batch_size: int
 ) -> np.ndarray:
     """``(N, D)`` features of the images at ``paths``, ``batch_size`` at a time."""
-    batches = [network([_rgb(path) for path in paths[first : first + batch_size]]) for first in range(0, len(paths), batch_size)]
+    starts = range(0, len(paths), batch_size)
+    batches = [network([_rgb(path) for path in paths[first : first + batch_size]]) for first in starts]
     return torch.cat(batches).numpy()

@@ -123,5 +123,6 @@ def _checked(state_dict: dict[str, torch.Tensor], spec: dict[str, Any]) -> dict[
         )
     for key, value in cleaned.items():
         if value.shape != expected[key].shape:
-            raise ValueError(f"read as {spec['arch']} {spec}, but {key} is {tuple(value.shape)}, not {tuple(expected[key].shape)}")
+            wanted = tuple(expected[key].shape)
+            raise ValueError(f"read as {spec['arch']} {spec}, but {key} is {tuple(value.shape)}, not {wanted}")
     return cleaned

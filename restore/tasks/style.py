@@ -55,6 +55,11 @@ _PUBLISHED_DATA = {"crop": 256, "load_size": 286, "batch_size": 1}
 _INIT = {"type": "normal", "gain": 0.02}
 
 
+def _patch_gan(in_channels: int, norm: str) -> dict[str, Any]:
+    """``--netD basic``: the 70x70 PatchGAN (three stride-2 layers, ndf 64)."""
+    return {"arch": "patch", "in_channels": in_channels, "base_channels": 64, "n_layers": 3, "norm": norm, "init": _INIT}
+
+
 def pix2pix_config() -> dict[str, Any]:
     """pix2pix: ``--netG unet_256 --norm batch --netD basic --gan_mode vanilla
     --lambda_L1 100``, dropout in the generator. Batch norm is ``batch_per_image``: with
@@ -73,7 +78,7 @@ def pix2pix_config() -> dict[str, Any]:
             "init": _INIT,
         },
         # conditional 70x70 PatchGAN: sees input and output side by side
-        "discriminator": {"arch": "patch", "in_channels": 6, "base_channels": 64, "n_layers": 3, "norm": "batch", "init": _INIT},
+        "discriminator": _patch_gan(in_channels=6, norm="batch"),
         "data": {"layout": "aligned", **_PUBLISHED_DATA},
         "loss": {
             "gan": "vanilla",
@@ -102,7 +107,7 @@ def cyclegan_config() -> dict[str, Any]:
             "value_range": "unit",
             "init": _INIT,
         },
-        "discriminator": {"arch": "patch", "in_channels": 3, "base_channels": 64, "n_layers": 3, "norm": "instance", "init": _INIT},
+        "discriminator": _patch_gan(in_channels=3, norm="instance"),
         "data": {"layout": "unaligned", **_PUBLISHED_DATA},
         "loss": {
             "gan": "lsgan",
