@@ -176,6 +176,23 @@ def test_pix2pix_unet_normalises_each_image_by_its_own_statistics(tmp_path: Path
     assert torch.allclose(output, expected.clamp(0, 1), atol=1e-5, rtol=0)
 
 
+def test_per_image_batch_norm_is_batch_norm_over_one_image_at_a_time() -> None:
+    from restore.nets.layers import PerImageBatchNorm2d
+
+    torch.manual_seed(0)
+    norm, reference = PerImageBatchNorm2d(3), nn.BatchNorm2d(3)
+    nn.init.normal_(norm.weight)
+    nn.init.normal_(norm.bias)
+    reference.load_state_dict(norm.state_dict())
+    images = torch.randn(2, 3, 5, 5) * 3 + 1
+    expected = torch.cat([reference(image[None]) for image in images])  # train mode, batches of one
+    assert torch.allclose(norm(images), expected, atol=1e-5)
+    assert float(norm.running_mean.abs().sum()) > 0  # kept up to date in training
+    stored = norm.running_mean.clone()
+    assert torch.allclose(norm.eval()(images), expected, atol=1e-5)  # the same at test time
+    assert torch.equal(norm.running_mean, stored)  # and inference does not touch the statistics
+
+
 # -- defaults --------------------------------------------------------------------------------
 
 

@@ -30,14 +30,17 @@ class PerImageBatchNorm2d(nn.BatchNorm2d):
     does not depend on the others in its batch (tiles, folders)."""
 
     def forward(self, x: Tensor) -> Tensor:
+        # the running averages are kept up to date in training (so the state dict stays a
+        # faithful batch-norm one) and never read; inference leaves them alone
+        tracked = self.training and self.track_running_stats
         return F.instance_norm(
             x,
-            self.running_mean,
-            self.running_var,
+            self.running_mean if tracked else None,
+            self.running_var if tracked else None,
             self.weight,
             self.bias,
             use_input_stats=True,
-            momentum=self.momentum if self.training else 0.0,
+            momentum=self.momentum if self.momentum is not None else 0.1,
             eps=self.eps,
         )
 
