@@ -111,5 +111,6 @@ def test_eval_inpaint_command(benchmark: tuple[Path, Path], tmp_path: Path) -> N
 
 def test_eval_inpaint_refuses_unknown_methods(benchmark: tuple[Path, Path]) -> None:
     data, masks = benchmark
-    result = CliRunner().invoke(main, ["eval", "inpaint", "--data", str(data), "--masks", str(masks), "--methods", "lama"])
+    arguments = ["eval", "inpaint", "--data", str(data), "--masks", str(masks), "--methods", "lama"]
+    result = CliRunner().invoke(main, arguments)
     assert result.exit_code == 2 and "choose from" in result.output

@@ -33,7 +33,8 @@ def weights(tmp_path: Path) -> Path:
     """A random tiny inpainting network saved as `restore train` saves one."""
     torch.manual_seed(0)
     path = tmp_path / "inpaint.safetensors"
-    save_weights(path, build_network(TINY_SPEC).state_dict(), {"task": "inpaint", "network": TINY_SPEC, "task_options": {}})
+    metadata = {"task": "inpaint", "network": TINY_SPEC, "task_options": {}}
+    save_weights(path, build_network(TINY_SPEC).state_dict(), metadata)
     return path
 
 
@@ -209,7 +210,9 @@ def test_folder_with_every_mask_convention(damaged: tuple[Path, Path], weights: 
     assert not list(out.rglob("*_mask*.png"))  # sidecars were never inputs
 
 
-def test_masks_folder_inside_input_is_not_processed(damaged: tuple[Path, Path], weights: Path, tmp_path: Path) -> None:
+def test_masks_folder_inside_input_is_not_processed(
+    damaged: tuple[Path, Path], weights: Path, tmp_path: Path
+) -> None:
     root, masks = damaged
     masks.rename(root / "masks")
     out = tmp_path / "fixed"
@@ -222,7 +225,8 @@ def test_masks_folder_inside_input_is_not_processed(damaged: tuple[Path, Path], 
 
 def test_bad_mask_colour_is_a_usage_error(damaged: tuple[Path, Path], tmp_path: Path) -> None:
     root, _ = damaged
-    result = CliRunner().invoke(main, ["inpaint", "--in", str(root), "--out", str(tmp_path / "o"), "--mask-color", "red"])
+    arguments = ["inpaint", "--in", str(root), "--out", str(tmp_path / "o"), "--mask-color", "red"]
+    result = CliRunner().invoke(main, arguments)
     assert result.exit_code == 2 and "R,G,B" in result.output
 
 

@@ -66,7 +66,9 @@ def test_dilate_grows_by_n_pixels() -> None:
 
 
 def test_sidecars_are_recognised_only_next_to_their_image(tmp_path: Path) -> None:
-    for name in ("photo.jpg", "photo_mask.png", "photo_mask001.png", "holiday_masks.png", "a_mask_b.png", "a_mask_b_mask.png"):
+    names = ("photo.jpg", "photo_mask.png", "photo_mask001.png", "holiday_masks.png", "a_mask_b.png",
+             "a_mask_b_mask.png")
+    for name in names:
         (tmp_path / name).write_bytes(b"")
     assert is_sidecar(tmp_path / "photo_mask.png")
     assert is_sidecar(tmp_path / "photo_mask001.png")

@@ -148,8 +148,8 @@ class InpaintTable:
     def to_text(self) -> str:
         width = max(len("method"), *(len(method) for method in self.methods))
         lines = [
-            f"{self.dataset}: {self.settings.get('images', '?')} images x masks from {self.settings.get('masks', '?')}, "
-            "known pixels kept, uint8",
+            f"{self.dataset}: {self.settings.get('images', '?')} images x masks from "
+            f"{self.settings.get('masks', '?')}, known pixels kept, uint8",
             f"{'hole area':<10}{'pairs':>6}  {'method':<{width}}  {'PSNR dB':>8}  {'SSIM':>6}  {'hole PSNR':>9}",
         ]
         previous = None
@@ -217,7 +217,10 @@ def evaluate_inpaint(
     files = _image_files(data_dir)[:limit]
     if not files:
         raise FileNotFoundError(f"{data_dir}: no images found")
-    scores = {key: {method: {index: [] for index in range(len(BINS))} for method in methods} for key in ("psnr", "ssim", "hole")}
+    scores: dict[str, dict[str, dict[int, list[float]]]] = {
+        key: {method: {index: [] for index in range(len(BINS))} for method in methods}
+        for key in ("psnr", "ssim", "hole")
+    }
     pairs: dict[int, list[tuple[str, str]]] = {}
     seconds = dict.fromkeys(methods, 0.0)
     masks_by_size: dict[tuple[int, int], dict[int, list[tuple[str, np.ndarray]]]] = {}

@@ -29,9 +29,12 @@ import torch
 ATTEMPTS = 10
 DEFAULT_HOLE_RANGE = (0.01, 0.60)
 DEFAULT_MASK_KINDS: dict[str, dict[str, Any]] = {
-    "thin": {"weight": 1.0, "strokes": [2, 8], "vertices": [4, 12], "width": [0.01, 0.04], "length": [0.05, 0.30], "turn": 1.5},
-    "medium": {"weight": 1.0, "strokes": [1, 6], "vertices": [3, 10], "width": [0.04, 0.12], "length": [0.08, 0.35], "turn": 1.5},
-    "thick": {"weight": 1.0, "strokes": [1, 5], "vertices": [2, 8], "width": [0.12, 0.30], "length": [0.10, 0.40], "turn": 1.5},
+    "thin": {"weight": 1.0, "strokes": [2, 8], "vertices": [4, 12], "width": [0.01, 0.04],
+             "length": [0.05, 0.30], "turn": 1.5},
+    "medium": {"weight": 1.0, "strokes": [1, 6], "vertices": [3, 10], "width": [0.04, 0.12],
+               "length": [0.08, 0.35], "turn": 1.5},
+    "thick": {"weight": 1.0, "strokes": [1, 5], "vertices": [2, 8], "width": [0.12, 0.30],
+              "length": [0.10, 0.40], "turn": 1.5},
     "box": {"weight": 0.5, "boxes": [1, 4], "size": [0.15, 0.70]},
 }
 STROKE_KEYS = {"weight", "strokes", "vertices", "width", "length", "turn"}
@@ -74,7 +77,9 @@ def check_mask_options(kinds: dict[str, dict[str, Any]], hole_min: float, hole_m
         allowed = BOX_KEYS if "boxes" in kind else STROKE_KEYS
         unknown = set(kind) - allowed
         if unknown:
-            raise ValueError(f"inpaint: mask kind {name!r} has unknown setting(s) {sorted(unknown)}; known: {sorted(allowed)}")
+            raise ValueError(
+                f"inpaint: mask kind {name!r} has unknown setting(s) {sorted(unknown)}; known: {sorted(allowed)}"
+            )
 
 
 def draw_strokes(height: int, width: int, kind: dict[str, Any], generator: torch.Generator) -> np.ndarray:
