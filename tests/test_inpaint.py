@@ -223,6 +223,19 @@ def test_masks_folder_inside_input_is_not_processed(
     assert len(inputs) == 7
 
 
+def test_single_file_input_finds_its_mask_in_the_masks_folder(
+    damaged: tuple[Path, Path], weights: Path, tmp_path: Path
+) -> None:
+    root, masks = damaged
+    write(masks / "side.png", square(16, 20))  # --masks wins over the side_mask.png sidecar
+    out = tmp_path / "one"
+    result = CliRunner().invoke(main, ["inpaint", "--in", str(root / "side.png"), "--out", str(out),
+                                       "--weights", str(weights), "--masks", str(masks), "--quiet"])
+    assert result.exit_code == 0, result.output
+    (item,) = json.loads((out / "report.json").read_text())["files"]
+    assert item["info"]["mask"].endswith("masks/side.png")
+
+
 def test_bad_mask_colour_is_a_usage_error(damaged: tuple[Path, Path], tmp_path: Path) -> None:
     root, _ = damaged
     arguments = ["inpaint", "--in", str(root), "--out", str(tmp_path / "o"), "--mask-color", "red"]
