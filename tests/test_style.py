@@ -284,6 +284,18 @@ def test_cyclegan_files_record_what_each_generator_translates(tmp_path: Path) ->
         select_weights(str(run / "best_A.safetensors"), "AtoB")
 
 
+def test_cyclegan_sample_grids_show_both_domains_there_and_back(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    write_images(data / "trainA", 3, 20, 24, seed=1)
+    write_images(data / "trainB", 2, 20, 24, seed=2)
+    config = tiny_cyclegan(data, "AtoB")
+    config.log.sample_every = 2
+    Trainer(config, tmp_path / "run", progress=False).fit()
+    grid = read_image(tmp_path / "run" / "samples" / "step_0000002.png").pixels
+    # torchvision's grid: 2-pixel borders; 3 columns (real | translated | back), 2 + 2 rows
+    assert grid.shape[:2] == (4 * (20 + 2) + 2, 3 * (24 + 2) + 2)
+
+
 def test_select_weights_passes_plain_files_and_names_through(tmp_path: Path, published_file: Path) -> None:
     assert select_weights(str(published_file), "BtoA") == str(published_file)  # no direction recorded
     assert select_weights(None, "AtoB") is None

@@ -5,7 +5,7 @@ A run folder holds everything about a run::
     RUN_DIR/config.toml        the fully resolved config (reproduces the run)
     RUN_DIR/last.pt            networks, optimisers, EMA, step, RNG states (atomic)
     RUN_DIR/best.safetensors   inference weights (EMA generator) + network spec
-    RUN_DIR/samples/*.png      input | output | target grids
+    RUN_DIR/samples/*.png      input | output | target grids (unpaired: real | translated | back)
     RUN_DIR/tensorboard/       scalars
     RUN_DIR/metrics.jsonl      validation results, one line per evaluation
 
@@ -300,6 +300,7 @@ class Trainer:
         config = self.config
         batches = iter(self._loader())
         validation = self._validation_pairs()
+        translations = self._translation_samples()
         metrics: dict[str, float] = {}
         bar = self._progress_bar()
         for network in self.objective.networks.values():
@@ -327,6 +328,8 @@ class Trainer:
                 self.best_score = max(self.best_score, score)
             if self._due(config.log.sample_every) and validation:
                 self._write_samples(validation)
+            if self._due(config.log.sample_every) and translations:
+                self._write_translation_samples(translations)
             if self._due(config.log.checkpoint_every) or best or self.step == config.steps:
                 self._save(best or (not validation and self.step == config.steps))
         if bar is not None:
@@ -412,8 +415,6 @@ class Trainer:
 
     @torch.no_grad()
     def _write_samples(self, pairs) -> None:
-        from torchvision.utils import save_image
-
         network = self.inference_network("G").eval()
         rows = []
         for source, target, *_ in pairs[:4]:  # *_: a task's loss weights
@@ -425,8 +426,47 @@ class Trainer:
             rows += [shown_input.clamp(0, 1), output, target]
         if network is self.objective.networks["G"]:
             network.train()
-        # held-out images differ in size (validation crops them only down to a limit): pad
-        # to the largest, as the grid needs equal tiles
+        self._save_grid(rows)
+
+    def _translation_samples(self) -> list[tuple[torch.Tensor, str]]:
+        """Unpaired runs have no targets to validate against; their sample grids show the
+        first two images of each domain (after ``direction``) with the generator to apply."""
+        data = self.config.data
+        if data.layout != "unaligned" or not self.dist.is_main:
+            return []
+        multiple = int(getattr(self.objective.networks["G_A"], "size_multiple", 1))
+        channels = self.config.generator.get("in_channels", 3)
+        suffixes = self.task.training_suffixes or IMAGE_SUFFIXES
+        folders = ("trainA", "trainB") if data.direction == "AtoB" else ("trainB", "trainA")
+        samples = []
+        for generator, folder in zip(("G_A", "G_B"), folders):
+            paths = [path for root in data.train for path in list_images(Path(root) / folder, suffixes)][:2]
+            images = [self.task.training_images(path, channels)[0] for path in paths]
+            samples += [(_crop_to(image, multiple, 256), generator) for image in images]
+        return samples
+
+    @torch.no_grad()
+    def _write_translation_samples(self, samples: list[tuple[torch.Tensor, str]]) -> None:
+        """Rows of real | translated | translated back (CycleGAN's real, fake, rec)."""
+        rows = []
+        for image, name in samples:
+            forward = self.inference_network(name).eval()
+            backward = self.inference_network("G_B" if name == "G_A" else "G_A").eval()
+            with self.amp():
+                translated = forward(self._to_device(image[None])).float()
+                restored = backward(translated).float()
+            rows += [image.clamp(0, 1), translated.clamp(0, 1).cpu()[0], restored.clamp(0, 1).cpu()[0]]
+        for name in ("G_A", "G_B"):
+            if self.inference_network(name) is self.objective.networks[name]:
+                self.objective.networks[name].train()
+        self._save_grid(rows)
+
+    def _save_grid(self, rows: list[torch.Tensor]) -> None:
+        """``samples/step_N.png``: the images three to a row. Held-out images differ in size
+        (validation crops them only down to a limit): they are padded to the largest, as
+        the grid needs equal tiles."""
+        from torchvision.utils import save_image
+
         height, width = max(row.shape[-2] for row in rows), max(row.shape[-1] for row in rows)
         rows = [torch.nn.functional.pad(row, (0, width - row.shape[-1], 0, height - row.shape[-2])) for row in rows]
         path = self.run_dir / "samples" / f"step_{self.step:07d}.png"
