@@ -88,6 +88,15 @@ def test_make_pair_is_a_pure_function_of_the_generator(options: dict) -> None:
     assert torch.equal(target, clean[:1])
 
 
+def test_a_repeated_slice_gets_the_same_degradation() -> None:
+    """At inference a 2-D image's context is the noisy slice repeated; training must match."""
+    task = get_task("medical", {"degradation": "rician", "context": 1})
+    slice_ = torch.from_numpy(smooth((16, 16)).astype(np.float32))
+    other = torch.from_numpy(smooth((16, 16), seed=9).astype(np.float32))
+    degraded, _ = task.make_pair(torch.stack([slice_, slice_, other]), task.options, generator(0))
+    assert torch.equal(degraded[0], degraded[1]) and not torch.equal(degraded[0], degraded[2])
+
+
 def test_options_are_checked() -> None:
     with pytest.raises(ValueError, match="lowdose degradation is for CT"):
         get_task("medical", {"modality": "mr", "degradation": "lowdose"})

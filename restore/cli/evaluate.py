@@ -243,3 +243,45 @@ def evaluate_inpaint_command(data: Path, masks_dir: Path, weights: str | None, m
         table.write_csv(csv_path)
     if json_path:
         table.write_json(json_path)
+
+
+@evaluate.command(name="medical")
+@click.option("--weights", required=True, metavar="NAME|PATH",
+              help="Medical weights (a shipped name or `restore train medical`'s best.safetensors); their task "
+                   "options say the modality and degradation measured.")
+@click.option("--data", "files", required=True, multiple=True, type=click.Path(exists=True, path_type=Path),
+              help="Held-out scan (repeatable): NIfTI or DICOM volume, DICOM series folder, 16-bit PNG slice. "
+                   "The recipes in weights/recipes/ name which files were held out.")
+@click.option("--limit", default=4, show_default=True, type=click.IntRange(1),
+              help="Slices per file, evenly spaced among those with content.")
+@click.option("--level", type=click.FloatRange(0, min_open=True), default=None,
+              help="Degradation level: noise sd in normalised units (MR) or photons per ray (CT). "
+                   "Default: the middle of the weights' training range.")
+@click.option("--tile", default=0, show_default=True, type=click.IntRange(0),
+              help="Our model runs in tiles of N pixels (0 = whole slice).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write every slice's scores and the means as JSON.")
+@click.option("--quiet", is_flag=True, help="No progress lines.")
+def evaluate_medical_command(weights: str, files: tuple[Path, ...], limit: int, level: float | None, tile: int,
+                             json_path: Path | None, quiet: bool) -> None:
+    """Medical denoising (against BM3D) or super-resolution (against cubic interpolation and
+    zero-filled k-space) on held-out slices: PSNR/SSIM in stored units with the stored
+    type's data range (restore/evaluate/medical.py has the protocol).
+
+    \b
+    Example:
+      restore eval medical --weights runs/medical-ct-denoise/best.safetensors \\
+          --data ../shared/data/medical/slices/ct4.png
+    """
+    from restore.evaluate.medical import evaluate_medical
+    from restore.io.medical import MedicalReadError
+
+    progress = None if quiet else (lambda line: click.echo(line, err=True))
+    try:
+        table = evaluate_medical(weights, list(files), limit=limit, level=level, progress=progress,
+                                 device="cpu", tile=tile)
+    except (FileNotFoundError, MedicalReadError, ValueError) as error:  # WeightsError is a ValueError
+        raise click.UsageError(str(error)) from error
+    click.echo(table.to_text())
+    if json_path:
+        table.write_json(json_path)

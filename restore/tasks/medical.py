@@ -135,7 +135,17 @@ class MedicalTask(Task):
 
 
 def degrade_stack(stack: np.ndarray, options: dict[str, Any], generator: torch.Generator) -> np.ndarray:
-    """The degradation named by ``options`` applied to a ``(C, H, W)`` normalised stack."""
+    """The degradation named by ``options`` applied to a ``(C, H, W)`` normalised stack.
+
+    A slice repeated in the stack (a 2-D image's context, a volume's end) is degraded
+    once and repeated, because at inference it is the *degraded* slice that repeats."""
+    first = [next(j for j in range(i + 1) if np.array_equal(stack[j], stack[i])) for i in range(len(stack))]
+    unique = sorted(set(first))
+    degraded = _degrade_slices(stack[unique], options, generator)
+    return degraded[[unique.index(j) for j in first]]
+
+
+def _degrade_slices(stack: np.ndarray, options: dict[str, Any], generator: torch.Generator) -> np.ndarray:
     degradation = options["degradation"]
     if degradation == "lowdose":
         low, high = math.log(options["photons_min"]), math.log(options["photons_max"])
