@@ -72,14 +72,23 @@ class TaskProcessor:
         self._models: dict[str, Restorer] = {}
 
     def model_for(self, channels: int) -> Restorer:
-        name = self.weights or self._default_weights(channels)
+        return self._model(self.weights or self._default_weights(channels))
+
+    def check_weights(self) -> None:
+        """Load explicitly given weights now, so a file that cannot be used (missing, a
+        refused pickle, another task's weights) stops the run with one message before any
+        image, instead of failing every image with it."""
+        if self.weights is not None:
+            self._model(self.weights)
+
+    def _model(self, name: str) -> Restorer:
         if name not in self._models:
             model = Restorer.from_weights(name, task=self.task.name, **self.restorer_settings)
             if model.task.name != self.task.name:
-                raise ValueError(f"weights {name!r} are for {model.task.name}, not {self.task.name}")
+                raise WeightsError(f"weights {name!r} are for {model.task.name}, not {self.task.name}")
             requested = self.options.get("scale")
             if requested is not None and model.scale != requested:
-                raise ValueError(f"weights {name!r} upscale x{model.scale}, not the x{requested} asked for")
+                raise WeightsError(f"weights {name!r} upscale x{model.scale}, not the x{requested} asked for")
             self._models[name] = model
         return self._models[name]
 
@@ -127,9 +136,11 @@ def process_folder(task: str, src: str | Path, dst: str | Path, **options: Any) 
     ``options``: ``weights``, the task's own options (e.g. ``sigma``), the model settings
     (device, precision, tile, tile_overlap, batch_size) and the batch settings (suffix,
     ext, overwrite, workers, quiet, max_pixels). Returns the report also saved as
-    ``dst/report.json``; ``report.exit_code`` is 0 when every input succeeded."""
+    ``dst/report.json``; ``report.exit_code`` is 0 when every input succeeded. Raises
+    WeightsError, before any image, when the given ``weights`` cannot be used."""
     batch_fields = BatchSettings.__dataclass_fields__
     settings = BatchSettings(**{k: v for k, v in options.items() if k in batch_fields})
     rest = {k: v for k, v in options.items() if k not in batch_fields}
     processor = TaskProcessor(task, root=Path(src), **rest)
+    processor.check_weights()
     return run_batch(Path(src), Path(dst), processor, settings, is_input=processor.is_input)

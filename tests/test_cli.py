@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from restore.cli import main
+from restore.engine.config import to_toml
 from restore.weights import load_manifest
 from tiny_weights import write_tiny_denoise_weights
 
@@ -109,6 +110,19 @@ def test_print_config_shows_every_section() -> None:
     for section in ("[data]", "[loss]", "[optim]", "[log]", "[generator]", "[task_options]"):
         assert section in output
     assert "steps = 123" in output
+
+
+def test_resume_without_steps_finishes_the_run_instead_of_extending_it(
+    clean_images: Path, tmp_path: Path, tiny_config
+) -> None:
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text(to_toml(tiny_config("denoise", clean_images, steps=2)))
+    run_dir = str(tmp_path / "run")
+    assert run("train", "denoise", "--config", str(recipe), "--out", run_dir, "--quiet")[0] == 0
+    exit_code, output = run("train", "denoise", "--out", run_dir, "--resume", "--quiet")  # default steps: 10000
+    assert exit_code == 0 and "trained 2 steps" in output, output
+    exit_code, output = run("train", "denoise", "--out", run_dir, "--resume", "--steps", "3", "--quiet")
+    assert exit_code == 0 and "trained 3 steps" in output, output
 
 
 def test_weights_list_runs() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 
@@ -67,3 +69,14 @@ def test_inference_sigma_explicit_auto_and_out_of_range() -> None:
     assert abs(estimate_sigma(noisy) - 25) < 2
     with pytest.raises(ValueError, match="between 0 and 255"):
         task.inference_input(noisy, {"sigma": 300})
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 16, 16), (1, 1, 8, 8), (1, 3, 1, 1), (1, 3, 2, 40)])
+def test_auto_sigma_of_flat_and_tiny_images_is_zero_not_nan(shape: tuple[int, ...]) -> None:
+    """scikit-image returns NaN when no detail coefficient is non-zero."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert estimate_sigma(torch.full(shape, 0.4)) == pytest.approx(0.0, abs=1e-9)
+    partly_flat = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    partly_flat[:, 1] = 0.5
+    assert 0 < estimate_sigma(partly_flat) < 255

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,9 @@ def _overrides(settings: dict[str, Any]) -> dict[str, Any]:
 @click.option("--seed", type=int, help="Seed for weights, crops and degradations (runs are reproducible).")
 @click.option("--aligned", is_flag=True, help="--data holds pix2pix-style A|B side-by-side images.")
 @click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), help="Translation direction for paired/unpaired data.")
-@click.option("--resume", is_flag=True, help="Continue the run in --out from its last.pt, exactly where it stopped.")
+@click.option("--resume", is_flag=True,
+              help="Continue the run in --out from its last.pt, exactly where it stopped, up to the run's "
+                   "own step count (give --steps to train longer).")
 @click.option("--print-config", is_flag=True, help="Print every setting (defaults + recipe + flags) as TOML and exit.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @device_options
@@ -84,6 +87,9 @@ def train(**settings: Any) -> None:
         return
     if settings["run_dir"] is None:
         raise click.UsageError("--out RUN_DIR is required to train")
+    if settings["resume"] and settings["steps"] is None:
+        # the run's own step count: only --steps extends it, never the default or a recipe's
+        config = dataclasses.replace(config, steps=0)
     try:
         trainer = Trainer(config, settings["run_dir"], resume=settings["resume"], progress=not settings["quiet"])
         metrics = trainer.fit()

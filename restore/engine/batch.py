@@ -155,23 +155,30 @@ def plan_jobs(
         raise BatchUsageError(f"--in {display_path(source)}: no such file or folder")
     if settings.ext != "same" and "." + settings.ext.lstrip(".").lower() not in WRITABLE_SUFFIXES:
         raise BatchUsageError(f"--ext {settings.ext}: use same, png, jpg, tif, bmp or webp")
-    destination_resolved = destination.resolve()
+    destination_resolved = _real_path(destination)
     if source.is_file():
         files = [(source, Path(source.name))]
     else:
         files = [(path, path.relative_to(source)) for path in _walk(source, destination_resolved)]
-    inputs = {path.resolve() for path, _ in files}
+    inputs = {_real_path(path) for path, _ in files}
     jobs = units.plan([(path, relative) for path, relative in files if is_input(path)], destination, settings)
     for job in jobs:
         output = job.output
         if output is None:
             continue
-        if output.resolve() in inputs:
+        if _real_path(output) in inputs:
             raise BatchUsageError(
                 f"the output {display_path(output)} would overwrite an input: choose an --out folder "
                 f"outside --in or set a --suffix"
             )
     return jobs
+
+
+def _real_path(path: Path) -> Path:
+    """``path`` with every link resolved, like ``Path.resolve()``, except that a link loop
+    gives a path instead of raising (Python < 3.13 raises RuntimeError): the loop is then
+    reported for that one input when it is read, instead of stopping the whole batch."""
+    return Path(os.path.realpath(path))
 
 
 def _walk(root: Path, skip: Path) -> Iterator[Path]:
@@ -180,7 +187,7 @@ def _walk(root: Path, skip: Path) -> Iterator[Path]:
     for folder, subfolders, names in os.walk(root, followlinks=False):
         folder_path = Path(folder)
         subfolders[:] = sorted(
-            name for name in subfolders if not name.startswith(".") and (folder_path / name).resolve() != skip
+            name for name in subfolders if not name.startswith(".") and _real_path(folder_path / name) != skip
         )
         for name in sorted(names):
             if not name.startswith("."):

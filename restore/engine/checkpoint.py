@@ -74,8 +74,9 @@ def load_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, A
             loaded = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as error:  # pickle errors come in many types; all mean "refused"
             raise WeightsError(
-                f"{path}: refused to load: it is not a plain tensor checkpoint "
-                f"(loading it would unpickle arbitrary objects): {error}"
+                f"{path}: refused to load: not a plain tensor checkpoint ({_refusal_reason(error)}). "
+                f"Only tensors are unpickled, so nothing in the file was run; use a .safetensors "
+                f"file, or a .pth holding only tensors"
             ) from error
         if isinstance(loaded, dict) and "state_dict" in loaded and isinstance(loaded["state_dict"], dict):
             loaded = loaded["state_dict"]
@@ -83,6 +84,17 @@ def load_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, A
             raise WeightsError(f"{path}: expected a state dict of tensors")
         return dict(loaded), {}
     raise WeightsError(f"{path}: unknown weights format {path.suffix!r} (use .safetensors, .pt or .pth)")
+
+
+def _refusal_reason(error: Exception) -> str:
+    """The line of torch's weights-only error that says what was refused. Its other lines
+    advise loading with ``weights_only=False`` (running the file's code), which is not
+    advice to pass on about an untrusted file."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    found = next((line for line in lines if "Unsupported global" in line or "Unsupported operand" in line), None)
+    if found is None:
+        return lines[0] if lines else type(error).__name__
+    return found.split(". Please use")[0].removeprefix("WeightsUnpickler error: ")
 
 
 def load_weights_metadata(path: str | Path) -> dict[str, Any]:

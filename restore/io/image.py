@@ -137,9 +137,10 @@ def _as_path(path: str | os.PathLike | bytes) -> Path:
 
 
 def _shown(path: Path) -> str:
-    """The path as printable text: undecodable bytes appear as ``\\udcXX`` escapes
-    instead of making the error message itself fail to print."""
-    return str(path).encode("utf-8", "backslashreplace").decode("utf-8")
+    """The path as printable text: bytes that are not UTF-8 appear as ``\\xNN`` escapes
+    instead of making the error message itself fail to print (the same text as the batch
+    report's, which strips this prefix from its reasons)."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def _check_pixel_count(width: int, height: int, max_pixels: int, path: Path) -> None:
@@ -172,22 +173,22 @@ def _read_with_pillow_header(data: bytes, path: Path, max_pixels: int) -> Image:
             f"supported, extract the frames first (e.g. ffmpeg -i in.{file_format} frame_%04d.png)"
         )
     orientation = header.getexif().get(_EXIF_ORIENTATION, 1) if file_format in ("jpg", "webp") else 1
+    if file_format == "jpg" and _jpeg_is_truncated(data):  # checked first: the more precise reason
+        raise ImageReadError(f"{_shown(path)}: truncated JPEG (the data stops before its end-of-image marker)")
     if file_format == "gif":
         samples = _decode_gif(header, path)
     else:
-        samples = _decode_with_opencv(data, path)
-        if file_format == "jpg" and _jpeg_is_truncated(data):
-            raise ImageReadError(f"{_shown(path)}: truncated JPEG (the data stops before its end-of-image marker)")
+        samples = _decode_with_opencv(data, path, header.format)
         if file_format == "png" and data[25] in _PNG_GREY_COLOUR_TYPES and samples.ndim == 3:
             samples = _grey_from_expanded(samples)
     return _to_image(samples, file_format, orientation, path)
 
 
-def _decode_with_opencv(data: bytes, path: Path) -> np.ndarray:
-    """Decoded samples in RGB(A) order."""
+def _decode_with_opencv(data: bytes, path: Path, format_name: str) -> np.ndarray:
+    """Decoded samples in RGB(A) order; ``format_name`` (e.g. PNG) names the failure."""
     decoded = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     if decoded is None:
-        raise ImageReadError(f"{_shown(path)}: corrupt or truncated image data (could not decode the pixels)")
+        raise ImageReadError(f"{_shown(path)}: corrupt or truncated {format_name} data (could not decode the pixels)")
     if decoded.ndim == 3 and decoded.shape[2] in (3, 4):
         return np.concatenate([decoded[:, :, 2::-1], decoded[:, :, 3:]], axis=2)
     return decoded
@@ -234,7 +235,7 @@ def _read_tiff(data: bytes, path: Path, max_pixels: int) -> Image:
     except (tifffile.TiffFileError, struct.error, EOFError) as error:
         raise ImageReadError(f"{_shown(path)}: corrupt or truncated TIFF ({error})") from error
     if samples is None:
-        samples = _decode_with_opencv(data, path)
+        samples = _decode_with_opencv(data, path, "TIFF")
     return _to_image(samples, "tif", orientation, path)
 
 

@@ -13,6 +13,7 @@ never saw in training.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import cv2
@@ -31,11 +32,20 @@ def network_input(noisy: torch.Tensor, sigma_map: torch.Tensor) -> torch.Tensor:
 
 def estimate_sigma(image: torch.Tensor) -> float:
     """Noise level of a ``(1, C, H, W)`` [0, 1] image on the 0-255 scale (wavelet MAD
-    estimator of Donoho & Johnstone, via scikit-image), averaged over channels."""
+    estimator of Donoho & Johnstone, via scikit-image), averaged over channels.
+
+    scikit-image takes the median of the non-zero detail coefficients only, so a flat
+    channel (a solid colour, a blank scan) gives NaN: it has no noise, so it counts as 0."""
     from skimage.restoration import estimate_sigma as skimage_estimate_sigma
 
     array = image[0].permute(1, 2, 0).double().numpy()
-    return 255.0 * float(skimage_estimate_sigma(array, channel_axis=-1, average_sigmas=True))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the empty median's, handled below
+        # each channel is passed on as 2-D; on images at most 4 wide scikit-image guesses
+        # that the last axis might be colour channels and says so
+        warnings.filterwarnings("ignore", "image is size", UserWarning)
+        sigmas = np.asarray(skimage_estimate_sigma(array, channel_axis=-1, average_sigmas=False), dtype=np.float64)
+    return 255.0 * float(np.nan_to_num(sigmas, nan=0.0).mean())
 
 
 class DenoiseTask(Task):

@@ -1,0 +1,372 @@
+"""Nothing is lost under faults: kill -9 of a batch or a training run, a checkpoint write
+that dies half-way, a folder full of bad inputs, and weights files that would run code.
+
+The kill tests run the real command in a subprocess and SIGKILL it while it works; the
+rest run in-process on tiny images and a tiny (untrained) network."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import struct
+import subprocess
+import sys
+import time
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+import PIL.Image
+import pytest
+import tifffile
+import torch
+from click.testing import CliRunner
+
+import restore
+from restore.api import process_folder
+from restore.cli import main
+from restore.engine import checkpoint
+from restore.engine.checkpoint import WeightsError, load_training_state, load_weights
+from restore.engine.config import from_dict, load_toml, to_toml
+from restore.engine.train import Trainer
+from restore.io.image import read_image
+from tiny_weights import write_tiny_denoise_weights
+
+KILL_TIMEOUT = 120.0  # seconds a subprocess may take to reach the point where it is killed
+
+
+def command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "restore", *args]
+
+
+def quiet_env() -> dict[str, str]:
+    """One thread, as in-process (conftest), so results match to the bit."""
+    return {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def kill_when(process: subprocess.Popen, ready: Callable[[], bool]) -> None:
+    """SIGKILL ``process`` as soon as ``ready()``; fails if it ended before that."""
+    deadline = time.monotonic() + KILL_TIMEOUT
+    while not ready():
+        if process.poll() is not None:
+            pytest.fail(f"the run ended (exit {process.returncode}) before it could be killed mid-way")
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail("the run never reached the point where it should be killed")
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    assert process.wait(timeout=30) == -signal.SIGKILL
+
+
+def all_files(folder: Path) -> set[str]:
+    """Every file under ``folder``, hidden ones (temp files) included, as relative paths."""
+    return {str(path.relative_to(folder)) for path in folder.rglob("*") if not path.is_dir()}
+
+
+# -- kill -9 of a batch run ---------------------------------------------------------------
+
+
+def write_photos(folder: Path, count: int, size: int) -> list[str]:
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(5)
+    names = []
+    for index in range(count):
+        smooth = cv2.GaussianBlur(rng.random((size, size, 3)).astype(np.float32), (0, 0), 3.0)
+        noisy = np.clip(smooth * 255 + rng.normal(0, 20, smooth.shape), 0, 255).astype(np.uint8)
+        names.append(f"{index:03d}.png")
+        cv2.imwrite(str(folder / names[-1]), noisy)
+    return names
+
+
+def test_killed_batch_resumes_to_the_uninterrupted_result(tmp_path: Path) -> None:
+    names = write_photos(tmp_path / "in", count=60, size=96)
+    weights = write_tiny_denoise_weights(tmp_path / "tiny.safetensors")
+    out = tmp_path / "out"
+    args = command("denoise", "--in", str(tmp_path / "in"), "--out", str(out), "--weights", str(weights),
+                   "--sigma", "25", "--workers", "1", "--quiet")
+    first = subprocess.Popen(args, env=quiet_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    kill_when(first, lambda: len(list(out.glob("[0-9]*.png"))) >= 3)
+    finished = {path.name for path in out.glob("[0-9]*.png")}
+    print(f"killed after {len(finished)} of {len(names)} outputs")
+    assert 3 <= len(finished) < len(names) and not (out / "report.json").exists()
+
+    second = subprocess.run(args, env=quiet_env(), capture_output=True, text=True, timeout=KILL_TIMEOUT)
+    assert second.returncode == 0, second.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert [Path(item["input"]).name for item in report["files"]] == names  # each input once
+    assert report["summary"] == {"done": len(names) - len(finished), "skipped": len(finished), "failed": 0}
+    assert all_files(out) == {*names, "report.json"}  # each output once, no temp files
+
+    reference = process_folder("denoise", tmp_path / "in", tmp_path / "reference", weights=str(weights),
+                               sigma=25.0, quiet=True)
+    assert reference.exit_code == 0
+    for name in names:
+        np.testing.assert_array_equal(read_image(out / name).pixels, read_image(tmp_path / "reference" / name).pixels,
+                                      err_msg=name)
+
+
+# -- kill -9 of a training run ------------------------------------------------------------
+
+
+def checkpoint_step(run: Path) -> int:
+    """The step in ``run/last.pt`` (atomic, so it is either absent or complete), or -1."""
+    return load_training_state(run / "last.pt")["step"] if (run / "last.pt").is_file() else -1
+
+
+@pytest.mark.slow
+def test_killed_training_resumes_from_its_last_checkpoint(clean_images: Path, tmp_path: Path, tiny_config) -> None:
+    config = tiny_config("denoise", clean_images, steps=120, data={"crop": 32, "batch_size": 4},
+                         log={"checkpoint_every": 4, "val_every": 8, "sample_every": 0, "log_every": 4})
+    (tmp_path / "tiny.toml").write_text(to_toml(config))
+    run = tmp_path / "run"
+    training = subprocess.Popen(command("train", "denoise", "--config", str(tmp_path / "tiny.toml"),
+                                        "--out", str(run), "--quiet"),
+                                env=quiet_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    kill_when(training, lambda: checkpoint_step(run) >= 8)
+    killed_at = checkpoint_step(run)
+    assert 8 <= killed_at < config.steps and killed_at % 4 == 0
+    saved = from_dict(load_toml(run / "config.toml"))
+    assert Trainer(saved, run, resume=True, progress=False).step == killed_at  # where --resume starts
+
+    # as documented: no --steps, so the run's own step count (not the default 10000)
+    resumed = subprocess.run(command("train", "denoise", "--out", str(run), "--resume", "--quiet"),
+                             env=quiet_env(), capture_output=True, text=True, timeout=KILL_TIMEOUT)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"trained {config.steps} steps" in resumed.stdout
+
+    straight = Trainer(saved, tmp_path / "straight", progress=False)
+    straight.fit()
+    final, expected = load_training_state(run / "last.pt"), load_training_state(tmp_path / "straight" / "last.pt")
+    assert final["step"] == expected["step"] == config.steps
+    for name, tensor in expected["networks"]["G"].items():
+        assert torch.equal(final["networks"]["G"][name], tensor), name
+    for file_name in ("last.safetensors", "best.safetensors"):
+        resumed_weights, straight_weights = load_weights(run / file_name)[0], load_weights(tmp_path / "straight" / file_name)[0]
+        assert all(torch.equal(resumed_weights[key], straight_weights[key]) for key in straight_weights), file_name
+    steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert steps == list(range(8, config.steps + 1, 8))  # each validation logged once
+    assert not [path for path in run.rglob("*.tmp")]
+
+
+class HalfWrittenCheckpoint(Exception):
+    """Stands for the process dying while a checkpoint is being written."""
+
+
+def test_failed_checkpoint_write_keeps_the_previous_one(
+    clean_images: Path, tmp_path: Path, tiny_config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = tmp_path / "run"
+    config = tiny_config("denoise", clean_images, steps=4, log={"checkpoint_every": 2, "val_every": 0, "sample_every": 0})
+    Trainer(config, run, progress=False).fit()
+    before = load_training_state(run / "last.pt")
+    real_save = torch.save
+
+    def save_half_then_die(state: dict, path: Path) -> None:
+        real_save(state, path)
+        data = Path(path).read_bytes()
+        Path(path).write_bytes(data[: len(data) // 2])
+        raise HalfWrittenCheckpoint
+
+    monkeypatch.setattr(checkpoint.torch, "save", save_half_then_die)
+    with pytest.raises(HalfWrittenCheckpoint):
+        Trainer(dataclasses.replace(config, steps=8), run, resume=True, progress=False).fit()
+    monkeypatch.undo()
+    after = load_training_state(run / "last.pt")
+    assert after["step"] == before["step"] == 4
+    for name, tensor in before["networks"]["G"].items():
+        assert torch.equal(after["networks"]["G"][name], tensor)
+    assert sorted(path.name for path in run.iterdir() if path.name.startswith(".")) == []
+    resumed = Trainer(dataclasses.replace(config, steps=8), run, resume=True, progress=False)
+    assert resumed.step == 4
+    resumed.fit()
+    assert load_training_state(run / "last.pt")["step"] == 8
+
+
+KILL_DURING_SAVE = """
+import os, signal, sys
+from pathlib import Path
+import torch
+from restore.engine import checkpoint
+
+real_save = torch.save
+def save_half_then_die(state, path):
+    real_save(state, path)
+    data = Path(path).read_bytes()
+    Path(path).write_bytes(data[: len(data) // 2])
+    os.kill(os.getpid(), signal.SIGKILL)
+
+checkpoint.torch.save = save_half_then_die
+checkpoint.save_training_state(sys.argv[1], {"step": 2, "weights": torch.ones(1000)})
+"""
+
+
+def test_checkpoint_killed_while_written_never_replaces_the_good_one(tmp_path: Path) -> None:
+    good = tmp_path / "last.pt"
+    checkpoint.save_training_state(good, {"step": 1, "weights": torch.zeros(1000)})
+    killed = subprocess.run([sys.executable, "-c", KILL_DURING_SAVE, str(good)], env=quiet_env(), timeout=KILL_TIMEOUT)
+    assert killed.returncode == -signal.SIGKILL
+    leftovers = [path for path in tmp_path.iterdir() if path.name.endswith(".tmp")]
+    assert len(leftovers) == 1 and leftovers[0].name.startswith(".last.pt.")  # the half-written file
+    state = load_training_state(good)
+    assert state["step"] == 1 and torch.equal(state["weights"], torch.zeros(1000))
+
+
+# -- a folder of bad inputs ---------------------------------------------------------------
+
+
+def png_claiming_size(width: int, height: int) -> bytes:
+    """A tiny valid PNG whose IHDR claims ``width`` x ``height`` (a decompression bomb)."""
+    data = bytearray(cv2.imencode(".png", np.zeros((2, 2, 3), np.uint8))[1].tobytes())
+    data[16:24] = struct.pack(">II", width, height)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    return bytes(data)
+
+
+# bad input -> a word its reason must contain, and no other bad input's reason
+BAD_INPUTS = {
+    "truncated.png": "truncated PNG",
+    "truncated.jpg": "truncated JPEG",
+    "zero_bytes.png": "empty",
+    "text.png": "unrecognised content",
+    "animated.gif": "animated",
+    "bomb.png": "50000x50000",
+    "loop_a.png": "symbolic links",
+    "loop_b.png": "symbolic links",
+    "notes.txt": "extension",
+}
+
+
+@pytest.fixture
+def bad_and_good(tmp_path: Path) -> Path:
+    """Every bad input of BAD_INPUTS next to unusual but valid ones."""
+    root = tmp_path / "in"
+    root.mkdir()
+    rng = np.random.default_rng(3)
+    rgb = cv2.GaussianBlur(rng.integers(0, 256, (24, 20, 3), dtype=np.uint8), (0, 0), 2)
+    png = cv2.imencode(".png", rgb)[1].tobytes()
+    (root / "rgb.png").write_bytes(png)
+    big = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)  # big enough to cut inside the pixel data
+    for extension in (".png", ".jpg"):
+        encoded = cv2.imencode(extension, big)[1].tobytes()
+        (root / f"truncated{extension}").write_bytes(encoded[: len(encoded) // 2])
+    (root / "zero_bytes.png").write_bytes(b"")
+    (root / "text.png").write_text("a shopping list, not pixels\n")
+    (root / "notes.txt").write_text("not an image either\n")
+    frames = [PIL.Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).quantize(8) for _ in range(3)]
+    frames[0].save(root / "animated.gif", save_all=True, append_images=frames[1:])
+    (root / "bomb.png").write_bytes(png_claiming_size(50000, 50000))
+    os.symlink("loop_b.png", root / "loop_a.png")
+    os.symlink("loop_a.png", root / "loop_b.png")
+    # valid inputs in unusual forms
+    PIL.Image.fromarray(rgb[:1, :1]).save(root / "one_pixel.png")
+    rgba16 = rng.integers(0, 65536, (12, 10, 4), dtype=np.uint16)
+    tifffile.imwrite(root / "rgba16.tif", rgba16, photometric="rgb", extrasamples=["unassalpha"])
+    PIL.Image.fromarray(rgb).convert("CMYK").save(root / "cmyk.jpg")
+    PIL.Image.fromarray(rgb).quantize(16).save(root / "palette.png")
+    PIL.Image.fromarray(rgb).quantize(16).save(root / "still.gif")
+    return root
+
+
+GOOD_OUTPUTS = {  # output -> (shape, dtype) as written
+    "rgb.png": ((24, 20, 3), np.uint8),
+    "one_pixel.png": ((1, 1, 3), np.uint8),
+    "rgba16.tif": ((12, 10, 3), np.uint16),
+    "cmyk.jpg": ((24, 20, 3), np.uint8),
+    "palette.png": ((24, 20, 3), np.uint8),
+    "still.png": ((24, 20, 3), np.uint8),  # GIF is not writable: PNG instead
+}
+
+
+def test_bad_inputs_each_get_their_own_reason_and_good_ones_are_processed(bad_and_good: Path, tmp_path: Path) -> None:
+    weights = write_tiny_denoise_weights(tmp_path / "tiny.safetensors")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["denoise", "--in", str(bad_and_good), "--out", str(out),
+                                       "--weights", str(weights), "--quiet"])
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    report = {Path(item["input"]).name: item for item in json.loads((out / "report.json").read_text())["files"]}
+    failed = {name: item["reason"] for name, item in report.items() if item["status"] == "failed"}
+    assert set(failed) == set(BAD_INPUTS)
+    for name, word in BAD_INPUTS.items():
+        assert word in failed[name], (name, failed[name])
+        others = [other for other in BAD_INPUTS if BAD_INPUTS[other] != word]
+        assert not any(word in failed[other] for other in others), word
+        assert name in result.output  # named on the terminal too
+    for name, (shape, dtype) in GOOD_OUTPUTS.items():
+        written = read_image(out / name)
+        assert written.pixels.shape == shape and written.pixels.dtype == dtype, name
+    assert read_image(out / "rgba16.tif").alpha is not None  # alpha carried through
+    assert all_files(out) == {*GOOD_OUTPUTS, "report.json"}
+
+
+def test_unreadable_input_is_reported(bad_and_good: Path, tmp_path: Path) -> None:
+    if os.geteuid() == 0:
+        pytest.skip("root reads files whatever their permissions")
+    locked = bad_and_good / "locked.png"
+    locked.write_bytes((bad_and_good / "rgb.png").read_bytes())
+    locked.chmod(0)
+    weights = write_tiny_denoise_weights(tmp_path / "tiny.safetensors")
+    report = process_folder("denoise", bad_and_good, tmp_path / "out", weights=str(weights), quiet=True)
+    reasons = {Path(outcome.input).name: outcome.reason for outcome in report.outcomes}
+    assert "Permission denied" in reasons["locked.png"]
+    assert (tmp_path / "out" / "rgb.png").is_file()
+
+
+def test_non_utf8_file_name_is_processed_and_reported(tmp_path: Path) -> None:
+    root = tmp_path / "in"
+    root.mkdir()
+    good = cv2.imencode(".png", np.full((8, 8, 3), 90, np.uint8))[1].tobytes()
+    try:
+        with open(os.fsencode(root) + b"/caf\xe9.png", "wb") as handle:
+            handle.write(good)
+    except OSError as error:
+        pytest.skip(f"file system refuses non-UTF-8 names: {error}")
+    with open(os.fsencode(root) + b"/cut\xff.png", "wb") as handle:
+        handle.write(good[:40])
+    weights = write_tiny_denoise_weights(tmp_path / "tiny.safetensors")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["denoise", "--in", str(root), "--out", str(out), "--weights", str(weights), "--quiet"])
+    assert result.exit_code == 1, result.output
+    assert b"caf\xe9.png" in os.listdir(os.fsencode(out))
+    report = json.loads((out / "report.json").read_bytes().decode("utf-8"))  # valid UTF-8 JSON
+    statuses = {Path(item["input"]).name: (item["status"], item["reason"]) for item in report["files"]}
+    assert statuses["caf\\xe9.png"] == ("done", "")
+    status, reason = statuses["cut\\xff.png"]
+    assert status == "failed" and reason.startswith("not an image")  # the path, named once, is not repeated
+
+
+# -- weights files that would run code ----------------------------------------------------
+
+
+class RunsCodeWhenUnpickled:
+    """Unpickling calls ``open(marker, "w")``: the file appears if the pickle is ever run."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def test_pth_that_would_run_code_is_refused_and_never_run(tmp_path: Path) -> None:
+    marker = tmp_path / "code_ran"
+    evil = tmp_path / "evil.pth"
+    torch.save({"conv.weight": torch.zeros(1), "payload": RunsCodeWhenUnpickled(marker)}, evil)
+    write_photos(tmp_path / "in", count=2, size=8)
+
+    result = CliRunner().invoke(main, ["denoise", "--in", str(tmp_path / "in"), "--out", str(tmp_path / "out"),
+                                       "--weights", str(evil), "--quiet"])
+    assert result.exit_code == 2, result.output  # a usage error, before any image
+    assert "refused" in result.output and "io.open" in result.output and "nothing in the file was run" in result.output
+    assert "weights_only=False" not in result.output  # never advise running it
+    assert not (tmp_path / "out" / "000.png").exists()
+    with pytest.raises(WeightsError, match="refused"):
+        restore.load(evil)
+    assert not marker.exists()
+
+    torch.load(evil, weights_only=False)  # the file really is dangerous: unpickling runs its code
+    assert marker.exists()
