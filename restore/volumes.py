@@ -25,10 +25,11 @@ from restore.engine.volume import process_slices
 from restore.io.intensity import apply_change, normalisation_for
 from restore.io.medical import Volume, output_name, read_volume, volume_kind, write_volume
 from restore.model import Restorer
-from restore.tasks.medical import DEGRADATIONS, MedicalTask
+from restore.tasks.medical import DEGRADATIONS, MedicalTask, resolved_options, with_stored_rescale
 from restore.weights import load_manifest
 
-COMMANDS = {"denoise": ("lowdose", "rician"), "superres": ("kspace",)}
+# (command, modality) -> the degradation its weights must have been trained on
+DEGRADATION_FOR = {("denoise", "ct"): "lowdose", ("denoise", "mr"): "rician", ("superres", "mr"): "kspace"}
 RESTORER_SETTINGS = ("device", "precision", "tile", "tile_overlap", "batch_size")
 
 
@@ -69,8 +70,10 @@ class ScanUnits:
 def _series(members: list[tuple[Path, Path]]) -> list[list[tuple[Path, Path]]]:
     """The DICOM files of one folder grouped by SeriesInstanceUID (headers only); a file
     whose header cannot be read is a job of its own, which reports why when it is read."""
-    import pydicom
-
+    try:
+        import pydicom
+    except ImportError:  # each file is then its own job, whose reading names the missing package
+        return [[member] for member in members]
     groups: dict[str, list[tuple[Path, Path]]] = defaultdict(list)
     for index, (path, relative) in enumerate(members):
         try:
@@ -91,19 +94,17 @@ class VolumeProcessor:
 
     def __init__(self, command: str, modality: str, weights: str | None = None, axis: int | None = None,
                  context: int | None = None, expected_scale: int | None = None, **settings: Any) -> None:
-        if command not in COMMANDS:
-            raise ValueError(f"unknown medical command {command!r}; use denoise or superres")
-        self.command, self.modality, self.axis = command, modality, axis
-        degradation = next(d for d in COMMANDS[command] if DEGRADATIONS[d] == modality) if command == "denoise" else "kspace"
-        if DEGRADATIONS[degradation] != modality:
-            raise WeightsError(f"medical {command} is for MR scans only in this release, not {modality.upper()}")
+        if (command, modality) not in DEGRADATION_FOR:
+            raise WeightsError(f"medical {command} of {modality.upper()} is not available: super-resolution is for MR")
+        self.modality, self.axis = modality, axis
+        degradation = DEGRADATION_FOR[command, modality]
         name = weights or self._default_weights(degradation)
         self.model = Restorer.from_weights(name, **{k: v for k, v in settings.items() if k in RESTORER_SETTINGS})
         trained = self.model.metadata.get("task_options", {})
-        if self.model.task.name != "medical" or trained.get("degradation") not in COMMANDS[command] \
-                or trained.get("modality") != modality:
+        if self.model.task.name != "medical" or trained.get("degradation") != degradation:
             what = f"{self.model.task.name} {trained.get('modality', '')} {trained.get('degradation', '')}".strip()
             raise WeightsError(f"weights {name!r} were trained for {what}, not medical {command} of {modality.upper()}")
+        self.options = resolved_options(trained)
         if expected_scale is not None and expected_scale != self.model.scale:
             raise WeightsError(f"weights {name!r} upscale x{self.model.scale}, not x{expected_scale}")
         self.context = int(self.model.metadata["network"].get("extra_channels", 0)) // 2
@@ -124,6 +125,7 @@ class VolumeProcessor:
         stated = (volume.modality or "").lower()
         if stated in ("ct", "mr") and stated != self.modality:
             raise ValueError(f"the file says it is {stated.upper()} (DICOM Modality) but --modality is {self.modality}")
+        volume = with_stored_rescale(volume, self.options)
         axis = 0 if volume.format == "image" else (volume.slice_axis if self.axis is None else self.axis)
         scale = self.model.scale
         if scale != 1 and volume.format.startswith("dicom") and axis != volume.slice_axis:

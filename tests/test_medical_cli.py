@@ -10,6 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 
 from medical_files import dicom_dataset, phantom, write_dicom_series, write_identity_weights, write_nifti
@@ -100,7 +101,7 @@ def test_weights_for_another_job_or_none_shipped_are_usage_errors(scans: Path, t
                        "--weights", str(ct_weights))
     assert code == 2 and "trained for medical ct lowdose, not medical denoise of MR" in output
     code, output = run("superres", "--modality", "ct", "--in", str(scans), "--out", str(tmp_path / "o"))
-    assert code == 2 and "MR scans only" in output
+    assert code == 2 and "super-resolution is for MR" in output
 
 
 @pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data/medical is not available")
@@ -117,3 +118,22 @@ def test_shared_folder_with_a_series_and_a_nifti_side_by_side(tmp_path: Path) ->
     assert_dicom_round_trip(source / "enh.dcm", tmp_path / "out" / "enh.dcm")
     nifti = "6_ax_asc_35sl.nii"
     assert (source / "axasc35" / nifti).read_bytes() == (tmp_path / "out" / "axasc35" / nifti).read_bytes()
+
+
+def test_images_are_read_with_the_rescale_the_weights_were_trained_with(tmp_path: Path) -> None:
+    """CT slices stored as HU + 1024 in 16-bit PNGs: the same HU at inference as in training."""
+    from restore.io.medical import read_volume
+    from restore.tasks.medical import volume_slices
+    from restore.volumes import VolumeProcessor
+
+    cv2.imwrite(str(tmp_path / "ct.png"), phantom((16, 16), seed=6, high=2200).astype(np.uint16))
+    weights = write_identity_weights(tmp_path / "ct.safetensors", modality="ct", degradation="lowdose",
+                                     stored_intercept=-1024.0)
+    processor = VolumeProcessor("denoise", "ct", str(weights), device="cpu")
+    seen = []
+    run = processor.model.run
+    processor.model.run = lambda image, **options: seen.append(image.clone()) or run(image, **options)
+    result, _ = processor(read_volume(tmp_path / "ct.png"), tmp_path / "ct.png")
+    (trained,), _, _ = volume_slices(tmp_path / "ct.png", processor.options)
+    assert torch.equal(seen[0][0, 0], torch.from_numpy(trained[0]))
+    assert np.array_equal(result.voxels, read_volume(tmp_path / "ct.png").voxels)

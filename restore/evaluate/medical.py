@@ -107,7 +107,7 @@ def evaluate_medical(
     count = 0
     for path in files:
         stacks, normalisation, volume = volume_slices(path, options)
-        to_stored, data_range = _stored_units(volume, options, normalisation)
+        to_stored, data_range = _stored_units(volume, normalisation)
         for index in np.unique(np.linspace(0, len(stacks) - 1, min(limit, len(stacks))).round().astype(int)):
             stack = _crop_to_multiple(torch.from_numpy(stacks[index]), task.scale)
             degraded, target = task.make_pair(stack, options, sample_generator(EVAL_SEED, count))
@@ -146,12 +146,9 @@ def _method(name: str, model: Restorer, degraded: torch.Tensor, target: torch.Te
     raise ValueError(f"unknown method {name!r}")
 
 
-def _stored_units(volume: Any, options: dict[str, Any], normalisation: Any) -> tuple[Callable, float]:
+def _stored_units(volume: Any, normalisation: Any) -> tuple[Callable, float]:
     """Normalised -> stored values, and the stored type's data range."""
-    if volume.format in ("image", "npy") and volume.voxels.shape[0] == 1:
-        slope, intercept = options["stored_slope"], options["stored_intercept"]
-    else:
-        slope, intercept = (float(np.ravel(value)[0]) for value in (volume.slope, volume.intercept))
+    slope, intercept = (float(np.ravel(value)[0]) for value in (volume.slope, volume.intercept))
     if volume.value_range is not None:
         data_range = volume.value_range[1] - volume.value_range[0]
     else:

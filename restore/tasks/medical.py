@@ -28,6 +28,7 @@ percentiles are a property of the volume, not of a crop) and returns its slices 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -164,6 +165,15 @@ def _degrade_slices(stack: np.ndarray, options: dict[str, Any], generator: torch
     return np.stack([physics.rician(s, sigma, generator) if sigma > 0 else s for s in low])
 
 
+def with_stored_rescale(volume: Any, options: dict[str, Any]) -> Any:
+    """``volume`` with the options' ``stored_slope``/``stored_intercept`` when its format
+    has no rescale tags (PNG/TIFF, ``.npy``): the weights apply at inference the mapping
+    their training slices were read with."""
+    if volume.format not in ("image", "npy"):
+        return volume
+    return replace(volume, slope=float(options["stored_slope"]), intercept=float(options["stored_intercept"]))
+
+
 def volume_slices(path: Path, options: dict[str, Any]) -> tuple[list[np.ndarray], Normalisation, Any]:
     """The normalised ``(2 * context + 1, H, W)`` float32 stacks of a training file, with
     the volume's normalisation and the volume itself (for evaluation in stored units).
@@ -173,13 +183,10 @@ def volume_slices(path: Path, options: dict[str, Any]) -> tuple[list[np.ndarray]
     from restore.io.medical import read_volume
 
     options = resolved_options(options)
-    volume = read_volume(path)
-    if volume.format in ("image", "npy") and volume.voxels.shape[0] == 1:
-        physical = volume.voxels.astype(np.float64) * options["stored_slope"] + options["stored_intercept"]
-        axis = 0
-    else:
-        physical = volume.physical()
-        axis = int(options["axis"]) if volume.format in ("nifti", "npy") else volume.slice_axis
+    volume = with_stored_rescale(read_volume(path), options)
+    physical = volume.physical()
+    single = volume.voxels.shape[0] == 1 and volume.format in ("image", "npy")
+    axis = 0 if single else int(options["axis"]) if volume.format in ("nifti", "npy") else volume.slice_axis
     normalisation = normalisation_for(options["modality"], physical)
     normalised = np.clip(normalisation.forward(physical), 0.0, 1.0)
     volumes = [normalised] if normalised.ndim == 3 else [normalised[..., t] for t in range(normalised.shape[-1])]
