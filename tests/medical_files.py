@@ -28,7 +28,6 @@ def dicom_dataset(pixels: np.ndarray, *, modality: str = "CT", position: float =
                   intercept: float = -1024.0, syntax: str = "1.2.840.10008.1.2.1"):
     """A DICOM dataset with one 12-bit frame (or several: ``pixels`` of shape (F, H, W))
     and the tags the writers must keep or change, plus a private tag."""
-    import pydicom
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import generate_uid
 

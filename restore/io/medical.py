@@ -31,7 +31,8 @@ IMAGE_SUFFIXES = (".png", ".tif", ".tiff")
 NUMPY_SUFFIXES = (".npy",)
 SERIES_DESCRIPTION_LIMIT = 64  # VR LO
 
-# Compressed transfer syntaxes -> the package that lets pydicom decode them.
+# Compressed transfer syntaxes -> the package that lets pydicom decode them (RLE and
+# Deflate it decodes itself).
 DECODERS = {
     "1.2.840.10008.1.2.4.50": "pylibjpeg + pylibjpeg-libjpeg (or python-gdcm)",
     "1.2.840.10008.1.2.4.51": "pylibjpeg + pylibjpeg-libjpeg (or python-gdcm)",
@@ -44,7 +45,6 @@ DECODERS = {
     "1.2.840.10008.1.2.4.201": "pylibjpeg + pylibjpeg-openjpeg >= 2.0",
     "1.2.840.10008.1.2.4.202": "pylibjpeg + pylibjpeg-openjpeg >= 2.0",
     "1.2.840.10008.1.2.4.203": "pylibjpeg + pylibjpeg-openjpeg >= 2.0",
-    "1.2.840.10008.1.2.5": "pylibjpeg-rle (or numpy >= 1.20, pydicom's own RLE decoder)",
 }
 
 
@@ -419,7 +419,7 @@ def _save_npy(temp: Path, voxels: np.ndarray) -> None:
 
 def _dicom_outputs(volume: Volume, description_suffix: str) -> list[Any]:
     """The output datasets: one per slice (series) or one holding every frame."""
-    pydicom = _pydicom()
+    _pydicom()
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
     series_uid = generate_uid()
@@ -446,12 +446,12 @@ def _dicom_outputs(volume: Volume, description_suffix: str) -> list[Any]:
             if keyword in dataset:
                 dataset[keyword].value = int(value)
         if volume.upscaled is not None:
-            _update_dicom_geometry(dataset, pixels.shape[-2:], volume.upscaled[1], pydicom)
+            _update_dicom_geometry(dataset, pixels.shape[-2:], volume.upscaled[1])
         outputs.append(dataset)
     return outputs
 
 
-def _update_dicom_geometry(dataset: Any, shape: tuple[int, int], factor: int, pydicom) -> None:
+def _update_dicom_geometry(dataset: Any, shape: tuple[int, int], factor: int) -> None:
     """Rows/Columns, PixelSpacing and ImagePositionPatient after in-plane upscaling,
     in the dataset and in every functional group (enhanced multi-frame)."""
     dataset.Rows, dataset.Columns = int(shape[0]), int(shape[1])
