@@ -109,15 +109,18 @@ def test_shared_folder_with_a_series_and_a_nifti_side_by_side(tmp_path: Path) ->
     source = tmp_path / "in"
     shutil.copytree(SHARED / "dicom" / "mr_ax_series" / "axasc35", source / "axasc35")
     shutil.copy(SHARED / "dicom" / "enh.dcm", source / "enh.dcm")
+    shutil.copy(SHARED / "nifti" / "oasis_mni.nii.gz", source / "oasis_mni.nii.gz")  # float32
     weights = write_identity_weights(tmp_path / "identity.safetensors", context=1)
     code, output = run("denoise", "--modality", "mr", "--in", str(source), "--out", str(tmp_path / "out"),
                        "--weights", str(weights), "--workers", "1")
     assert code == 0, output
-    assert "3 done" in output  # the series, its NIfTI conversion and the multi-frame file
+    assert "4 done" in output  # the series, its NIfTI conversion, the multi-frame file, a float NIfTI
     assert_dicom_round_trip(source / "axasc35", tmp_path / "out" / "axasc35")
     assert_dicom_round_trip(source / "enh.dcm", tmp_path / "out" / "enh.dcm")
     nifti = "6_ax_asc_35sl.nii"
     assert (source / "axasc35" / nifti).read_bytes() == (tmp_path / "out" / "axasc35" / nifti).read_bytes()
+    with gzip.open(source / "oasis_mni.nii.gz") as a, gzip.open(tmp_path / "out" / "oasis_mni.nii.gz") as b:
+        assert a.read() == b.read()
 
 
 def test_images_are_read_with_the_rescale_the_weights_were_trained_with(tmp_path: Path) -> None:
