@@ -41,7 +41,7 @@ class Restorer:
         *,
         device: str = "auto",
         precision: str = "fp32",
-        tile: int | str = 0,
+        tile: int | str = "auto",
         tile_overlap: int = 32,
         batch_size: int = 4,
         entry: WeightsEntry | None = None,

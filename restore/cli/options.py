@@ -48,9 +48,9 @@ def task_options(function: Callable) -> Callable:
         click.option("--weights", default=None, metavar="NAME|PATH",
                      help="Shipped weights name (see `restore weights list`) or a .safetensors/.pt file. "
                           "Default: the task's shipped weights for each image's channels."),
-        click.option("--tile", default="0", callback=_parse_tile, show_default=True, metavar="N|auto",
+        click.option("--tile", default="auto", callback=_parse_tile, show_default=True, metavar="N|auto",
                      help="Split big images into N-pixel tiles blended without seams (bounded memory); "
-                          "0 = whole image, auto = size from free memory."),
+                          "0 = whole image, auto = the largest size that fits in half the free memory."),
         click.option("--tile-overlap", default=32, show_default=True, type=click.IntRange(0),
                      help="Pixels shared by neighbouring tiles."),
         click.option("--batch-size", default=4, show_default=True, type=click.IntRange(1),

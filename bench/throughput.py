@@ -1,0 +1,137 @@
+"""Folder throughput: `restore` end to end against the model's own limit and the naive loop.
+
+    python bench/throughput.py                                   # 200 images of 512x512
+    python bench/throughput.py --images 24 --size 256 --json throughput.json
+
+On a folder of generated images (smooth shapes plus noise, PNG), for each shipped default
+model (denoise; superres x4 when this installation ships it), in one run:
+
+- limit: forward passes only, on tensors decoded beforehand (same tile and batch size);
+- naive: the loop of Real-ESRGAN's inference script: read one image, run it, write it, next;
+- restore: ``restore.process_folder`` (decoding/encoding in worker threads, atomic writes,
+  report.json).
+
+Prints images/s and the ratios restore/limit and restore/naive, and writes them as JSON.
+The three run one after the other in one process, so the ratios mean something on a busy
+machine; the absolute numbers do not. CPU figures only: pass --device cuda on a GPU machine
+and they are reported separately, never mixed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+import restore
+from restore.api import default_weights
+from restore.engine.checkpoint import WeightsError
+from restore.io.convert import array_to_tensor, tensor_to_array
+from restore.io.image import Image, read_image, write_image
+
+SIGMA = 25.0  # fixed for every path, so no one pays for noise estimation
+
+
+def make_images(folder: Path, count: int, size: int, seed: int = 0) -> list[Path]:
+    """``count`` RGB PNGs of ``size`` x ``size``: random ellipses on a gradient, plus noise,
+    so PNG encoding costs what it costs on photos rather than on flat colour."""
+    rng = np.random.default_rng(seed)
+    paths = []
+    for index in range(count):
+        ramp = np.linspace(0, 255, size, dtype=np.float32)
+        image = np.stack([np.add.outer(ramp, ramp) / 2, np.add.outer(ramp[::-1], ramp) / 2, np.full((size, size), 128.0)], -1)
+        for _ in range(6):
+            centre = tuple(int(v) for v in rng.integers(0, size, 2))
+            axes = tuple(int(v) for v in rng.integers(size // 16, size // 3, 2))
+            colour = tuple(float(v) for v in rng.integers(0, 256, 3))
+            cv2.ellipse(image, centre, axes, float(rng.integers(0, 180)), 0, 360, colour, -1)
+        image += rng.normal(0, SIGMA, image.shape)
+        path = folder / f"{index:04d}.png"
+        cv2.imwrite(str(path), np.clip(image, 0, 255).astype(np.uint8))
+        paths.append(path)
+    return paths
+
+
+def images_per_second(run: Callable[[], None], count: int) -> float:
+    start = time.perf_counter()
+    run()
+    return count / (time.perf_counter() - start)
+
+
+def measure(task: str, weights: str, paths: list[Path], options: dict, settings: dict, work: Path) -> dict[str, float]:
+    model = restore.load(weights, **settings)
+    tensors = [array_to_tensor(read_image(path).pixels) for path in paths]
+    model.run(tensors[0], **options)  # warm-up: kernel selection and allocations stay out of the timings
+
+    def limit() -> None:
+        for tensor in tensors:
+            model.run(tensor, **options)
+
+    def naive() -> None:
+        out = work / f"{task}-naive"
+        out.mkdir()
+        for path in paths:
+            image = read_image(path)
+            result, _ = model.run(array_to_tensor(image.pixels), **options)
+            write_image(out / path.name, Image(tensor_to_array(result, image.pixels.dtype), None, image.format))
+
+    def ours() -> None:
+        report = restore.process_folder(task, paths[0].parent, work / f"{task}-restore", weights=weights,
+                                        quiet=True, **options, **settings)
+        if report.exit_code:
+            raise SystemExit(f"restore failed on some images: {report.summary()}")
+
+    rates = {"limit": images_per_second(limit, len(paths)), "naive": images_per_second(naive, len(paths)),
+             "restore": images_per_second(ours, len(paths))}
+    return rates | {"restore/limit": rates["restore"] / rates["limit"], "restore/naive": rates["restore"] / rates["naive"]}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--images", type=int, default=200, help="how many generated images")
+    parser.add_argument("--size", type=int, default=512, help="their side in pixels")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or mps")
+    parser.add_argument("--precision", default="fp32", help="fp32, bf16 (fp16 on GPUs)")
+    parser.add_argument("--tile", default="auto", help="tile size for every path (0 = whole image, auto)")
+    parser.add_argument("--batch-size", type=int, default=4, help="tiles per forward pass")
+    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    args = parser.parse_args(argv)
+
+    tile = args.tile if args.tile == "auto" else int(args.tile)
+    settings = {"device": args.device, "precision": args.precision, "tile": tile, "batch_size": args.batch_size}
+    runs = {"denoise": {"sigma": SIGMA}, "superres": {"scale": 4}}
+    results: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="restore-throughput-") as temp:
+        work = Path(temp)
+        (work / "in").mkdir()
+        paths = make_images(work / "in", args.images, args.size)
+        for task, options in runs.items():
+            try:
+                weights = default_weights(task, 3)
+            except WeightsError as error:
+                print(f"{task}: skipped ({error})", file=sys.stderr)
+                continue
+            task_options = {key: value for key, value in options.items() if key != "scale"}
+            results[task] = {"weights": weights, **measure(task, weights, paths, task_options, settings, work)}
+
+    print(f"{args.images} images of {args.size}x{args.size}, device {args.device}, {args.precision}, tile {args.tile}, "
+          f"batch {args.batch_size}, {os.cpu_count()} cores, torch using {torch.get_num_threads()} threads")
+    print(f"{'task':<10}{'limit img/s':>13}{'naive img/s':>13}{'restore img/s':>15}{'restore/limit':>15}{'restore/naive':>15}")
+    for task, row in results.items():
+        print(f"{task:<10}{row['limit']:>13.3f}{row['naive']:>13.3f}{row['restore']:>15.3f}"
+              f"{row['restore/limit']:>15.2f}{row['restore/naive']:>15.2f}")
+    if args.json:
+        args.json.write_text(json.dumps({"settings": vars(args) | {"json": str(args.json)}, "results": results}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
