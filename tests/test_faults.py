@@ -34,6 +34,7 @@ from restore.engine.checkpoint import WeightsError, load_training_state, load_we
 from restore.engine.config import from_dict, load_toml, to_toml
 from restore.engine.train import Trainer
 from restore.io.image import read_image
+from test_train import logged_scalars
 from tiny_weights import write_tiny_denoise_weights
 
 KILL_TIMEOUT = 120.0  # seconds a subprocess may take to reach the point where it is killed
@@ -184,6 +185,30 @@ def test_failed_checkpoint_write_keeps_the_previous_one(
     assert resumed.step == 4
     resumed.fit()
     assert load_training_state(run / "last.pt")["step"] == 8
+
+
+def test_resume_discards_what_a_killed_run_left_past_its_checkpoint(
+    clean_images: Path, tmp_path: Path, tiny_config
+) -> None:
+    """Rebuilds what a kill leaves: the checkpoint of step 4, validation lines and
+    TensorBoard events up to step 8 (logged before their checkpoint was written), a line
+    cut short, and the temp file of a write that never finished."""
+    run = tmp_path / "run"
+    config = tiny_config("denoise", clean_images, steps=4,
+                         log={"checkpoint_every": 4, "val_every": 2, "log_every": 2, "sample_every": 0})
+    Trainer(config, run, progress=False).fit()
+    checkpoint_of_step_4 = (run / "last.pt").read_bytes()
+    Trainer(dataclasses.replace(config, steps=8), run, resume=True, progress=False).fit()
+    (run / "last.pt").write_bytes(checkpoint_of_step_4)
+    (run / ".last.pt.k1ll3d.tmp").write_bytes(checkpoint_of_step_4[:100])
+    with open(run / "metrics.jsonl", "a") as log:
+        log.write('{"step": 10, "ps')
+
+    Trainer(dataclasses.replace(config, steps=8), run, resume=True, progress=False).fit()
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in lines] == [2, 4, 6, 8]  # one line per validation
+    assert logged_scalars(run / "tensorboard", "loss/G") == [2, 4, 6, 8]
+    assert not list(run.rglob("*.tmp"))
 
 
 KILL_DURING_SAVE = """

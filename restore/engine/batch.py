@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from restore.io.atomic import atomic_write
+from restore.io.atomic import atomic_write, remove_stale_temps
 from restore.io.image import Image, ImageReadError, read_image, write_image
 
 READABLE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif"}
@@ -194,13 +194,6 @@ def _walk(root: Path, skip: Path) -> Iterator[Path]:
                 yield folder_path / name
 
 
-def remove_stale_temp_files(destination: Path) -> None:
-    """Temp files an interrupted run left behind (see restore.io.atomic): never outputs."""
-    if destination.is_dir():
-        for stale in destination.rglob(".*.tmp"):
-            stale.unlink(missing_ok=True)
-
-
 def run_batch(
     source: Path,
     destination: Path,
@@ -214,7 +207,7 @@ def run_batch(
     source, destination = Path(source), Path(destination)
     jobs = plan_jobs(source, destination, settings, is_input, units)
     destination.mkdir(parents=True, exist_ok=True)
-    remove_stale_temp_files(destination)
+    remove_stale_temps(destination)
     report = BatchReport(display_path(source), display_path(destination))
     pending = [job for job in jobs if _needs_work(job, settings, report)]
     bar = _progress_bar(len(pending), settings.quiet)

@@ -41,7 +41,7 @@ from restore.engine.data import (
     sample_generator,
 )
 from restore.engine.device import autocast, resolve_device
-from restore.io.atomic import atomic_write
+from restore.io.atomic import atomic_write, remove_stale_temps
 from restore.engine.objectives import Objective, PairedObjective, UnpairedObjective, Updater
 from restore.metrics import psnr, ssim
 from restore.nets import network_spec, parse_network_spec
@@ -146,6 +146,7 @@ class Trainer:
         self._writer = None
         if resume:
             self._load_state(load_training_state(self.run_dir / "last.pt"))
+        self.resumed_step = self.step if resume else None  # what was logged after it is discarded
         self.objective.wrapped = self.dist.wrap(self.objective.networks, self.device)
 
     # -- setup ---------------------------------------------------------------------------
@@ -296,6 +297,8 @@ class Trainer:
         """Train to ``config.steps``; returns the last validation metrics (may be empty)."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if self.dist.is_main:
+            if self.resume:
+                self._discard_past_checkpoint()
             atomic_write(self.run_dir / "config.toml", lambda temp: temp.write_text(to_toml(self.config)))
         config = self.config
         batches = iter(self._loader())
@@ -337,6 +340,18 @@ class Trainer:
         self.dist.barrier()
         return metrics
 
+    def _discard_past_checkpoint(self) -> None:
+        """A killed run may have got further than its last checkpoint: remove the temp files
+        of the writes it was killed in, and the validation lines of the steps that now run
+        again, so that metrics.jsonl keeps one line per step (TensorBoard events are
+        dropped the same way, by the writer's ``purge_step``)."""
+        remove_stale_temps(self.run_dir)
+        log = self.run_dir / "metrics.jsonl"
+        if log.is_file():
+            lines = log.read_text().splitlines(keepends=True)
+            kept = [line for line in lines if _logged_step(line) <= self.resumed_step]
+            atomic_write(log, lambda temp: temp.write_text("".join(kept)))
+
     def _due(self, every: int) -> bool:
         return every > 0 and (self.step % every == 0 or self.step == self.config.steps)
 
@@ -370,7 +385,8 @@ class Trainer:
             except ImportError:
                 self.config.log.tensorboard = False
                 return None
-            self._writer = SummaryWriter(str(self.run_dir / "tensorboard"))
+            purge_step = None if self.resumed_step is None else self.resumed_step + 1
+            self._writer = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=purge_step)
         return self._writer
 
     # -- validation ----------------------------------------------------------------------
@@ -471,6 +487,14 @@ class Trainer:
         rows = [torch.nn.functional.pad(row, (0, width - row.shape[-1], 0, height - row.shape[-2])) for row in rows]
         path = self.run_dir / "samples" / f"step_{self.step:07d}.png"
         atomic_write(path, lambda temp: save_image(rows, temp, nrow=3, format="png"))
+
+
+def _logged_step(line: str) -> float:
+    """The step of one metrics.jsonl line; infinite for a line a kill cut short."""
+    try:
+        return json.loads(line)["step"] if line.endswith("\n") else math.inf
+    except (ValueError, KeyError, TypeError):
+        return math.inf
 
 
 def _crop_to(image: torch.Tensor, multiple: int, limit: int) -> torch.Tensor:

@@ -34,3 +34,12 @@ def _umask() -> int:
     os.umask(mask)
     return mask
 
+
+def remove_stale_temps(folder: str | Path) -> None:
+    """Delete the temp files that interrupted :func:`atomic_write` calls left under
+    ``folder`` (``.NAME.XXXX.tmp``): never complete outputs. Only for folders no other
+    process writes to at the same time (a batch's --out, a training run's folder)."""
+    folder = Path(folder)
+    if folder.is_dir():
+        for stale in folder.rglob(".*.tmp"):
+            stale.unlink(missing_ok=True)
