@@ -89,7 +89,7 @@ class MedicalTask(Task):
     def default_config(self) -> dict[str, Any]:
         context = int(self.options["context"])
         return {
-            "task_options": {key: self.options[key] for key in ("modality", "degradation", "context", "scale")},
+            "task_options": dict(self.options),  # every knob, so --print-config and the weights show them
             "generator": {
                 "arch": "unet",
                 "in_channels": 1,
