@@ -11,8 +11,10 @@ classical baselines on the same degraded slices.
    every method sees the same inputs in every run.
 3. Methods: ``ours``; for denoising ``bm3d`` (the ``bm3d`` package, 2-D, told the true
    noise sd: the Rician sigma, or for CT the measured sd of noisy - clean, an oracle in
-   BM3D's favour) and ``noisy`` (the input, the floor); for super-resolution ``cubic``
-   (MATLAB bicubic, restore.metrics.imresize) and ``zero_filled`` (zero-padded k-space).
+   BM3D's favour; on the magnitude image as it is, so the Rician bias of dark background
+   stays, as it would in BM3D's usual use) and ``noisy`` (the input, the floor); for
+   super-resolution ``cubic`` (MATLAB bicubic, restore.metrics.imresize) and
+   ``zero_filled`` (zero-padded k-space).
 4. PSNR and SSIM are measured in *stored* units (the file's own numbers, before
    RescaleSlope/Intercept), with the data range of the stored type: BitsStored for
    DICOM, the dtype for integer NIfTI/PNG (a 16-bit PNG counts 65535 even when its values
