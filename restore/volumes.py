@@ -23,7 +23,7 @@ from restore.engine.batch import BatchReport, BatchSettings, Job, run_batch
 from restore.engine.checkpoint import WeightsError
 from restore.engine.volume import process_slices
 from restore.io.intensity import apply_change, normalisation_for
-from restore.io.medical import Volume, output_name, read_volume, volume_kind, write_volume
+from restore.io.medical import DEFAULT_MAX_VOXELS, Volume, output_name, read_volume, volume_kind, write_volume
 from restore.model import Restorer
 from restore.tasks.medical import DEGRADATIONS, MedicalTask, resolved_options, with_stored_rescale
 from restore.weights import load_manifest
@@ -57,8 +57,7 @@ class ScanUnits:
         return sorted(jobs, key=lambda job: str(job.source))
 
     def read(self, job: Job, settings: BatchSettings) -> Volume:
-        del settings
-        return read_volume(job.source, list(job.members) if job.members else None)
+        return read_volume(job.source, list(job.members) if job.members else None, settings.max_pixels)
 
     def write(self, output: Path, result: Volume, settings: BatchSettings) -> None:
         if result.format == "dicom-series":
@@ -157,7 +156,9 @@ def process_scans(command: str, src: str | Path, dst: str | Path, *, modality: s
 
     ``options``: ``weights``, ``axis``, ``context``, the model settings (device,
     precision, tile, tile_overlap, batch_size) and the batch settings (suffix, overwrite,
-    workers, quiet). Returns the report also saved as ``dst/report.json``."""
+    workers, quiet; ``max_voxels``, the largest scan read, is the batch's ``max_pixels``).
+    Returns the report also saved as ``dst/report.json``."""
+    options["max_pixels"] = options.pop("max_voxels", DEFAULT_MAX_VOXELS)
     batch_fields = BatchSettings.__dataclass_fields__
     settings = BatchSettings(**{k: v for k, v in options.items() if k in batch_fields})
     processor = VolumeProcessor(command, modality, **{k: v for k, v in options.items() if k not in batch_fields})

@@ -140,3 +140,11 @@ def test_images_are_read_with_the_rescale_the_weights_were_trained_with(tmp_path
     (trained,), _, _ = volume_slices(tmp_path / "ct.png", processor.options)
     assert torch.equal(seen[0][0, 0], torch.from_numpy(trained[0]))
     assert np.array_equal(result.voxels, read_volume(tmp_path / "ct.png").voxels)
+
+
+def test_max_voxels_refuses_big_scans_and_the_batch_goes_on(scans: Path, tmp_path: Path) -> None:
+    weights = write_identity_weights(tmp_path / "identity.safetensors")
+    code, output = run("denoise", "--modality", "mr", "--in", str(scans), "--out", str(tmp_path / "out"),
+                       "--weights", str(weights), "--max-voxels", "300")
+    assert code == 1 and "1 done" in output  # the 16x16 PNG (256 voxels); the volumes are larger
+    assert "more than the limit 300" in output

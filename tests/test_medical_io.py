@@ -128,6 +128,16 @@ def test_compressed_syntax_without_decoder_is_named(tmp_path: Path) -> None:
         read_volume(tmp_path / "j2k.dcm")
 
 
+def test_scans_over_the_voxel_limit_are_refused_before_decoding(tmp_path: Path) -> None:
+    write_nifti(tmp_path / "v.nii.gz", phantom((6, 5, 4), seed=3).astype(np.uint16))
+    np.save(tmp_path / "v.npy", np.zeros((6, 5, 4), np.float32))
+    write_dicom_series(tmp_path / "series", phantom((3, 4, 4), seed=1))
+    for path in ("v.nii.gz", "v.npy", "series"):
+        with pytest.raises(MedicalReadError, match="voxels, more than the limit 40"):
+            read_volume(tmp_path / path, max_voxels=40)
+        assert read_volume(tmp_path / path, max_voxels=120).voxels.size <= 120
+
+
 def test_unreadable_inputs_give_clear_errors(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("hello")
     with pytest.raises(MedicalReadError, match="not a scan"):

@@ -42,6 +42,8 @@ def scan_options(function: Callable) -> Callable:
         click.option("--overwrite", is_flag=True, help="Redo outputs that exist (by default a re-run skips them)."),
         click.option("--workers", default=2, show_default=True, type=click.IntRange(1),
                      help="Threads reading and writing scans while the network runs."),
+        click.option("--max-voxels", default=1024**3, show_default=True, type=click.IntRange(1),
+                     help="Scans whose header declares more voxels are refused before decoding."),
         click.option("--quiet", is_flag=True, help="No progress bar."),
     ]
     function = device_options(function)

@@ -30,6 +30,7 @@ NIFTI_SUFFIXES = (".nii", ".nii.gz")
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff")
 NUMPY_SUFFIXES = (".npy",)
 SERIES_DESCRIPTION_LIMIT = 64  # VR LO
+DEFAULT_MAX_VOXELS = 1024**3
 
 # Compressed transfer syntaxes -> the package that lets pydicom decode them (RLE and
 # Deflate it decodes itself).
@@ -141,26 +142,33 @@ def output_name(name: str, suffix: str) -> str:
 # -- reading -------------------------------------------------------------------------
 
 
-def read_volume(path: str | os.PathLike, files: list[Path] | None = None) -> Volume:
+def read_volume(path: str | os.PathLike, files: list[Path] | None = None, max_voxels: int = DEFAULT_MAX_VOXELS) -> Volume:
     """Read a scan. ``path`` is a file, or a folder holding one DICOM series (``files``:
-    its DICOM files, when the caller has already listed them)."""
+    its DICOM files, when the caller has already listed them). A scan whose header
+    declares more than ``max_voxels`` voxels is refused before its pixels are decoded."""
     path = Path(path)
     if path.is_dir():
         if files is None:
             files = [p for p in sorted(path.iterdir()) if p.is_file() and volume_kind(p) == "dicom"]
-        return _read_dicom_series(path, files)
+        return _read_dicom_series(path, files, max_voxels)
     kind = volume_kind(path)
     if kind == "dicom":
-        volume = _dicom_volume([_read_dicom(path)], path)
+        volume = _dicom_volume([_read_dicom(path)], path, max_voxels)
         volume.format = "dicom"
         return volume
     if kind == "nifti":
-        return _read_nifti(path)
+        return _read_nifti(path, max_voxels)
     if kind == "image":
-        return _read_image(path)
+        return _read_image(path, max_voxels)
     if kind == "npy":
-        return _read_npy(path)
+        return _read_npy(path, max_voxels)
     raise MedicalReadError(f"{path}: not a scan (DICOM, NIfTI .nii/.nii.gz, PNG/TIFF or .npy)")
+
+
+def _check_size(voxels: int, max_voxels: int, path: Path) -> None:
+    if voxels > max_voxels:
+        raise MedicalReadError(f"{path}: {voxels} voxels, more than the limit {max_voxels}; "
+                               f"raise it with --max-voxels if the file is trusted")
 
 
 def _pydicom():
@@ -238,7 +246,7 @@ def _slice_geometry(dataset: Any, frame: int = 0) -> tuple[np.ndarray | None, np
     return (np.asarray(position, dtype=np.float64) if position is not None else None), normal, spacing_pair
 
 
-def _read_dicom_series(folder: Path, files: list[Path]) -> Volume:
+def _read_dicom_series(folder: Path, files: list[Path], max_voxels: int) -> Volume:
     if not files:
         raise MedicalReadError(f"{folder}: no DICOM files")
     datasets = [_read_dicom(path) for path in files]
@@ -246,7 +254,7 @@ def _read_dicom_series(folder: Path, files: list[Path]) -> Volume:
     if len(series) > 1:
         raise MedicalReadError(f"{folder}: {len(series)} DICOM series in one folder; give each series its own folder")
     order = sorted(range(len(datasets)), key=lambda i: _series_sort_key(datasets[i]))
-    volume = _dicom_volume([datasets[i] for i in order], folder)
+    volume = _dicom_volume([datasets[i] for i in order], folder, max_voxels)
     volume.format, volume.files = "dicom-series", [files[i] for i in order]
     return volume
 
@@ -259,9 +267,11 @@ def _series_sort_key(dataset: Any) -> tuple[float, int]:
     return distance, int(dataset.get("InstanceNumber", 0) or 0)
 
 
-def _dicom_volume(datasets: list[Any], path: Path) -> Volume:
+def _dicom_volume(datasets: list[Any], path: Path, max_voxels: int) -> Volume:
     """One volume from the slices of a series (one frame each) or one multi-frame file."""
     first = datasets[0]
+    declared = sum(int(d.Rows) * int(d.Columns) * int(d.get("NumberOfFrames", 1) or 1) for d in datasets)
+    _check_size(declared, max_voxels, path)
     slices = [_pixels(dataset, path) for dataset in datasets]
     shapes = {s.shape[1:] for s in slices}
     dtypes = {s.dtype for s in slices}
@@ -305,12 +315,13 @@ def _nibabel():
     return nibabel
 
 
-def _read_nifti(path: Path) -> Volume:
+def _read_nifti(path: Path, max_voxels: int) -> Volume:
     nibabel = _nibabel()
     from nibabel.openers import ImageOpener
 
     try:
         image = nibabel.load(path)
+        _check_size(int(np.prod(image.shape)), max_voxels, path)
         with ImageOpener(path) as handle:  # the header as stored (nibabel resets scl_* on load)
             header = type(image.header).from_fileobj(handle)
         voxels = np.asanyarray(image.dataobj.get_unscaled())
@@ -336,11 +347,11 @@ def _read_nifti(path: Path) -> Volume:
     )
 
 
-def _read_image(path: Path) -> Volume:
+def _read_image(path: Path, max_voxels: int) -> Volume:
     from restore.io.image import ImageReadError, read_image
 
     try:
-        image = read_image(path)
+        image = read_image(path, max_voxels)
     except ImageReadError as error:
         raise MedicalReadError(str(error)) from error
     if image.channels != 1 or image.alpha is not None:
@@ -355,9 +366,11 @@ def _read_image(path: Path) -> Volume:
     )
 
 
-def _read_npy(path: Path) -> Volume:
+def _read_npy(path: Path, max_voxels: int) -> Volume:
     try:
-        voxels = np.load(path, allow_pickle=False)
+        mapped = np.load(path, mmap_mode="r", allow_pickle=False)  # the header only, for the size check
+        _check_size(int(mapped.size), max_voxels, path)
+        voxels = np.array(mapped)
     except (OSError, ValueError) as error:
         raise MedicalReadError(f"{path}: not a readable .npy array ({error})") from error
     if voxels.ndim == 2:
