@@ -262,6 +262,8 @@ BAD_INPUTS = {
     "loop_a.png": "symbolic links",
     "loop_b.png": "symbolic links",
     "notes.txt": "extension",
+    "pipe.png": "named pipe",  # reading it would wait forever for a writer
+    "device.png": "character device",  # /dev/zero: reading it would never end
 }
 
 
@@ -286,6 +288,8 @@ def bad_and_good(tmp_path: Path) -> Path:
     (root / "bomb.png").write_bytes(png_claiming_size(50000, 50000))
     os.symlink("loop_b.png", root / "loop_a.png")
     os.symlink("loop_a.png", root / "loop_b.png")
+    os.mkfifo(root / "pipe.png")
+    os.symlink("/dev/zero", root / "device.png")
     # valid inputs in unusual forms
     PIL.Image.fromarray(rgb[:1, :1]).save(root / "one_pixel.png")
     rgba16 = rng.integers(0, 65536, (12, 10, 4), dtype=np.uint16)

@@ -6,6 +6,7 @@ import io
 import os
 import struct
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -294,6 +295,25 @@ def test_truncated_tiff(tmp_path: Path) -> None:
     tifffile.imwrite(buffer, random_samples((64, 64, 3), np.uint8))
     (tmp_path / "cut.tif").write_bytes(buffer.getvalue()[:2000])
     assert "truncated" in read_error(tmp_path / "cut.tif")
+
+
+def test_named_pipe_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
+    pipe = tmp_path / "pipe.png"
+    os.mkfifo(pipe)
+    with ThreadPoolExecutor(1) as pool:
+        reading = pool.submit(read_image, pipe)
+        try:
+            error = reading.exception(timeout=20)
+        except TimeoutError:
+            os.close(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK))  # lets the blocked reader finish
+            pytest.fail("read_image waited for a writer on a named pipe")
+    assert isinstance(error, ImageReadError) and "not a regular file but a named pipe" in str(error)
+
+
+@pytest.mark.parametrize("target, kind", [("/dev/zero", "character device"), (".", "folder")])
+def test_devices_and_folders_are_not_read(tmp_path: Path, target: str, kind: str) -> None:
+    os.symlink(target, tmp_path / "x.png")  # /dev/zero would never end
+    assert f"not a regular file but a {kind}" in read_error(tmp_path / "x.png")
 
 
 def png_claiming_size(width: int, height: int) -> bytes:

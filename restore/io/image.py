@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import struct
 import zlib
 from dataclasses import dataclass
@@ -36,6 +37,8 @@ _EXIF_ORIENTATION = 0x0112
 _PNG_GREY_COLOUR_TYPES = (0, 4)  # IHDR colour types "grey" and "grey + alpha"
 _TIFFFILE_DTYPES = {"uint8", "uint16", "float16", "float32", "float64"}
 _PIXEL_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))
+_SPECIAL_FILES = ((stat.S_ISDIR, "folder"), (stat.S_ISFIFO, "named pipe"), (stat.S_ISCHR, "character device"),
+                  (stat.S_ISBLK, "block device"), (stat.S_ISSOCK, "socket"))
 
 # Per output extension: (keeps 16-bit samples, keeps alpha).
 _WRITE_CAPABILITIES = {
@@ -90,10 +93,7 @@ def read_image(path: str | os.PathLike | bytes, max_pixels: int = DEFAULT_MAX_PI
     bomb) cannot exhaust memory. ``path`` may be bytes, for names that are not valid
     UTF-8. Every problem raises ImageReadError naming the file and the reason."""
     path = _as_path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise ImageReadError(f"{_shown(path)}: cannot read the file ({error.strerror})") from error
+    data = _read_regular_file(path)
     if not data:
         raise ImageReadError(f"{_shown(path)}: file is empty (0 bytes)")
     if data[:4] in _TIFF_MAGIC:
@@ -129,6 +129,27 @@ def resize_alpha(alpha: np.ndarray, height: int, width: int) -> np.ndarray:
     clipped because cubic overshoots, and alpha outside [0, max] has no meaning."""
     resized = cv2.resize(alpha, (width, height), interpolation=cv2.INTER_CUBIC)
     return np.clip(resized, 0, dtype_scale(alpha.dtype)).astype(alpha.dtype)
+
+
+def _read_regular_file(path: Path) -> bytes:
+    """The bytes of ``path``, which must be a regular file. It is opened without blocking
+    and checked on the open descriptor: reading a named pipe would wait forever for a
+    writer, and a device (``/dev/zero`` linked as ``x.png``) never ends."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as error:
+        raise ImageReadError(f"{_shown(path)}: cannot read the file ({error.strerror})") from error
+    try:
+        mode = os.fstat(descriptor).st_mode
+        if not stat.S_ISREG(mode):
+            kind = next((name for test, name in _SPECIAL_FILES if test(mode)), "special file")
+            raise ImageReadError(f"{_shown(path)}: not a regular file but a {kind}; only image files are read")
+        with open(descriptor, "rb", closefd=False) as handle:
+            return handle.read()
+    except OSError as error:
+        raise ImageReadError(f"{_shown(path)}: cannot read the file ({error.strerror})") from error
+    finally:
+        os.close(descriptor)
 
 
 def _as_path(path: str | os.PathLike | bytes) -> Path:
