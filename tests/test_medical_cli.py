@@ -13,9 +13,16 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from medical_files import dicom_dataset, phantom, write_dicom_series, write_identity_weights, write_nifti
+from medical_files import (
+    SHARED,
+    assert_dicom_round_trip,
+    dicom_dataset,
+    phantom,
+    write_dicom_series,
+    write_identity_weights,
+    write_nifti,
+)
 from restore.cli import main
-from test_medical_io import SHARED, assert_dicom_round_trip
 
 pydicom = pytest.importorskip("pydicom")
 nibabel = pytest.importorskip("nibabel")

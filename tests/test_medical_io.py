@@ -8,55 +8,29 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from medical_files import dicom_dataset, phantom, write_dicom_series, write_nifti
+from medical_files import (
+    CHANGED_TAGS,
+    GEOMETRY_TAGS,
+    META_TAGS,
+    SHARED,
+    assert_dicom_round_trip,
+    changed_tags,
+    dicom_dataset,
+    dicom_files,
+    phantom,
+    write_dicom_series,
+    write_nifti,
+)
 from restore.io.intensity import CT_WINDOW_HU, MR_PERCENTILE, MR_PERCENTILE_LEVEL, apply_change, normalisation_for
-from restore.io.medical import MedicalReadError, read_volume, upscaled_affine, volume_kind, write_volume
+from restore.io.medical import MedicalReadError, read_volume, upscaled_affine, write_volume
 
 pydicom = pytest.importorskip("pydicom")
 nibabel = pytest.importorskip("nibabel")
-
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "medical"
-CHANGED_TAGS = {"SOPInstanceUID", "SeriesInstanceUID", "SeriesDescription", "ImageType", "PixelData"}
-GEOMETRY_TAGS = {"Rows", "Columns", "PixelSpacing", "ImagePositionPatient"}
-# the file meta's byte count follows the new SOP Instance UID's length
-META_TAGS = {"MediaStorageSOPInstanceUID", "FileMetaInformationGroupLength"}
 
 
 def identity(volume):
     """What an identity model's output goes through: physical units and back."""
     return volume.with_voxels(volume.from_physical(volume.physical()))
-
-
-def changed_tags(before, after) -> set[str]:
-    """Keywords (or tags) whose value differs, in the dataset and its file meta."""
-    changed = set()
-    for old, new in ((before, after), (before.file_meta, after.file_meta)):
-        for tag in set(old.keys()) | set(new.keys()):
-            if tag not in old or tag not in new or old[tag].value != new[tag].value:
-                changed.add(old[tag].keyword if tag in old else new[tag].keyword or str(tag))
-    return changed
-
-
-def dicom_files(folder: Path) -> dict[str, Path]:
-    return {path.name: path for path in sorted(folder.iterdir()) if volume_kind(path) == "dicom"}
-
-
-def assert_dicom_round_trip(source: Path, output: Path) -> None:
-    """Every file's pixels equal, and only the listed tags changed (UIDs new and shared)."""
-    pairs = [(source, output)] if source.is_file() else [(p, output / name) for name, p in dicom_files(source).items()]
-    series_uids = set()
-    for before_path, after_path in pairs:
-        before, after = pydicom.dcmread(before_path), pydicom.dcmread(after_path)
-        assert np.array_equal(before.pixel_array, after.pixel_array)
-        assert before.pixel_array.dtype == after.pixel_array.dtype
-        assert changed_tags(before, after) <= CHANGED_TAGS | META_TAGS
-        assert after.SOPInstanceUID != before.SOPInstanceUID
-        assert after.file_meta.MediaStorageSOPInstanceUID == after.SOPInstanceUID
-        assert after.SeriesInstanceUID != before.SeriesInstanceUID
-        assert after.ImageType[0] == "DERIVED"
-        assert str(after.SeriesDescription).endswith("restored")
-        series_uids.add(after.SeriesInstanceUID)
-    assert len(series_uids) == 1
 
 
 # -- DICOM ---------------------------------------------------------------------------------
