@@ -30,12 +30,13 @@ import restore
 from restore.api import process_folder
 from restore.cli import main
 from restore.engine import checkpoint
-from restore.engine.checkpoint import WeightsError, load_training_state, load_weights
+from restore.engine.checkpoint import WeightsError, load_training_state, load_weights, save_weights
 from restore.engine.config import from_dict, load_toml, to_toml
 from restore.engine.train import Trainer
 from restore.io.image import read_image
+from restore.nets import build_network
 from test_train import logged_scalars
-from tiny_weights import write_tiny_denoise_weights
+from tiny_weights import tiny_denoise_spec, write_tiny_denoise_weights
 
 KILL_TIMEOUT = 120.0  # seconds a subprocess may take to reach the point where it is killed
 
@@ -330,6 +331,31 @@ def test_bad_inputs_each_get_their_own_reason_and_good_ones_are_processed(bad_an
         assert written.pixels.shape == shape and written.pixels.dtype == dtype, name
     assert read_image(out / "rgba16.tif").alpha is not None  # alpha carried through
     assert all_files(out) == {*GOOD_OUTPUTS, "report.json"}
+
+
+def test_bad_masks_fail_only_their_image(bad_and_good: Path, tmp_path: Path) -> None:
+    """The same folder through ``restore inpaint``, which also reads a mask per image."""
+    spec = {**tiny_denoise_spec(), "residual": False}
+    weights = tmp_path / "inpaint.safetensors"
+    save_weights(weights, build_network(spec).state_dict(), {"task": "inpaint", "network": spec, "task_options": {}})
+    hole = np.zeros((24, 20), np.uint8)
+    hole[5:12, 4:9] = 255
+    for name in ("holed", "wrong_size", "cut_mask"):
+        (bad_and_good / f"{name}.png").write_bytes((bad_and_good / "rgb.png").read_bytes())
+    cv2.imwrite(str(bad_and_good / "holed_mask.png"), hole)
+    cv2.imwrite(str(bad_and_good / "wrong_size_mask.png"), hole[:8, :8])
+    (bad_and_good / "cut_mask_mask.png").write_bytes(cv2.imencode(".png", hole)[1].tobytes()[:60])
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["inpaint", "--in", str(bad_and_good), "--out", str(out),
+                                       "--weights", str(weights), "--quiet"])
+    assert result.exit_code == 1, result.output
+    report = {Path(item["input"]).name: item for item in json.loads((out / "report.json").read_text())["files"]}
+    failed = {name: item["reason"] for name, item in report.items() if item["status"] == "failed"}
+    expected = {**BAD_INPUTS, "wrong_size.png": "is 8x8 but the image is 20x24", "cut_mask.png": "cannot use mask"}
+    assert set(failed) == set(expected)
+    assert all(word in failed[name] for name, word in expected.items()), failed
+    assert report["holed.png"]["status"] == "done" and report["holed.png"]["info"]["mask"].endswith("holed_mask.png")
+    assert all_files(out) == {*GOOD_OUTPUTS, "holed.png", "report.json"}
 
 
 def test_unreadable_input_is_reported(bad_and_good: Path, tmp_path: Path) -> None:
