@@ -360,6 +360,18 @@ def test_bad_masks_fail_only_their_image(bad_and_good: Path, tmp_path: Path) -> 
     assert all_files(out) == {*GOOD_OUTPUTS, "holed.png", "report.json"}
 
 
+def test_output_that_cannot_be_written_fails_alone(tmp_path: Path) -> None:
+    write_photos(tmp_path / "in" / "sub", count=1, size=8)
+    write_photos(tmp_path / "in" / "top", count=1, size=8)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "sub").write_text("a file where the output folder should be")
+    weights = write_tiny_denoise_weights(tmp_path / "tiny.safetensors")
+    report = process_folder("denoise", tmp_path / "in", tmp_path / "out", weights=str(weights), quiet=True)
+    outcomes = {outcome.input.split("/in/")[1]: outcome for outcome in report.outcomes}
+    assert outcomes["sub/000.png"].status == "failed" and "cannot write output" in outcomes["sub/000.png"].reason
+    assert outcomes["top/000.png"].status == "done" and (tmp_path / "out" / "top" / "000.png").is_file()
+
+
 def test_unreadable_input_is_reported(bad_and_good: Path, tmp_path: Path) -> None:
     if os.geteuid() == 0:
         pytest.skip("root reads files whatever their permissions")
