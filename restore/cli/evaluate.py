@@ -151,7 +151,6 @@ def evaluate_superres_command(data: Path, scale: str, methods: tuple[str, ...], 
       restore eval superres --data ../shared/data/eval/sr/Set5 --scale 4 --method bicubic --method ours
     """
     from restore.api import default_weights
-    from restore.engine.checkpoint import WeightsError
     from restore.evaluate.superres import BASELINES, evaluate_superres, model_method
 
     factor, chosen = int(scale), list(dict.fromkeys(methods or ("bicubic",)))

@@ -23,7 +23,6 @@ scale. Our own model plugs in the same way as the baselines in :data:`BASELINES`
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -35,8 +34,7 @@ import cv2
 import numpy as np
 
 from restore.evaluate.pairs import IMAGE_EXTENSIONS
-from restore.evaluate.report import json_number, mean_or_nan
-from restore.io.atomic import atomic_write
+from restore.evaluate.report import json_number, mean_or_nan, write_json_file
 from restore.io.image import read_image
 from restore.metrics import psnr, ssim
 
@@ -238,8 +236,7 @@ class DenoiseTable:
         }
 
     def write_json(self, path: str | Path) -> None:
-        text = json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
-        atomic_write(path, lambda temp: temp.write_text(text))
+        write_json_file(path, self.to_dict())
 
 
 def evaluate_denoise(

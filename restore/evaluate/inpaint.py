@@ -24,8 +24,6 @@ A method is any callable ``(holed uint8 (H, W, 3), hole bool (H, W)) -> (H, W, 3
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -37,8 +35,7 @@ import cv2
 import numpy as np
 
 from restore.evaluate.pairs import IMAGE_EXTENSIONS
-from restore.evaluate.report import json_number, mean_or_nan
-from restore.io.atomic import atomic_write
+from restore.evaluate.report import json_number, mean_or_nan, write_csv_file, write_json_file
 from restore.io.image import read_image
 from restore.metrics import psnr, ssim
 from restore.tasks.inpaint import composite
@@ -177,17 +174,11 @@ class InpaintTable:
         }
 
     def write_json(self, path: str | Path) -> None:
-        text = json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
-        atomic_write(path, lambda temp: temp.write_text(text))
+        write_json_file(path, self.to_dict())
 
     def write_csv(self, path: str | Path) -> None:
-        def write(temp: Path) -> None:
-            with open(temp, "w", newline="") as handle:
-                writer = csv.DictWriter(handle, fieldnames=["bin", "pairs", "method", "psnr", "ssim", "hole_psnr"])
-                writer.writeheader()
-                writer.writerows(self.rows())
-
-        atomic_write(path, write)
+        header = ["bin", "pairs", "method", "psnr", "ssim", "hole_psnr"]
+        write_csv_file(path, header, ([row[key] for key in header] for row in self.rows()))
 
 
 def binned_masks(masks_dir: str | Path, height: int, width: int) -> dict[int, list[tuple[str, np.ndarray]]]:

@@ -24,7 +24,6 @@ classical baselines on the same degraded slices.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,8 +34,7 @@ import numpy as np
 import torch
 
 from restore.engine.data import sample_generator
-from restore.evaluate.report import json_number, mean_or_nan
-from restore.io.atomic import atomic_write
+from restore.evaluate.report import json_number, mean_or_nan, write_json_file
 from restore.metrics import psnr, ssim
 from restore.metrics.imresize import imresize
 from restore.model import Restorer
@@ -72,8 +70,7 @@ class MedicalTable:
     def write_json(self, path: Path) -> None:
         means = {m: {k: json_number(v) for k, v in values.items()} for m, values in self.means().items()}
         rows = [{k: json_number(v) if isinstance(v, float) else v for k, v in row.items()} for row in self.rows]
-        text = json.dumps({"settings": self.settings, "means": means, "rows": rows}, indent=2)
-        atomic_write(path, lambda temp: temp.write_text(text))
+        write_json_file(path, {"settings": self.settings, "means": means, "rows": rows})
 
 
 def default_level(options: dict[str, Any]) -> float:

@@ -9,16 +9,13 @@ listed, not fatal: a half-finished run can still be scored.
 
 from __future__ import annotations
 
-import csv
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from restore.evaluate.report import json_number, mean_or_nan
-from restore.io.atomic import atomic_write
+from restore.evaluate.report import json_number, mean_or_nan, write_csv_file, write_json_file
 from restore.io.image import read_image
 from restore.metrics import psnr, ssim
 
@@ -88,20 +85,12 @@ class EvalTable:
         }
 
     def write_json(self, path: str | Path) -> None:
-        text = json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
-        atomic_write(path, lambda temp: temp.write_text(text))
+        write_json_file(path, self.to_dict())
 
     def write_csv(self, path: str | Path) -> None:
         """One row per image (no mean row, so the file stays a clean per-image table)."""
-
-        def write(temp: Path) -> None:
-            with open(temp, "w", newline="") as handle:
-                writer = csv.writer(handle)
-                writer.writerow(["name", "psnr", "ssim", "prediction", "reference"])
-                for s in self.scores:
-                    writer.writerow([s.name, repr(s.psnr), repr(s.ssim), s.prediction, s.reference])
-
-        atomic_write(path, write)
+        rows = ([s.name, repr(s.psnr), repr(s.ssim), s.prediction, s.reference] for s in self.scores)
+        write_csv_file(path, ["name", "psnr", "ssim", "prediction", "reference"], rows)
 
 
 def evaluate_pairs(

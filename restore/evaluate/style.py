@@ -19,7 +19,6 @@ can be measured is how the set of outputs compares with a set of real target-dom
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ import numpy as np
 import torch
 
 from restore.engine.data import list_images
-from restore.io.atomic import atomic_write
+from restore.evaluate.report import write_json_file
 from restore.io.convert import array_to_tensor
 from restore.io.image import read_image
 
@@ -65,8 +64,7 @@ class StyleScores:
         }
 
     def write_json(self, path: str | Path) -> None:
-        text = json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
-        atomic_write(path, lambda temp: temp.write_text(text))
+        write_json_file(path, self.to_dict())
 
 
 def evaluate_style(

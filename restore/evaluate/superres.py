@@ -22,8 +22,6 @@ plugs in through :func:`model_method`, like the baselines in :data:`BASELINES`.
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -35,8 +33,7 @@ import cv2
 import numpy as np
 
 from restore.evaluate.pairs import index_images
-from restore.evaluate.report import json_number, mean_or_nan
-from restore.io.atomic import atomic_write
+from restore.evaluate.report import json_number, mean_or_nan, write_csv_file, write_json_file
 from restore.io.image import read_image
 from restore.metrics import psnr, ssim
 from restore.metrics.imresize import imresize
@@ -197,21 +194,16 @@ class SuperResTable:
         }
 
     def write_json(self, path: str | Path) -> None:
-        text = json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
-        atomic_write(path, lambda temp: temp.write_text(text))
+        write_json_file(path, self.to_dict())
 
     def write_csv(self, path: str | Path) -> None:
         """One row per image and method (no mean rows: a clean per-image table)."""
-
-        def write(temp: Path) -> None:
-            with open(temp, "w", newline="") as handle:
-                writer = csv.writer(handle)
-                writer.writerow(["name", "method", "psnr", "ssim", "lr", "hr"])
-                for method in self.methods:
-                    for pair, p, s in zip(self.pairs, self.psnr[method], self.ssim[method]):
-                        writer.writerow([pair.name, method, repr(p), repr(s), pair.low, pair.high])
-
-        atomic_write(path, write)
+        rows = (
+            [pair.name, method, repr(p), repr(s), pair.low, pair.high]
+            for method in self.methods
+            for pair, p, s in zip(self.pairs, self.psnr[method], self.ssim[method])
+        )
+        write_csv_file(path, ["name", "method", "psnr", "ssim", "lr", "hr"], rows)
 
 
 def evaluate_superres(
