@@ -155,11 +155,14 @@ def export_weights(
 
 
 def record_metrics(name: str, metrics: dict[str, Any], command: str) -> None:
-    """Store measured metrics (and the command that measured them) in the manifest entry."""
+    """Merge measured metrics into the manifest entry (a top-level key, e.g. one benchmark
+    set, replaces the same key measured before) and add the command that measured them."""
     import dataclasses
 
     entries = load_manifest()
     if name not in entries:
         raise WeightsError(f"no shipped weights named {name!r} to record metrics for")
-    entries[name] = dataclasses.replace(entries[name], metrics=metrics, metrics_command=command)
+    entry = entries[name]
+    commands = [line for line in entry.metrics_command.splitlines() if line and line != command] + [command]
+    entries[name] = dataclasses.replace(entry, metrics={**entry.metrics, **metrics}, metrics_command="\n".join(commands))
     save_manifest(entries)

@@ -250,3 +250,22 @@ def test_adapter_pads_and_crops_back_any_size(tiny_weights):
     result = ours(grey, 25.0)
     assert result.shape == grey.shape
     np.testing.assert_allclose(result, grey, atol=1e-6)
+
+
+def test_quality_bench_records_its_means_in_the_manifest(tmp_path, monkeypatch, colour_set):
+    import importlib.util
+
+    import restore.weights as registry
+    from tiny_weights import write_tiny_denoise_weights
+
+    monkeypatch.setattr(registry, "weights_dir", lambda: tmp_path / "weights")
+    registry.export_weights(write_tiny_denoise_weights(tmp_path / "tiny.safetensors"), "tiny", "r.toml")
+    spec = importlib.util.spec_from_file_location("denoise_quality", REPO / "bench" / "denoise_quality.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    bench.main(["--weights", "tiny", "--methods", "ours,noisy", "--sigmas", "25", "--data", str(colour_set.parent),
+                "--sets", colour_set.name, "--max-images", "1", "--record"])
+    metrics = registry.load_manifest()["tiny"].metrics[f"{colour_set.name}[:1]"]
+    assert metrics["images"] == 1 and set(metrics["sigma25"]) == {"psnr", "ssim", "noisy_psnr"}
+    assert 19 < metrics["sigma25"]["noisy_psnr"] < 22
+    assert "--record" in registry.load_manifest()["tiny"].metrics_command

@@ -34,8 +34,12 @@ def test_export_and_record_metrics(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert load_manifest()["tiny"] == entry
     state_dict, _ = load_weights(entry.path)
     assert all(t.dtype.itemsize == 2 for t in state_dict.values() if t.is_floating_point())  # fp16
-    record_metrics("tiny", {"psnr": 12.5}, "python bench/x.py")
-    assert load_manifest()["tiny"].metrics == {"psnr": 12.5}
+    record_metrics("tiny", {"setA": {"psnr": 12.5}}, "python bench/x.py --sets setA")
+    record_metrics("tiny", {"setB": {"psnr": 13.0}}, "python bench/x.py --sets setB")
+    record_metrics("tiny", {"setA": {"psnr": 12.0}}, "python bench/x.py --sets setA")
+    entry = load_manifest()["tiny"]
+    assert entry.metrics == {"setA": {"psnr": 12.0}, "setB": {"psnr": 13.0}}
+    assert entry.metrics_command.splitlines() == ["python bench/x.py --sets setB", "python bench/x.py --sets setA"]
 
 
 def test_export_grey_ships_a_one_channel_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
