@@ -107,6 +107,22 @@ def test_processing_error_is_reported_and_batch_goes_on(tree: Path, tmp_path: Pa
     assert report.count("done") == 3
 
 
+@pytest.mark.parametrize("error", [MemoryError("cannot allocate 80 GiB"), KeyError("x")])
+def test_any_failure_of_one_input_is_reported_with_its_type(tree: Path, tmp_path: Path, error: Exception) -> None:
+    """Not only the expected errors: a huge image's MemoryError or a decoder's bug on
+    damaged bytes must not stop the batch either."""
+
+    def fails_on_grey(image: Image, source: Path) -> tuple[Image, dict]:
+        if image.channels == 1:
+            raise error
+        return invert(image, source)
+
+    report = run_batch(tree, tmp_path / "out", fails_on_grey, BatchSettings(quiet=True))
+    failed = {Path(o.input).name: o.reason for o in report.outcomes if o.status == "failed"}
+    assert failed["grey16.png"] == f"{type(error).__name__}: {error}"
+    assert report.count("done") == 3
+
+
 def test_missing_input_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(BatchUsageError, match="no such file"):
         run_batch(tmp_path / "nope", tmp_path / "out", invert, BatchSettings(quiet=True))

@@ -29,6 +29,11 @@ READABLE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", 
 WRITABLE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
 REPORT_NAME = "report.json"
 
+# What a bad input or a failed write raises. Any other exception is reported too, named by
+# its type: one input's failure (a decoder's bug on damaged bytes, memory for one huge
+# image) must not stop the batch.
+_EXPECTED_ERRORS = (ImageReadError, OSError, ValueError, RuntimeError)
+
 # The per-image work of a task: decoded input -> output image and what was decided for it.
 ImageFunction = Callable[[Image, Path], tuple[Image, dict[str, Any]]]
 
@@ -263,8 +268,8 @@ def _run_pipeline(
             outcome, future = writes.popleft()
             try:
                 future.result()
-            except (OSError, ValueError) as error:
-                outcome.status, outcome.reason = "failed", f"cannot write output: {error}"
+            except Exception as error:  # see _EXPECTED_ERRORS
+                outcome.status, outcome.reason = "failed", f"cannot write output: {_described(error)}"
             report.outcomes.append(outcome)
             if bar is not None:
                 bar.update(1)
@@ -277,7 +282,7 @@ def _run_pipeline(
         try:
             image = future.result()
             result, outcome.info = process(image, job.source)
-        except (ImageReadError, OSError, ValueError, RuntimeError) as error:
+        except Exception as error:  # see _EXPECTED_ERRORS
             outcome.status, outcome.reason, outcome.output = "failed", _reason(error, job.source), None
             outcome.seconds = round(time.perf_counter() - started, 4)
             report.outcomes.append(outcome)
@@ -293,9 +298,15 @@ def _run_pipeline(
 
 def _reason(error: Exception, source: Path) -> str:
     """The error's message without a repeated path prefix (the report already names it)."""
-    text = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-    prefix = f"{display_path(source)}: "
-    return text[len(prefix) :] if text.startswith(prefix) else text
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return _described(error).removeprefix(f"{display_path(source)}: ")
+
+
+def _described(error: Exception) -> str:
+    """The message of an expected error; other types are named too, as their message
+    alone may not say what went wrong (``KeyError: 'x'``)."""
+    return str(error) if isinstance(error, _EXPECTED_ERRORS) else f"{type(error).__name__}: {error}"
 
 
 def _progress_bar(total: int, quiet: bool):

@@ -173,13 +173,15 @@ def _check_pixel_count(width: int, height: int, max_pixels: int, path: Path) -> 
 
 
 def _read_with_pillow_header(data: bytes, path: Path, max_pixels: int) -> Image:
+    # Pillow fails on damaged headers with many exception types (struct.error, IndexError,
+    # SyntaxError...): every one of them means the file cannot be used.
     try:
         header = PIL.Image.open(io.BytesIO(data))  # lazy: parses the header only
     except PIL.UnidentifiedImageError as error:
         raise ImageReadError(
             f"{_shown(path)}: not an image (unrecognised content; PNG, JPEG, TIFF, BMP, WebP and GIF are supported)"
         ) from error
-    except (OSError, SyntaxError, ValueError) as error:
+    except Exception as error:
         raise ImageReadError(f"{_shown(path)}: corrupt image header ({error})") from error
     file_format = _PILLOW_FORMATS.get(header.format or "")
     if file_format is None:
@@ -187,13 +189,16 @@ def _read_with_pillow_header(data: bytes, path: Path, max_pixels: int) -> Image:
             f"{_shown(path)}: unsupported format {header.format}; convert it to PNG, JPEG, TIFF, BMP or WebP"
         )
     _check_pixel_count(header.width, header.height, max_pixels, path)
-    frames = getattr(header, "n_frames", 1)
+    try:
+        frames = getattr(header, "n_frames", 1)  # GIF and WebP walk every frame's header to count them
+    except Exception as error:
+        raise ImageReadError(f"{_shown(path)}: corrupt or truncated {header.format} ({error})") from error
     if frames > 1:
         raise ImageReadError(
             f"{_shown(path)}: animated {header.format} with {frames} frames; only still images are "
             f"supported, extract the frames first (e.g. ffmpeg -i in.{file_format} frame_%04d.png)"
         )
-    orientation = header.getexif().get(_EXIF_ORIENTATION, 1) if file_format in ("jpg", "webp") else 1
+    orientation = _exif_orientation(header) if file_format in ("jpg", "webp") else 1
     if file_format == "jpg" and _jpeg_is_truncated(data):  # checked first: the more precise reason
         raise ImageReadError(f"{_shown(path)}: truncated JPEG (the data stops before its end-of-image marker)")
     if file_format == "gif":
@@ -205,9 +210,21 @@ def _read_with_pillow_header(data: bytes, path: Path, max_pixels: int) -> Image:
     return _to_image(samples, file_format, orientation, path)
 
 
+def _exif_orientation(header: PIL.Image.Image) -> int:
+    """The EXIF orientation (1-8), or 1 when the EXIF block is damaged: the pixels are still
+    good, and viewers show such an image as stored."""
+    try:
+        return int(header.getexif().get(_EXIF_ORIENTATION, 1))
+    except Exception:
+        return 1
+
+
 def _decode_with_opencv(data: bytes, path: Path, format_name: str) -> np.ndarray:
     """Decoded samples in RGB(A) order; ``format_name`` (e.g. PNG) names the failure."""
-    decoded = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    try:
+        decoded = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error:  # some damaged headers fail OpenCV's own checks instead of returning None
+        decoded = None
     if decoded is None:
         raise ImageReadError(f"{_shown(path)}: corrupt or truncated {format_name} data (could not decode the pixels)")
     if decoded.ndim == 3 and decoded.shape[2] in (3, 4):
@@ -220,8 +237,8 @@ def _decode_gif(header: PIL.Image.Image, path: Path) -> np.ndarray:
     mode = "RGBA" if "transparency" in header.info else "RGB"
     try:
         return np.asarray(header.convert(mode))
-    except (OSError, SyntaxError, ValueError) as error:
-        raise ImageReadError(f"{_shown(path)}: corrupt or truncated image data ({error})") from error
+    except Exception as error:  # as for the header: damaged data fails with many types
+        raise ImageReadError(f"{_shown(path)}: corrupt or truncated GIF data ({error})") from error
 
 
 def _jpeg_is_truncated(data: bytes) -> bool:
@@ -253,7 +270,9 @@ def _read_tiff(data: bytes, path: Path, max_pixels: int) -> Image:
             orientation_tag = page.tags.get(274)
             orientation = int(orientation_tag.value) if orientation_tag is not None else 1
             samples = _decode_tiff_page(page)
-    except (tifffile.TiffFileError, struct.error, EOFError) as error:
+    except ImageReadError:
+        raise
+    except Exception as error:  # damaged tags or strips fail in tifffile with any type (IndexError, zlib.error...)
         raise ImageReadError(f"{_shown(path)}: corrupt or truncated TIFF ({error})") from error
     if samples is None:
         samples = _decode_with_opencv(data, path, "TIFF")
