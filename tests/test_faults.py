@@ -243,6 +243,20 @@ def test_checkpoint_killed_while_written_never_replaces_the_good_one(tmp_path: P
     assert state["step"] == 1 and torch.equal(state["weights"], torch.zeros(1000))
 
 
+def test_resuming_from_a_damaged_checkpoint_says_so(clean_images: Path, tmp_path: Path, tiny_config) -> None:
+    """last.pt is written atomically, so only damage from outside (a disk, a copy) does this."""
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text(to_toml(tiny_config("denoise", clean_images, steps=2)))
+    run = tmp_path / "run"
+    trained = CliRunner().invoke(main, ["train", "denoise", "--config", str(recipe), "--out", str(run), "--quiet"])
+    assert trained.exit_code == 0, trained.output
+    data = (run / "last.pt").read_bytes()
+    (run / "last.pt").write_bytes(data[: len(data) // 2])
+    result = CliRunner().invoke(main, ["train", "denoise", "--out", str(run), "--resume", "--quiet"])
+    assert result.exit_code == 2, result.output
+    assert "cannot read this training state" in result.output and "damaged" in result.output
+
+
 # -- a folder of bad inputs ---------------------------------------------------------------
 
 

@@ -29,7 +29,17 @@ def save_training_state(path: str | Path, state: dict[str, Any]) -> None:
 
 
 def load_training_state(path: str | Path) -> dict[str, Any]:
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """Read ``last.pt``. Every write of it is atomic, so a damaged one was damaged outside
+    restore (a disk, a copy): say so instead of showing torch's traceback."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as error:  # zip, pickle and refusal errors come in many types
+        raise WeightsError(
+            f"{path}: cannot read this training state ({_refusal_reason(error)}): the file is damaged "
+            f"or was not written by restore; restore it from a copy, or train again without --resume"
+        ) from error
 
 
 def save_weights(
@@ -87,14 +97,14 @@ def load_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, A
 
 
 def _refusal_reason(error: Exception) -> str:
-    """The line of torch's weights-only error that says what was refused. Its other lines
-    advise loading with ``weights_only=False`` (running the file's code), which is not
-    advice to pass on about an untrusted file."""
+    """What torch's loading error says was wrong, in a sentence. A weights-only refusal
+    also advises loading with ``weights_only=False`` (running the file's code), which is
+    not advice to pass on about an untrusted file."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     found = next((line for line in lines if "Unsupported global" in line or "Unsupported operand" in line), None)
     if found is None:
-        return lines[0] if lines else type(error).__name__
-    return found.split(". Please use")[0].removeprefix("WeightsUnpickler error: ")
+        found = lines[0] if lines else type(error).__name__
+    return found.split(". ")[0].removeprefix("WeightsUnpickler error: ")  # the first sentence says it
 
 
 def load_weights_metadata(path: str | Path) -> dict[str, Any]:
