@@ -22,7 +22,7 @@ from restore.engine.device import autocast, check_precision, resolve_device
 from restore.engine.tiling import auto_tile_size, tiled_forward
 from restore.io.convert import array_to_tensor, tensor_to_array
 from restore.nets import build_network
-from restore.tasks import get_task
+from restore.tasks import TASKS, get_task
 from restore.weights import WeightsEntry, resolve_weights
 
 ImageLike = TypeVar("ImageLike", np.ndarray, torch.Tensor)
@@ -72,8 +72,14 @@ class Restorer:
             if task is None:
                 raise WeightsError(f"{path}: no restore metadata (task, network); it was not written by restore")
             state_dict, metadata = get_task(task).recognise_weights(state_dict, str(path))
-        network = build_network(metadata["network"])
-        network.load_state_dict({key: value.float() for key, value in state_dict.items()})
+        if metadata["task"] not in TASKS:
+            raise WeightsError(f"{path}: weights for an unknown task {metadata['task']!r}; known: {', '.join(TASKS)}")
+        try:
+            network = build_network(metadata["network"])
+            network.load_state_dict({key: value.float() for key, value in state_dict.items()})
+        except (ValueError, TypeError, RuntimeError) as error:  # a damaged spec, or tensors that do not fit it
+            detail = " ".join(line.strip() for line in str(error).splitlines()[:2])
+            raise WeightsError(f"{path}: cannot build the network the file describes ({detail})") from error
         return cls(network, metadata, entry=entry, **settings)
 
     @property

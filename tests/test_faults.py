@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import signal
 import struct
 import subprocess
@@ -454,3 +455,41 @@ def test_pth_that_would_run_code_is_refused_and_never_run(tmp_path: Path) -> Non
 
     torch.load(evil, weights_only=False)  # the file really is dangerous: unpickling runs its code
     assert marker.exists()
+
+
+def damaged_weights(good: Path, damage: str) -> Path:
+    """``good`` (tiny denoise weights) damaged in one way; returns the damaged copy."""
+    from safetensors.torch import load_file, save_file
+
+    path = good.with_name(f"{damage}.safetensors")
+    tensors = load_file(str(good))
+    spec = {**tiny_denoise_spec(), "base_channels": 8}
+    header = {"truncated": None, "not_restore": {}, "bad_json": {"restore": "{not json"},
+              "mismatch": {"restore": json.dumps({"task": "denoise", "network": spec})},
+              "unknown_arch": {"restore": json.dumps({"task": "denoise", "network": {"arch": "vit"}})},
+              "unknown_task": {"restore": json.dumps({"task": "colourise", "network": tiny_denoise_spec()})}}[damage]
+    if header is None:
+        path.write_bytes(good.read_bytes()[:300])
+    else:
+        save_file(tensors, str(path), metadata=header)
+    return path
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("truncated", "not a valid safetensors file"),
+    ("not_restore", "no restore metadata"),
+    ("bad_json", "damaged restore metadata"),
+    ("mismatch", "cannot build the network the file describes (Error(s) in loading state_dict"),
+    ("unknown_arch", "unknown network arch 'vit'"),
+    ("unknown_task", "unknown task 'colourise'"),
+])
+def test_unusable_weights_stop_the_run_before_any_image(tmp_path: Path, damage: str, message: str) -> None:
+    weights = damaged_weights(write_tiny_denoise_weights(tmp_path / "good.safetensors"), damage)
+    write_photos(tmp_path / "in", count=2, size=8)
+    result = CliRunner().invoke(main, ["denoise", "--in", str(tmp_path / "in"), "--out", str(tmp_path / "out"),
+                                       "--weights", str(weights), "--quiet"])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    assert message in result.output and str(weights) in result.output
+    assert not (tmp_path / "out" / "000.png").exists()
+    with pytest.raises(WeightsError, match=re.escape(message)):
+        restore.load(weights)

@@ -77,8 +77,7 @@ def load_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, A
             state_dict = load_file(str(path))
         except (SafetensorError, OSError) as error:
             raise WeightsError(f"{path}: not a valid safetensors file ({error})") from error
-        metadata = json.loads(header["restore"]) if "restore" in header else {}
-        return state_dict, metadata
+        return state_dict, _restore_metadata(header, path)
     if path.suffix in (".pt", ".pth", ".ckpt"):
         try:
             loaded = torch.load(path, map_location="cpu", weights_only=True)
@@ -120,4 +119,17 @@ def load_weights_metadata(path: str | Path) -> dict[str, Any]:
             header = handle.metadata() or {}
     except (SafetensorError, OSError) as error:
         raise WeightsError(f"{path}: not a valid safetensors file ({error})") from error
-    return json.loads(header["restore"]) if "restore" in header else {}
+    return _restore_metadata(header, path)
+
+
+def _restore_metadata(header: dict[str, str], path: Path) -> dict[str, Any]:
+    """The ``restore`` entry of a safetensors header (empty when the file has none)."""
+    if "restore" not in header:
+        return {}
+    try:
+        metadata = json.loads(header["restore"])
+    except ValueError as error:
+        raise WeightsError(f"{path}: damaged restore metadata in the file's header ({error})") from error
+    if not isinstance(metadata, dict):
+        raise WeightsError(f"{path}: damaged restore metadata in the file's header (not a table)")
+    return metadata
