@@ -91,6 +91,9 @@ class Restorer:
 
         Grey images given to a colour model are replicated to RGB and averaged back (and
         colour to a grey model is refused), so grey stays grey whatever the weights."""
+        if not torch.isfinite(image).all():  # one NaN would spread through the network to every pixel
+            bad = int((~torch.isfinite(image)).sum())
+            raise ValueError(f"the image has {bad} NaN or infinite sample(s); the network needs finite values")
         channels = image.shape[1]
         if channels != self.channels:
             if channels == 1 and self.channels == 3:

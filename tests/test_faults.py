@@ -282,6 +282,7 @@ BAD_INPUTS = {
     "notes.txt": "extension",
     "pipe.png": "named pipe",  # reading it would wait forever for a writer
     "device.png": "character device",  # /dev/zero: reading it would never end
+    "nan.tif": "NaN",  # float samples: one NaN would make the whole output NaN
 }
 
 
@@ -308,6 +309,9 @@ def bad_and_good(tmp_path: Path) -> Path:
     os.symlink("loop_a.png", root / "loop_b.png")
     os.mkfifo(root / "pipe.png")
     os.symlink("/dev/zero", root / "device.png")
+    with_nan = rng.random((8, 8, 3), dtype=np.float32)
+    with_nan[2, 3, 0] = np.nan
+    tifffile.imwrite(root / "nan.tif", with_nan)
     # valid inputs in unusual forms
     PIL.Image.fromarray(rgb[:1, :1]).save(root / "one_pixel.png")
     rgba16 = rng.integers(0, 65536, (12, 10, 4), dtype=np.uint16)
@@ -368,11 +372,12 @@ def test_bad_masks_fail_only_their_image(bad_and_good: Path, tmp_path: Path) -> 
     assert result.exit_code == 1, result.output
     report = {Path(item["input"]).name: item for item in json.loads((out / "report.json").read_text())["files"]}
     failed = {name: item["reason"] for name, item in report.items() if item["status"] == "failed"}
-    expected = {**BAD_INPUTS, "wrong_size.png": "is 8x8 but the image is 20x24", "cut_mask.png": "cannot use mask"}
+    unread = {name: word for name, word in BAD_INPUTS.items() if name != "nan.tif"}  # no mask: copied, never run
+    expected = {**unread, "wrong_size.png": "is 8x8 but the image is 20x24", "cut_mask.png": "cannot use mask"}
     assert set(failed) == set(expected)
     assert all(word in failed[name] for name, word in expected.items()), failed
     assert report["holed.png"]["status"] == "done" and report["holed.png"]["info"]["mask"].endswith("holed_mask.png")
-    assert all_files(out) == {*GOOD_OUTPUTS, "holed.png", "report.json"}
+    assert all_files(out) == {*GOOD_OUTPUTS, "holed.png", "nan.tif", "report.json"}
 
 
 def test_output_that_cannot_be_written_fails_alone(tmp_path: Path) -> None:

@@ -47,6 +47,15 @@ def test_tiled_equals_whole_for_the_network(weights: Path) -> None:
     assert np.abs(whole - tiled).mean() < 2e-3  # blending differs only near tile borders
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_samples_are_refused(weights: Path, bad: float) -> None:
+    """Not run: a single NaN would spread through the network and make every output pixel NaN."""
+    image = np.random.default_rng(1).random((16, 16, 3)).astype(np.float32)
+    image[3, 4, 1] = bad
+    with pytest.raises(ValueError, match="1 NaN or infinite sample"):
+        restore.load(weights, device="cpu")(image, sigma=15)
+
+
 def test_sigma_auto_is_estimated_and_reported(weights: Path) -> None:
     model = restore.load(weights, device="cpu")
     noisy = np.clip(0.5 + np.random.default_rng(2).normal(0, 25 / 255, (64, 64, 3)), 0, 1).astype(np.float32)
