@@ -91,9 +91,7 @@ class Restorer:
 
         Grey images given to a colour model are replicated to RGB and averaged back (and
         colour to a grey model is refused), so grey stays grey whatever the weights."""
-        if not torch.isfinite(image).all():  # one NaN would spread through the network to every pixel
-            bad = int((~torch.isfinite(image)).sum())
-            raise ValueError(f"the image has {bad} NaN or infinite sample(s); the network needs finite values")
+        _check_finite(image)
         channels = image.shape[1]
         if channels != self.channels:
             if channels == 1 and self.channels == 3:
@@ -139,6 +137,15 @@ class Restorer:
         """:meth:`run` plus the task's post-processing, which works on float32 arrays."""
         output = tensor_to_array(self.run(image, **options)[0], np.float32)
         return array_to_tensor(self.task.postprocess(output, tensor_to_array(image, np.float32), options))
+
+
+def _check_finite(image: torch.Tensor) -> None:
+    """Refuse NaN and infinity: one such sample would spread through the network to every
+    output pixel. (Values outside [0, 1] are allowed: benchmark noise is not clipped.)"""
+    finite = torch.isfinite(image)
+    if not finite.all():
+        count = int((~finite).sum())
+        raise ValueError(f"the image has {count} NaN or infinite sample(s); the network needs finite values")
 
 
 def load(name_or_path: str | Path, **settings: Any) -> Restorer:
