@@ -12,11 +12,10 @@ from restore.engine.batch import BatchReport, BatchSettings, run_batch
 from restore.engine.checkpoint import WeightsError
 from restore.io.convert import array_to_tensor, tensor_to_array
 from restore.io.image import Image, resize_alpha
-from restore.model import Restorer
+from restore.model import RESTORER_SETTINGS, Restorer
 from restore.tasks import get_task
 from restore.weights import load_manifest, weights_dir
 
-RESTORER_SETTINGS = ("device", "precision", "tile", "tile_overlap", "batch_size")
 ALPHA_MODES = ("bicubic", "model")  # how alpha follows a task that changes the image size
 
 

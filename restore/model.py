@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import numpy as np
@@ -28,11 +29,37 @@ from restore.weights import WeightsEntry, resolve_weights
 ImageLike = TypeVar("ImageLike", np.ndarray, torch.Tensor)
 
 
+# the keyword settings of Restorer (the rest of a command's options belong to the task)
+RESTORER_SETTINGS = ("device", "precision", "tile", "tile_overlap", "batch_size", "ensemble")
+
+Transform = Callable[[torch.Tensor], torch.Tensor]
+
+
+def _rotation(quarter_turns: int, flip: bool) -> tuple[Transform, Transform]:
+    """A flip/rotation of ``(B, C, H, W)`` tensors and its inverse."""
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        x = x.flip(-1) if flip else x
+        return torch.rot90(x, quarter_turns, dims=(-2, -1))
+
+    def inverse(x: torch.Tensor) -> torch.Tensor:
+        x = torch.rot90(x, -quarter_turns, dims=(-2, -1))
+        return x.flip(-1) if flip else x
+
+    return forward, inverse
+
+
+# the identity first: without ensembling only it runs
+ENSEMBLE_TRANSFORMS = [_rotation(turns, flip) for flip in (False, True) for turns in range(4)]
+
+
 class Restorer:
     """Runs one network on images of any size (tiled when asked) on the chosen device.
 
     ``tile``: 0 = whole image at once, ``"auto"`` = pick from free memory, N = N-pixel
-    tiles overlapping by ``tile_overlap`` and blended smoothly."""
+    tiles overlapping by ``tile_overlap`` and blended smoothly. ``ensemble``: also run
+    the 7 other flips/rotations of the image and average the 8 results (the "x8"
+    self-ensemble of EDSR and DRUNet): about 0.1-0.2 dB more for 8 times the time."""
 
     def __init__(
         self,
@@ -44,6 +71,7 @@ class Restorer:
         tile: int | str = "auto",
         tile_overlap: int = 32,
         batch_size: int = 4,
+        ensemble: bool = False,
         entry: WeightsEntry | None = None,
     ) -> None:
         self.metadata = metadata
@@ -61,6 +89,7 @@ class Restorer:
         if tile == "auto":
             tile = auto_tile_size(self.device, self.channels, self.scale)
         self.tile, self.tile_overlap, self.batch_size = int(tile), tile_overlap, batch_size
+        self.ensemble = ensemble
 
     @classmethod
     def from_weights(cls, name_or_path: str | Path, task: str | None = None, **settings: Any) -> Restorer:
@@ -99,7 +128,15 @@ class Restorer:
             else:
                 raise ValueError(f"this {self.name} model takes {self.channels}-channel images, not {channels}")
         network_input, info = self.task.inference_input(image, options)
-        output = tiled_forward(
+        transforms = ENSEMBLE_TRANSFORMS if self.ensemble else ENSEMBLE_TRANSFORMS[:1]
+        output = sum(inverse(self._tiled(forward(network_input))) for forward, inverse in transforms) / len(transforms)
+        output = output.clamp_(0, 1)
+        if channels == 1 and output.shape[1] == 3:
+            output = output.mean(dim=1, keepdim=True)
+        return output, info
+
+    def _tiled(self, network_input: torch.Tensor) -> torch.Tensor:
+        return tiled_forward(
             self._forward,
             network_input,
             tile=self.tile,
@@ -109,10 +146,7 @@ class Restorer:
             batch_size=self.batch_size,
             device=self.device,
             autocast=functools.partial(autocast, self.device, self.precision),
-        ).clamp_(0, 1)
-        if channels == 1 and output.shape[1] == 3:
-            output = output.mean(dim=1, keepdim=True)
-        return output, info
+        )
 
     def _forward(self, batch: torch.Tensor) -> torch.Tensor:
         return self.network(batch.contiguous(memory_format=torch.channels_last)).float()

@@ -24,13 +24,12 @@ from restore.engine.checkpoint import WeightsError
 from restore.engine.volume import process_slices
 from restore.io.intensity import apply_change, normalisation_for
 from restore.io.medical import DEFAULT_MAX_VOXELS, Volume, output_name, read_volume, volume_kind, write_volume
-from restore.model import Restorer
+from restore.model import RESTORER_SETTINGS, Restorer
 from restore.tasks.medical import DEGRADATIONS, MedicalTask, resolved_options, with_stored_rescale
 from restore.weights import load_manifest
 
 # (command, modality) -> the degradation its weights must have been trained on
 DEGRADATION_FOR = {("denoise", "ct"): "lowdose", ("denoise", "mr"): "rician", ("superres", "mr"): "kspace"}
-RESTORER_SETTINGS = ("device", "precision", "tile", "tile_overlap", "batch_size")
 
 
 class ScanUnits:

@@ -97,3 +97,20 @@ def test_pickle_that_runs_code_is_refused(tmp_path: Path) -> None:
     with pytest.raises(WeightsError, match="refused"):
         restore.load(path)
     assert not marker.exists()
+
+
+def test_ensemble_averages_the_eight_flips_and_rotations(weights: Path) -> None:
+    from restore.model import ENSEMBLE_TRANSFORMS
+
+    plain = restore.load(weights, device="cpu", tile=0)
+    with torch.no_grad():  # a small correction keeps outputs inside [0, 1], so clamping plays no part
+        for parameter in plain.network.tail.parameters():
+            parameter.mul_(0.05)
+    ensembled = restore.load(weights, device="cpu", tile=0, ensemble=True)
+    ensembled.network = plain.network
+    image = 0.4 + 0.2 * torch.rand(1, 3, 16, 24, generator=torch.Generator().manual_seed(0))
+    expected = sum(inverse(plain.run(forward(image), sigma=20)[0]) for forward, inverse in ENSEMBLE_TRANSFORMS) / 8
+    result = ensembled.run(image, sigma=20)[0]
+    torch.testing.assert_close(result, expected, atol=1e-5, rtol=0)
+    assert not torch.allclose(result, plain.run(image, sigma=20)[0], atol=1e-5)  # the rotations do matter
+    assert len({str(forward(torch.arange(6.0).view(1, 1, 2, 3)).tolist()) for forward, _ in ENSEMBLE_TRANSFORMS}) == 8

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from restore.cli.options import _parse_tile, device_options
+from restore.cli.options import inference_options
 
 
 def scan_options(function: Callable) -> Callable:
@@ -32,12 +32,6 @@ def scan_options(function: Callable) -> Callable:
         click.option("--context", type=click.IntRange(0), default=None,
                      help="Neighbouring slices each side given to the network as extra channels (2.5-D). "
                           "Default: what the weights were trained with (a different value is refused)."),
-        click.option("--tile", default="0", callback=_parse_tile, show_default=True, metavar="N|auto",
-                     help="Split big slices into N-pixel tiles blended without seams; 0 = whole slice, "
-                          "auto = size from free memory."),
-        click.option("--tile-overlap", default=32, show_default=True, type=click.IntRange(0),
-                     help="Pixels shared by neighbouring tiles."),
-        click.option("--batch-size", default=4, show_default=True, type=click.IntRange(1), help="Tiles per forward pass."),
         click.option("--suffix", default="", help="Appended to each output file name (before .nii.gz, .dcm...)."),
         click.option("--overwrite", is_flag=True, help="Redo outputs that exist (by default a re-run skips them)."),
         click.option("--workers", default=2, show_default=True, type=click.IntRange(1),
@@ -46,7 +40,7 @@ def scan_options(function: Callable) -> Callable:
                      help="Scans whose header declares more voxels are refused before decoding."),
         click.option("--quiet", is_flag=True, help="No progress bar."),
     ]
-    function = device_options(function)
+    function = inference_options(function)
     for option in reversed(options):
         function = option(function)
     return function
