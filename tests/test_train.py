@@ -122,6 +122,20 @@ def test_resume_needs_a_run(clean_images: Path, tmp_path: Path, tiny_config) -> 
         Trainer(tiny_config("denoise", clean_images, steps=2), tmp_path / "empty", resume=True)
 
 
+def test_init_weights_start_the_generator_from_a_file(clean_images: Path, tmp_path: Path, tiny_config) -> None:
+    train(tiny_config("denoise", clean_images, steps=3), tmp_path / "first")
+    trained, _ = load_weights(tmp_path / "first" / "last.safetensors")
+    config = tiny_config("denoise", clean_images, steps=1, init_weights=str(tmp_path / "first" / "last.safetensors"))
+    started = Trainer(config, tmp_path / "second", progress=False).objective.networks["G"].state_dict()
+    assert all(torch.equal(started[key], trained[key].float()) for key in trained)
+    fresh = Trainer(tiny_config("denoise", clean_images, steps=1), tmp_path / "third", progress=False)
+    assert not all(torch.equal(fresh.objective.networks["G"].state_dict()[key], trained[key].float()) for key in trained)
+    wider = tiny_config("denoise", clean_images, steps=1, init_weights=config.init_weights,
+                        generator={"base_channels": 2 * config.generator["base_channels"]})
+    with pytest.raises(ValueError, match="do not fit"):
+        Trainer(wider, tmp_path / "fourth", progress=False)
+
+
 # -- divergence ----------------------------------------------------------------------------
 
 

@@ -27,6 +27,8 @@ def _overrides(settings: dict[str, Any]) -> dict[str, Any]:
     elif settings["data"] and all((Path(p) / "trainA").is_dir() and (Path(p) / "trainB").is_dir() for p in settings["data"]):
         data["layout"] = "unaligned"
     overrides: dict[str, Any] = {"data": data} if data else {}
+    if settings["init_weights"] is not None:
+        overrides["init_weights"] = settings["init_weights"]
     for flag in ("steps", "seed"):
         if settings[flag] is not None:
             overrides[flag] = settings[flag]
@@ -56,6 +58,9 @@ def _overrides(settings: dict[str, Any]) -> dict[str, Any]:
               help="Held-out folder validated every log.val_every steps; picks best.safetensors.")
 @click.option("--workers", type=click.IntRange(0), help="Data-loader processes.")
 @click.option("--seed", type=int, help="Seed for weights, crops and degradations (runs are reproducible).")
+@click.option("--init-weights", type=click.Path(exists=True, dir_okay=False),
+              help="Start the generator from this weights file instead of random weights (fine-tuning), "
+                   "e.g. a best.safetensors of an earlier run; its network must match the run's.")
 @click.option("--aligned", is_flag=True, help="--data holds pix2pix-style A|B side-by-side images.")
 @click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), help="Translation direction for paired/unpaired data.")
 @click.option("--resume", is_flag=True,

@@ -81,6 +81,9 @@ class TrainConfig:
     device: str = "auto"
     precision: str = "fp32"  # fp32 | bf16 | fp16
     channels_last: bool = True
+    # a weights file (restore .safetensors, or a .pt/.pth of tensors) the generator starts
+    # from instead of its random init: fine-tuning, e.g. superres-x4-real from superres-x4
+    init_weights: str = ""
     task_options: dict[str, Any] = field(default_factory=dict)  # the task's degradation knobs
     generator: dict[str, Any] = field(default_factory=dict)  # network spec, see restore.nets
     discriminator: dict[str, Any] = field(default_factory=dict)

@@ -29,7 +29,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from restore.engine import distributed
-from restore.engine.checkpoint import load_training_state, save_training_state, save_weights
+from restore.engine.checkpoint import WeightsError, load_training_state, load_weights, save_training_state, save_weights
 from restore.engine.config import OptimConfig, TrainConfig, from_dict, to_toml
 from restore.engine.data import (
     IMAGE_SUFFIXES,
@@ -136,6 +136,8 @@ class Trainer:
         self.step = 0
         torch.manual_seed(config.seed)
         self.objective = self._build_objective()
+        if config.init_weights and not resume:  # a resumed run has its own weights in last.pt
+            self._load_init_weights(config.init_weights)
         self.updater = Updater(self.device, config.precision, config.optim.grad_clip)
         self.emas = {
             name: EMA(self.objective.networks[name], config.optim.ema_decay)
@@ -161,6 +163,16 @@ class Trainer:
         saved = from_dict(load_toml(saved_path))
         saved.steps = max(saved.steps, config.steps)
         return saved
+
+    def _load_init_weights(self, path: str) -> None:
+        """Start every generator from ``path`` (shapes must match the run's network)."""
+        state_dict, _ = load_weights(path)
+        for name in self.objective.generator_names:
+            network = self.objective.networks[name]
+            try:
+                network.load_state_dict({key: value.float() for key, value in state_dict.items()})
+            except RuntimeError as error:
+                raise WeightsError(f"init_weights {path} do not fit this run's generator: {error}") from error
 
     def _build_objective(self) -> Objective:
         objective_class = UnpairedObjective if self.config.data.layout == "unaligned" else PairedObjective
