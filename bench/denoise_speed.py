@@ -28,10 +28,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sigma", type=float, default=25.0, help="noise level on the 0-255 scale")
     parser.add_argument("--weights", default="denoise-color", help="our model: weights name or .safetensors path")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder holding the sets")
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="our model's arithmetic")
     args = parser.parse_args(argv)
 
     try:
-        ours = model_method(args.weights)
+        ours = model_method(args.weights, precision=args.precision)
     except WeightsError as error:
         raise SystemExit(f"error: {error}") from None
     folder = args.data / args.set
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> None:
 
     megapixels = table.megapixels["ours"]
     print(
-        f"{args.set}: {len(table.images)} images, {megapixels:.2f} MP, sigma {args.sigma:g}, CPU "
+        f"{args.set}: {len(table.images)} images, {megapixels:.2f} MP, sigma {args.sigma:g}, ours in {args.precision}, CPU "
         f"({os.cpu_count()} cores, torch using {torch.get_num_threads()} threads)"
     )
     for method in table.methods:
