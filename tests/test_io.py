@@ -297,6 +297,18 @@ def test_truncated_tiff(tmp_path: Path) -> None:
     assert "truncated" in read_error(tmp_path / "cut.tif")
 
 
+def test_multi_page_tiff_is_refused_but_a_reduced_preview_is_not(tmp_path: Path) -> None:
+    stack = random_samples((3, 16, 16), np.uint8)
+    with tifffile.TiffWriter(tmp_path / "stack.tif") as writer:
+        for page in stack:
+            writer.write(page)
+    assert "multi-page" in read_error(tmp_path / "stack.tif")
+    with tifffile.TiffWriter(tmp_path / "preview.tif") as writer:
+        writer.write(stack[0])
+        writer.write(stack[1][:8, :8], subfiletype=1)  # a reduced-resolution preview page
+    assert read_image(tmp_path / "preview.tif").pixels.shape == (16, 16, 1)
+
+
 def test_named_pipe_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
     pipe = tmp_path / "pipe.png"
     os.mkfifo(pipe)

@@ -10,6 +10,7 @@ the fallback for the compressions and colour models tifffile cannot decode on it
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import stat
 import struct
@@ -262,11 +263,8 @@ def _read_tiff(data: bytes, path: Path, max_pixels: int) -> Image:
         with tifffile.TiffFile(io.BytesIO(data)) as tiff:
             page = tiff.pages[0]
             _check_pixel_count(page.imagewidth, page.imagelength, max_pixels, path)
-            full_pages = sum(1 for other in tiff.pages if not other.is_reduced)
-            if full_pages > 1:
-                raise ImageReadError(
-                    f"{_shown(path)}: multi-page TIFF with {full_pages} pages; split it into single images first"
-                )
+            if _has_second_full_page(tiff):
+                raise ImageReadError(f"{_shown(path)}: multi-page TIFF; split it into single images first")
             orientation_tag = page.tags.get(274)
             orientation = int(orientation_tag.value) if orientation_tag is not None else 1
             samples = _decode_tiff_page(page)
@@ -277,6 +275,19 @@ def _read_tiff(data: bytes, path: Path, max_pixels: int) -> Image:
     if samples is None:
         samples = _decode_with_opencv(data, path, "TIFF")
     return _to_image(samples, "tif", orientation, path)
+
+
+def _has_second_full_page(tiff: tifffile.TiffFile, pages_scanned: int = 16) -> bool:
+    """Whether the file holds more than one full-resolution page (reduced-size previews do
+    not count). Looks at the first ``pages_scanned`` pages only: a damaged next-page offset
+    can chain through thousands of bogus pages, and walking them all made one bad file
+    take minutes."""
+    full_pages = 0
+    for page in itertools.islice(tiff.pages, pages_scanned):
+        full_pages += not page.is_reduced
+        if full_pages > 1:
+            return True
+    return False
 
 
 def _decode_tiff_page(page: tifffile.TiffPage) -> np.ndarray | None:
