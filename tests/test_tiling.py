@@ -169,14 +169,15 @@ def test_overlap_must_be_smaller_than_tile() -> None:
 )
 def test_auto_tile_size_from_free_memory(monkeypatch: pytest.MonkeyPatch, free: int, expected: int) -> None:
     monkeypatch.setattr(tiling, "_free_bytes", lambda device: free)
-    assert auto_tile_size(torch.device("cpu"), channels=1) == expected
+    assert auto_tile_size(torch.device("cuda"), channels=1) == expected
+    assert auto_tile_size(torch.device("cpu"), channels=1) == min(expected, 512)  # CPU: no faster above 512
 
 
 def test_auto_tile_size_shrinks_with_scale_and_batch(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(tiling, "_free_bytes", lambda device: 16 * 2**30)
-    base = auto_tile_size(torch.device("cpu"), channels=3)
-    assert auto_tile_size(torch.device("cpu"), channels=3, scale=2) <= base // 2 + 64
-    assert auto_tile_size(torch.device("cpu"), channels=3, batch_size=4) <= base // 2 + 64
+    base = auto_tile_size(torch.device("cuda"), channels=3)
+    assert auto_tile_size(torch.device("cuda"), channels=3, scale=2) <= base // 2 + 64
+    assert auto_tile_size(torch.device("cuda"), channels=3, batch_size=4) <= base // 2 + 64
 
 
 def test_auto_tile_size_on_this_machine() -> None:

@@ -44,7 +44,8 @@ def inference_options(function: Callable) -> Callable:
     options = [
         click.option("--tile", default="auto", callback=_parse_tile, show_default=True, metavar="N|auto",
                      help="Split big images into N-pixel tiles blended without seams (bounded memory); "
-                          "0 = whole image, auto = the largest size that fits in half the free memory."),
+                          "0 = whole image, auto = the largest size that fits in half the free memory "
+                          "(at most 512 on the CPU, where larger tiles are not faster)."),
         click.option("--tile-overlap", default=32, show_default=True, type=click.IntRange(0),
                      help="Pixels shared by neighbouring tiles."),
         click.option("--batch-size", default=4, show_default=True, type=click.IntRange(1),
