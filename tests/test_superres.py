@@ -74,7 +74,7 @@ def test_real_mode_pairs_are_reproducible_from_the_sample_generator() -> None:
     assert not torch.equal(low, bicubic)
     gentle = {**options, "real": {"final_sinc_prob": 0.0, "first": {"jpeg_range": [95, 95]}}}
     assert task.make_pair(clean, gentle, torch.Generator().manual_seed(3))[0].shape == low.shape
-    with pytest.raises(ValueError, match="unknown setting real.fist"):
+    with pytest.raises(ValueError, match=r"unknown setting real\.'fist'"):
         task.make_pair(clean, {**options, "real": {"fist": {}}}, torch.Generator())
 
 

@@ -21,7 +21,6 @@ differentiable JPEG, and the ground truth is not unsharp-masked.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,6 +30,8 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from restore.engine.config import merge_into
 
 KERNEL_TYPES = ("iso", "aniso", "generalized_iso", "generalized_aniso", "plateau_iso", "plateau_aniso")
 RESIZE_MODES = ("area", "bilinear", "bicubic")
@@ -332,20 +333,4 @@ def second_order_settings(options: dict[str, Any]) -> SecondOrderSettings:
     ``first``/``second`` tables of :class:`DegradationStage` fields, each with an optional
     ``blur`` table of :class:`BlurSettings` fields; anything left out keeps Real-ESRGAN's
     default. Unknown keys are errors, so a misspelt one cannot silently do nothing."""
-    return _replace(SecondOrderSettings(), options, "real")
-
-
-def _replace(settings: Any, updates: dict[str, Any], where: str) -> Any:
-    fields = {field.name: field for field in dataclasses.fields(settings)}
-    changes: dict[str, Any] = {}
-    for key, value in updates.items():
-        if key not in fields:
-            raise ValueError(f"unknown setting {where}.{key}; known: {', '.join(fields)}")
-        current = getattr(settings, key)
-        if dataclasses.is_dataclass(current):
-            if not isinstance(value, dict):
-                raise ValueError(f"{where}.{key} must be a table")
-            changes[key] = _replace(current, value, f"{where}.{key}")
-        else:
-            changes[key] = tuple(value) if isinstance(current, tuple) else value
-    return dataclasses.replace(settings, **changes)
+    return merge_into(SecondOrderSettings(), options, "real.")
