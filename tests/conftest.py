@@ -88,3 +88,21 @@ def tiny_config(task: str, data_folder: Path, steps: int, **sections: Any) -> Tr
 def tiny_config_fixture() -> Callable[..., TrainConfig]:
     """:func:`tiny_config`, for tests (pytest shares conftest helpers through fixtures)."""
     return tiny_config
+
+
+@pytest.fixture
+def mixed_tree(tmp_path: Path) -> Path:
+    """The foundation check's nested folder: 8-bit RGB, 16-bit grey, RGBA and JPEG images,
+    a corrupt PNG and a text file (the two failures), plus a hidden file that is no input."""
+    root = tmp_path / "in"
+    (root / "sub" / "deeper").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    cv2.imwrite(str(root / "rgb.png"), rng.integers(0, 256, (24, 32, 3), dtype=np.uint8))
+    cv2.imwrite(str(root / "sub" / "grey16.png"), rng.integers(0, 65536, (20, 20), dtype=np.uint16))
+    cv2.imwrite(str(root / "sub" / "deeper" / "rgba.png"), rng.integers(0, 256, (16, 24, 4), dtype=np.uint8))
+    cv2.imwrite(str(root / "sub" / "photo.jpg"), rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
+    good = (root / "rgb.png").read_bytes()
+    (root / "sub" / "corrupt.png").write_bytes(good[:60])
+    (root / "sub" / "readme.txt").write_text("hello")
+    (root / ".hidden.png").write_bytes(good)
+    return root

@@ -20,95 +20,78 @@ def invert(image: Image, source: Path) -> tuple[Image, dict]:
     return Image(maximum - image.pixels, image.alpha, format=image.format), {"seen": source.name}
 
 
-@pytest.fixture
-def tree(tmp_path: Path) -> Path:
-    """A nested input folder with good, bad and non-image files."""
-    root = tmp_path / "in"
-    (root / "a" / "b").mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    cv2.imwrite(str(root / "rgb.png"), rng.integers(0, 256, (20, 24, 3), dtype=np.uint8))
-    cv2.imwrite(str(root / "a" / "grey16.png"), rng.integers(0, 65536, (16, 12), dtype=np.uint16))
-    cv2.imwrite(str(root / "a" / "b" / "rgba.png"), rng.integers(0, 256, (10, 14, 4), dtype=np.uint8))
-    cv2.imwrite(str(root / "a" / "b" / "photo.jpg"), rng.integers(0, 256, (18, 18, 3), dtype=np.uint8))
-    good = (root / "rgb.png").read_bytes()
-    (root / "a" / "corrupt.png").write_bytes(good[: len(good) // 2])
-    (root / "a" / "notes.txt").write_text("not an image")
-    (root / ".hidden.png").write_bytes(good)
-    return root
-
-
-def test_mirrors_tree_and_reports_every_input(tree: Path, tmp_path: Path) -> None:
+def test_mirrors_tree_and_reports_every_input(mixed_tree: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    report = run_batch(tree, out, invert, BatchSettings(quiet=True))
+    report = run_batch(mixed_tree, out, invert, BatchSettings(quiet=True))
     assert report.summary() == "4 done, 0 skipped, 2 failed"
     assert report.exit_code == 1
-    for relative in ("rgb.png", "a/grey16.png", "a/b/rgba.png", "a/b/photo.jpg"):
+    for relative in ("rgb.png", "sub/grey16.png", "sub/deeper/rgba.png", "sub/photo.jpg"):
         assert (out / relative).is_file(), relative
-    grey = cv2.imread(str(out / "a" / "grey16.png"), cv2.IMREAD_UNCHANGED)
+    grey = cv2.imread(str(out / "sub" / "grey16.png"), cv2.IMREAD_UNCHANGED)
     assert grey.dtype == np.uint16 and grey.ndim == 2
-    assert cv2.imread(str(out / "a" / "b" / "rgba.png"), cv2.IMREAD_UNCHANGED).shape == (10, 14, 4)
+    assert cv2.imread(str(out / "sub" / "deeper" / "rgba.png"), cv2.IMREAD_UNCHANGED).shape == (16, 24, 4)
     saved = json.loads((out / "report.json").read_text())
     assert len(saved["files"]) == 6
     reasons = {Path(item["input"]).name: item["reason"] for item in saved["files"] if item["status"] == "failed"}
-    assert set(reasons) == {"corrupt.png", "notes.txt"}
+    assert set(reasons) == {"corrupt.png", "readme.txt"}
     assert all(reasons.values())
     assert not list(out.rglob("*.tmp"))
 
 
-def test_second_run_skips_finished_outputs(tree: Path, tmp_path: Path) -> None:
+def test_second_run_skips_finished_outputs(mixed_tree: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    run_batch(tree, out, invert, BatchSettings(quiet=True))
+    run_batch(mixed_tree, out, invert, BatchSettings(quiet=True))
     before = (out / "rgb.png").stat().st_mtime_ns
-    report = run_batch(tree, out, invert, BatchSettings(quiet=True))
+    report = run_batch(mixed_tree, out, invert, BatchSettings(quiet=True))
     assert report.count("skipped") == 4 and report.count("done") == 0
     assert (out / "rgb.png").stat().st_mtime_ns == before
-    again = run_batch(tree, out, invert, BatchSettings(quiet=True, overwrite=True))
+    again = run_batch(mixed_tree, out, invert, BatchSettings(quiet=True, overwrite=True))
     assert again.count("done") == 4
 
 
-def test_output_inside_input_is_not_walked(tree: Path) -> None:
-    out = tree / "results"
-    run_batch(tree, out, invert, BatchSettings(quiet=True))
-    second = run_batch(tree, out, invert, BatchSettings(quiet=True))
+def test_output_inside_input_is_not_walked(mixed_tree: Path) -> None:
+    out = mixed_tree / "results"
+    run_batch(mixed_tree, out, invert, BatchSettings(quiet=True))
+    second = run_batch(mixed_tree, out, invert, BatchSettings(quiet=True))
     assert all("results" not in Path(outcome.input).parts for outcome in second.outcomes)
 
 
-def test_refuses_to_overwrite_inputs(tree: Path) -> None:
+def test_refuses_to_overwrite_inputs(mixed_tree: Path) -> None:
     with pytest.raises(BatchUsageError, match="overwrite an input"):
-        plan_jobs(tree, tree, BatchSettings())
-    assert plan_jobs(tree, tree, BatchSettings(suffix="_x"))  # a suffix makes it safe
+        plan_jobs(mixed_tree, mixed_tree, BatchSettings())
+    assert plan_jobs(mixed_tree, mixed_tree, BatchSettings(suffix="_x"))  # a suffix makes it safe
 
 
-def test_single_file_and_suffix_and_format(tree: Path, tmp_path: Path) -> None:
+def test_single_file_and_suffix_and_format(mixed_tree: Path, tmp_path: Path) -> None:
     out = tmp_path / "single"
-    report = run_batch(tree / "rgb.png", out, invert, BatchSettings(quiet=True, suffix="_inv", ext="tif"))
+    report = run_batch(mixed_tree / "rgb.png", out, invert, BatchSettings(quiet=True, suffix="_inv", ext="tif"))
     assert report.exit_code == 0
     assert (out / "rgb_inv.tif").is_file()
 
 
-def test_stale_temp_files_are_removed(tree: Path, tmp_path: Path) -> None:
+def test_stale_temp_files_are_removed(mixed_tree: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
     stale = out / ".rgb.png.abc123.tmp"
     stale.write_bytes(b"half a file")
-    run_batch(tree, out, invert, BatchSettings(quiet=True))
+    run_batch(mixed_tree, out, invert, BatchSettings(quiet=True))
     assert not stale.exists()
 
 
-def test_processing_error_is_reported_and_batch_goes_on(tree: Path, tmp_path: Path) -> None:
+def test_processing_error_is_reported_and_batch_goes_on(mixed_tree: Path, tmp_path: Path) -> None:
     def fails_on_grey(image: Image, source: Path) -> tuple[Image, dict]:
         if image.channels == 1:
             raise ValueError("grey is not supported by this stand-in")
         return invert(image, source)
 
-    report = run_batch(tree, tmp_path / "out", fails_on_grey, BatchSettings(quiet=True))
+    report = run_batch(mixed_tree, tmp_path / "out", fails_on_grey, BatchSettings(quiet=True))
     failed = {Path(o.input).name: o.reason for o in report.outcomes if o.status == "failed"}
     assert failed["grey16.png"] == "grey is not supported by this stand-in"
     assert report.count("done") == 3
 
 
 @pytest.mark.parametrize("error", [MemoryError("cannot allocate 80 GiB"), KeyError("x")])
-def test_any_failure_of_one_input_is_reported_with_its_type(tree: Path, tmp_path: Path, error: Exception) -> None:
+def test_any_failure_of_one_input_is_reported_with_its_type(mixed_tree: Path, tmp_path: Path, error: Exception) -> None:
     """Not only the expected errors: a huge image's MemoryError or a decoder's bug on
     damaged bytes must not stop the batch either."""
 
@@ -117,7 +100,7 @@ def test_any_failure_of_one_input_is_reported_with_its_type(tree: Path, tmp_path
             raise error
         return invert(image, source)
 
-    report = run_batch(tree, tmp_path / "out", fails_on_grey, BatchSettings(quiet=True))
+    report = run_batch(mixed_tree, tmp_path / "out", fails_on_grey, BatchSettings(quiet=True))
     failed = {Path(o.input).name: o.reason for o in report.outcomes if o.status == "failed"}
     assert failed["grey16.png"] == f"{type(error).__name__}: {error}"
     assert report.count("done") == 3

@@ -41,32 +41,16 @@ def test_version() -> None:
     assert run("--version") == (0, f"restore, version {__version__}\n")
 
 
-@pytest.fixture
-def nested_inputs(tmp_path: Path) -> Path:
-    """The foundation check: 8-bit RGB, 16-bit grey, RGBA, JPEG, a corrupt PNG, a text file."""
-    root = tmp_path / "in"
-    (root / "sub" / "deeper").mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    cv2.imwrite(str(root / "rgb.png"), rng.integers(0, 256, (24, 32, 3), dtype=np.uint8))
-    cv2.imwrite(str(root / "sub" / "grey16.png"), rng.integers(0, 65536, (20, 20), dtype=np.uint16))
-    cv2.imwrite(str(root / "sub" / "deeper" / "rgba.png"), rng.integers(0, 256, (16, 24, 4), dtype=np.uint8))
-    cv2.imwrite(str(root / "sub" / "photo.jpg"), rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
-    good = (root / "rgb.png").read_bytes()
-    (root / "sub" / "corrupt.png").write_bytes(good[:60])
-    (root / "sub" / "readme.txt").write_text("hello")
-    return root
-
-
-def test_denoise_folder_check(nested_inputs: Path, tmp_path: Path) -> None:
+def test_denoise_folder_check(mixed_tree: Path, tmp_path: Path) -> None:
     weights = write_tiny_denoise_weights(tmp_path / "tiny.safetensors")
     out = tmp_path / "out"
-    args = ["denoise", "--in", str(nested_inputs), "--out", str(out), "--weights", str(weights), "--quiet"]
+    args = ["denoise", "--in", str(mixed_tree), "--out", str(out), "--weights", str(weights), "--quiet"]
     exit_code, output = run(*args)
     assert exit_code == 1, output
     expected = {"rgb.png": ((24, 32, 3), np.uint8), "sub/grey16.png": ((20, 20), np.uint16),
                 "sub/deeper/rgba.png": ((16, 24, 4), np.uint8), "sub/photo.jpg": ((32, 32, 3), np.uint8)}
     for relative, (shape, dtype) in expected.items():
-        original = cv2.imread(str(nested_inputs / relative), cv2.IMREAD_UNCHANGED)
+        original = cv2.imread(str(mixed_tree / relative), cv2.IMREAD_UNCHANGED)
         produced = cv2.imread(str(out / relative), cv2.IMREAD_UNCHANGED)
         assert produced.shape == shape and produced.dtype == dtype, relative
         if relative.endswith("rgba.png"):
@@ -80,14 +64,14 @@ def test_denoise_folder_check(nested_inputs: Path, tmp_path: Path) -> None:
     assert exit_code == 1 and "0 done, 4 skipped, 2 failed" in output
 
 
-def test_fp16_on_cpu_is_a_usage_error(nested_inputs: Path, tmp_path: Path) -> None:
-    exit_code, output = run("denoise", "--in", str(nested_inputs), "--out", str(tmp_path / "o"),
+def test_fp16_on_cpu_is_a_usage_error(mixed_tree: Path, tmp_path: Path) -> None:
+    exit_code, output = run("denoise", "--in", str(mixed_tree), "--out", str(tmp_path / "o"),
                             "--device", "cpu", "--precision", "fp16")
     assert exit_code == 2 and "fp16 is not supported on the CPU" in output
 
 
-def test_bad_sigma_is_a_usage_error(nested_inputs: Path, tmp_path: Path) -> None:
-    exit_code, output = run("denoise", "--in", str(nested_inputs), "--out", str(tmp_path / "o"), "--sigma", "loud")
+def test_bad_sigma_is_a_usage_error(mixed_tree: Path, tmp_path: Path) -> None:
+    exit_code, output = run("denoise", "--in", str(mixed_tree), "--out", str(tmp_path / "o"), "--sigma", "loud")
     assert exit_code == 2 and "noise level" in output
 
 
