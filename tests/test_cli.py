@@ -146,3 +146,5 @@ def test_eval_denoise_rejects_unknown_methods_and_sigmas(tmp_path: Path) -> None
     (tmp_path / "set").mkdir()
     assert run("eval", "denoise", "--data", str(tmp_path / "set"), "--methods", "dncnn")[0] == 2
     assert run("eval", "denoise", "--data", str(tmp_path / "set"), "--sigma", "0,25")[0] == 2
+    exit_code, output = run("eval", "denoise", "--data", str(tmp_path / "set"), "--methods", "noisy")
+    assert exit_code == 2 and "no images found" in output  # an empty set names the folder, no traceback

@@ -106,7 +106,10 @@ def evaluate_denoise_command(folders: tuple[Path, ...], sigmas: list[float], wei
             }
         except WeightsError as error:
             raise click.ClickException(str(error)) from error
-        table = evaluate_denoise(folder, table_methods, sigmas, channels=channels, max_images=max_images)
+        try:
+            table = evaluate_denoise(folder, table_methods, sigmas, channels=channels, max_images=max_images)
+        except (FileNotFoundError, ValueError) as error:  # no images, 16-bit images, a method's bad output
+            raise click.UsageError(str(error)) from error
         table.settings["weights"] = name if "ours" in chosen else None
         click.echo(table.to_text() + "\n")
         results[folder.name] = table.to_dict()
