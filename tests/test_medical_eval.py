@@ -52,3 +52,22 @@ def test_weights_of_another_task_are_refused(volume: Path, tmp_path: Path) -> No
     weights = write_tiny_denoise_weights(tmp_path / "denoise.safetensors")
     result = CliRunner().invoke(main, ["eval", "medical", "--weights", str(weights), "--data", str(volume)])
     assert result.exit_code == 2 and "are for denoise, not medical" in result.output
+
+
+def test_bench_records_overall_and_per_file_means(volume: Path, tmp_path: Path, monkeypatch) -> None:
+    import importlib.util
+
+    import restore.weights as registry
+
+    monkeypatch.setattr(registry, "weights_dir", lambda: tmp_path / "weights")
+    registry.export_weights(write_identity_weights(tmp_path / "sr.safetensors", degradation="kspace", scale=2),
+                            "sr", "r.toml")
+    spec = importlib.util.spec_from_file_location("medical_quality",
+                                                  Path(__file__).resolve().parents[1] / "bench" / "medical_quality.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    bench.main(["--weights", "sr", "--data", str(volume), "--limit", "2", "--level", "0.01", "--record"])
+    metrics = registry.load_manifest()["sr"].metrics["level_0.01"]
+    assert metrics["slices"] == 2 and metrics["ours_psnr"] > 20
+    assert metrics["files"]["held_out.nii.gz"]["cubic_psnr"] == pytest.approx(metrics["cubic_psnr"])
+    assert "--record" in registry.load_manifest()["sr"].metrics_command

@@ -386,3 +386,49 @@ def test_split_aligned_makes_unpaired_folders(tmp_path: Path) -> None:
     assert a_names == ["000.png", "002.png"] and b_names == ["001.png", "003.png"]  # no pair on both sides
     pair = read_image(source / "001.png").pixels
     assert np.array_equal(read_image(tmp_path / "split" / "trainB" / "001.png").pixels, pair[:, 8:])
+
+
+# -- bench scripts -----------------------------------------------------------------------------
+
+
+def load_bench(name: str):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_style_bench_scores_held_out_pairs_writes_the_grid_and_records(tmp_path: Path, monkeypatch, capsys) -> None:
+    import restore.weights as registry
+
+    pairs = write_images(tmp_path / "test", 3, 16, 32, seed=4)  # A|B, 16x16 halves
+    spec = {"arch": "resnet", "base_channels": 4, "n_blocks": 1}
+    save_weights(tmp_path / "p2p.safetensors", build_network(spec).state_dict(),
+                 {"task": "style", "network": spec, "direction": "BtoA"})
+    monkeypatch.setattr(registry, "weights_dir", lambda: tmp_path / "weights")
+    registry.export_weights(tmp_path / "p2p.safetensors", "p2p", "r.toml")
+    load_bench("style_quality").main(["--weights", "p2p", "--data", str(pairs), "--grid", str(tmp_path / "grid.png"),
+                                      "--grid-rows", "2", "--record"])
+    assert "input " in capsys.readouterr().out
+    assert read_image(tmp_path / "grid.png").pixels.shape == (2 * 16, 3 * 16, 3)  # input | ours | target
+    metrics = registry.load_manifest()["p2p"].metrics[f"{tmp_path.name}/test"]
+    assert metrics["images"] == 3 and metrics["direction"] == "BtoA"
+    assert {"l1", "psnr", "ssim", "histogram_w1", "input_l1", "input_psnr"} <= set(metrics)
+    images = [read_image(path).pixels.astype(np.float64) / 255 for path in sorted(pairs.glob("*.png"))]
+    assert np.isclose(metrics["input_l1"], np.mean([np.abs(image[:, 16:] - image[:, :16]).mean() for image in images]))
+
+
+def test_loss_trend_prints_window_means_of_the_logged_losses(tmp_path: Path, capsys) -> None:
+    data = tmp_path / "data"
+    write_images(data / "trainA", 2, 20, 20, seed=1)
+    write_images(data / "trainB", 2, 20, 20, seed=2)
+    config = tiny_cyclegan(data, "AtoB", steps=4)
+    config.log.tensorboard, config.log.log_every = True, 1
+    Trainer(config, tmp_path / "run", progress=False).fit()
+    load_bench("loss_trend").main([str(tmp_path / "run"), "--windows", "2"])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith("4 steps, mean per 2 equal windows")
+    cycle = next(line for line in lines if line.startswith("loss/cycle"))
+    assert len(cycle.split()) == 3  # the tag and two window means
