@@ -78,8 +78,8 @@ def main(argv: list[str] | None = None) -> None:
     seconds = time.perf_counter() - started
     target_counts = colour_counts(outputs["target"])
     means = {method: {name: float(np.mean(values)) for name, values in table.items()} for method, table in scores.items()}
-    for method in means:
-        means[method]["histogram_w1"] = float(histogram_distance(colour_counts(outputs[method]), target_counts).mean())
+    for method, values in means.items():
+        values["histogram_w1"] = float(histogram_distance(colour_counts(outputs[method]), target_counts).mean())
     print(f"{len(paths)} held-out pairs from {args.data}, direction {direction}, {args.weights}")
     print(f"{'method':<8} {'L1':>7} {'PSNR':>7} {'SSIM':>7} {'hist W1':>8}")
     for method, values in means.items():
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.record:
         command = "python bench/style_quality.py " + " ".join(sys.argv[1:] if argv is None else argv)
         entry = {"images": len(paths), "direction": direction}
-        entry |= {name: value for name, value in means["ours"].items()}
+        entry |= means["ours"]
         entry |= {f"input_{name}": value for name, value in means["input"].items()}
         record_metrics(args.weights, {f"{args.data.parent.name}/{args.data.name}": entry}, command)
 
