@@ -19,6 +19,8 @@ from restore.engine.config import ConfigError, OptimConfig, TrainConfig, from_di
 from restore.engine.train import Trainer, TrainingDiverged, lr_factor, resolve_config
 from restore.nets import parse_network_spec
 
+from conftest import TINY_UNET
+
 
 def train(config: TrainConfig, run_dir: Path, resume: bool = False) -> Trainer:
     trainer = Trainer(config, run_dir, resume=resume, progress=False)
@@ -135,6 +137,21 @@ def test_init_weights_start_the_generator_from_a_file(clean_images: Path, tmp_pa
     with pytest.raises(ValueError, match="do not fit"):
         Trainer(wider, tmp_path / "fourth", progress=False)
 
+
+
+def test_partial_init_takes_the_matching_tensors_of_another_scale(clean_images: Path, tmp_path: Path, tiny_config) -> None:
+    x2 = {**TINY_UNET, "upscale": 2}
+    train(tiny_config("superres", clean_images, steps=1, task_options={"scale": 2}, generator=x2), tmp_path / "x2")
+    source, _ = load_weights(tmp_path / "x2" / "last.safetensors")
+    x4 = tiny_config("superres", clean_images, steps=1, task_options={"scale": 4}, generator={**TINY_UNET, "upscale": 4},
+                     init_weights=str(tmp_path / "x2" / "last.safetensors"))
+    with pytest.raises(ValueError, match="init_strict = false"):
+        Trainer(x4, tmp_path / "strict", progress=False)
+    x4.init_strict = False
+    started = Trainer(x4, tmp_path / "x4", progress=False).objective.networks["G"].state_dict()
+    shared = [key for key in started if key in source and source[key].shape == started[key].shape]
+    assert all(torch.equal(started[key], source[key].float()) for key in shared)
+    assert "tail.3.weight" not in shared and "tail.0.weight" in shared  # x2's last conv is x4's second upsampler
 
 # -- divergence ----------------------------------------------------------------------------
 

@@ -84,6 +84,9 @@ class TrainConfig:
     # a weights file (restore .safetensors, or a .pt/.pth of tensors) the generator starts
     # from instead of its random init: fine-tuning, e.g. superres-x4-real from superres-x4
     init_weights: str = ""
+    # false: take only the tensors whose name and shape match (the rest keep their random
+    # init), e.g. a x4 super-resolution run from x2 weights, whose upsampling tails differ
+    init_strict: bool = True
     task_options: dict[str, Any] = field(default_factory=dict)  # the task's degradation knobs
     generator: dict[str, Any] = field(default_factory=dict)  # network spec, see restore.nets
     discriminator: dict[str, Any] = field(default_factory=dict)

@@ -20,6 +20,7 @@ import functools
 import json
 import math
 import random
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -165,14 +166,26 @@ class Trainer:
         return saved
 
     def _load_init_weights(self, path: str) -> None:
-        """Start every generator from ``path`` (shapes must match the run's network)."""
+        """Start every generator from ``path``: all of it (shapes must match the run's
+        network), or with ``init_strict = false`` the tensors whose name and shape match."""
         state_dict, _ = load_weights(path)
         for name in self.objective.generator_names:
             network = self.objective.networks[name]
+            if not self.config.init_strict:
+                own = network.state_dict()
+                matching = {k: v for k, v in state_dict.items() if k in own and own[k].shape == v.shape}
+                if not matching:
+                    raise WeightsError(f"init_weights {path}: no tensor fits this run's generator")
+                state_dict = {**own, **matching}
+                if self.dist.is_main:
+                    skipped = sorted(set(own) - set(matching))
+                    print(f"init_weights: {len(matching)} of {len(own)} tensors from {path}; "
+                          f"kept the random init of {', '.join(skipped) or 'none'}", file=sys.stderr)
             try:
                 network.load_state_dict({key: value.float() for key, value in state_dict.items()})
             except RuntimeError as error:
-                raise WeightsError(f"init_weights {path} do not fit this run's generator: {error}") from error
+                raise WeightsError(f"init_weights {path} do not fit this run's generator "
+                                   f"(init_strict = false takes the tensors that do): {error}") from error
 
     def _build_objective(self) -> Objective:
         objective_class = UnpairedObjective if self.config.data.layout == "unaligned" else PairedObjective
