@@ -6,12 +6,18 @@
 On a folder of generated images (smooth shapes plus noise, PNG), for each shipped default
 model (denoise; superres x4 when this installation ships it), in one run:
 
-- limit: forward passes only, on tensors decoded beforehand (same tile and batch size);
-- naive: the loop of Real-ESRGAN's inference script: read one image, run it, write it, next;
-- restore: ``restore.process_folder`` (decoding/encoding in worker threads, atomic writes,
+- limit: forward passes only, on tensors decoded beforehand (same tile, batch size and
+  precision as restore);
+- naive: the loop of Real-ESRGAN's inference script: read one image, run it, write it, next,
+  in fp32 as that script runs on a CPU;
+- naive-same: the same loop at restore's precision, to separate what the precision gives
+  from what the pipeline gives;
+- restore: ``restore.process_folder`` with its defaults (precision ``auto``: bf16 for these
+  8-bit images where the CPU has it; decoding/encoding in worker threads, atomic writes,
   report.json).
 
-Prints images/s and the ratios restore/limit and restore/naive, and writes them as JSON.
+Prints images/s and the ratios restore/limit, restore/naive and restore/naive-same, and
+writes them as JSON.
 The three run one after the other in one process, so the ratios mean something on a busy
 machine; the absolute numbers do not. CPU figures only: pass --device cuda on a GPU machine
 and they are reported separately, never mixed.
@@ -69,20 +75,25 @@ def images_per_second(run: Callable[[], None], count: int) -> float:
 
 def measure(task: str, weights: str, paths: list[Path], options: dict, settings: dict, work: Path) -> dict[str, float]:
     model = restore.load(weights, **settings)
+    anchor = restore.load(weights, **settings | {"precision": "fp32"})
     tensors = [array_to_tensor(read_image(path).pixels) for path in paths]
-    model.run(tensors[0], **options)  # warm-up: kernel selection and allocations stay out of the timings
+    for warm in (model, anchor):  # kernel selection and allocations stay out of the timings
+        warm.run(tensors[0], eight_bit=True, **options)
 
     def limit() -> None:
         for tensor in tensors:
-            model.run(tensor, **options)
+            model.run(tensor, eight_bit=True, **options)  # the generated images are 8-bit
 
-    def naive() -> None:
-        out = work / f"{task}-naive"
-        out.mkdir()
-        for path in paths:
-            image = read_image(path)
-            result, _ = model.run(array_to_tensor(image.pixels), **options)
-            write_image(out / path.name, Image(tensor_to_array(result, image.pixels.dtype), None, image.format))
+    def naive(network: restore.Restorer, name: str) -> Callable[[], None]:
+        def loop() -> None:
+            out = work / f"{task}-{name}"
+            out.mkdir()
+            for path in paths:
+                image = read_image(path)
+                result, _ = network.run(array_to_tensor(image.pixels), eight_bit=True, **options)
+                write_image(out / path.name, Image(tensor_to_array(result, image.pixels.dtype), None, image.format))
+
+        return loop
 
     def ours() -> None:
         report = restore.process_folder(task, paths[0].parent, work / f"{task}-restore", weights=weights,
@@ -90,9 +101,11 @@ def measure(task: str, weights: str, paths: list[Path], options: dict, settings:
         if report.exit_code:
             raise SystemExit(f"restore failed on some images: {report.summary()}")
 
-    rates = {"limit": images_per_second(limit, len(paths)), "naive": images_per_second(naive, len(paths)),
+    rates = {"limit": images_per_second(limit, len(paths)),
+             "naive": images_per_second(naive(anchor, "naive"), len(paths)),
+             "naive-same": images_per_second(naive(model, "naive-same"), len(paths)),
              "restore": images_per_second(ours, len(paths))}
-    return rates | {"restore/limit": rates["restore"] / rates["limit"], "restore/naive": rates["restore"] / rates["naive"]}
+    return rates | {f"restore/{path}": rates["restore"] / rates[path] for path in ("limit", "naive", "naive-same")}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -100,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--images", type=int, default=200, help="how many generated images")
     parser.add_argument("--size", type=int, default=512, help="their side in pixels")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or mps")
-    parser.add_argument("--precision", default="fp32", help="fp32, bf16 (fp16 on GPUs)")
+    parser.add_argument("--precision", default="auto", help="restore's: auto (its default), fp32, bf16 (fp16 on GPUs)")
     parser.add_argument("--tile", default="auto", help="tile size for every path (0 = whole image, auto)")
     parser.add_argument("--batch-size", type=int, default=4, help="tiles per forward pass")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
@@ -125,10 +138,12 @@ def main(argv: list[str] | None = None) -> None:
 
     print(f"{args.images} images of {args.size}x{args.size}, device {args.device}, {args.precision}, tile {args.tile}, "
           f"batch {args.batch_size}, {os.cpu_count()} cores, torch using {torch.get_num_threads()} threads")
-    print(f"{'task':<10}{'limit img/s':>13}{'naive img/s':>13}{'restore img/s':>15}{'restore/limit':>15}{'restore/naive':>15}")
+    paths_shown = ("limit", "naive", "naive-same", "restore")
+    ratios = ("restore/limit", "restore/naive", "restore/naive-same")
+    print(f"{'task':<10}" + "".join(f"{name + ' img/s':>17}" for name in paths_shown) + "".join(f"{r:>20}" for r in ratios))
     for task, row in results.items():
-        print(f"{task:<10}{row['limit']:>13.3f}{row['naive']:>13.3f}{row['restore']:>15.3f}"
-              f"{row['restore/limit']:>15.2f}{row['restore/naive']:>15.2f}")
+        print(f"{task:<10}" + "".join(f"{row[name]:>17.3f}" for name in paths_shown)
+              + "".join(f"{row[r]:>20.2f}" for r in ratios))
     if args.json:
         args.json.write_text(json.dumps({"settings": vars(args) | {"json": str(args.json)}, "results": results}, indent=2) + "\n")
 

@@ -104,7 +104,8 @@ class TaskProcessor:
             return prepared.image, prepared.info
         image, options = prepared.image, {**self.options, **prepared.options}
         model = self.model_for(image.channels)
-        output, info = model.run(array_to_tensor(image.pixels), **options)
+        eight_bit = image.pixels.dtype == np.uint8
+        output, info = model.run(array_to_tensor(image.pixels), eight_bit=eight_bit, **options)
         pixels = self.task.postprocess(tensor_to_array(output, image.pixels.dtype), image.pixels, options)
         alpha = image.alpha
         if alpha is not None and alpha.shape != pixels.shape[:2]:
@@ -118,7 +119,7 @@ class TaskProcessor:
         run on alpha as a grey image, so a cut-out's edge is as sharp as the picture's."""
         if self.options.get("alpha", "bicubic") == "bicubic":
             return resize_alpha(alpha, height, width)
-        output, _ = model.run(array_to_tensor(alpha), **options)
+        output, _ = model.run(array_to_tensor(alpha), eight_bit=alpha.dtype == np.uint8, **options)
         resized = self.task.postprocess(tensor_to_array(output, alpha.dtype), alpha[:, :, None], options)
         return resized[:, :, 0]
 

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from restore.engine.checkpoint import WeightsError, load_weights
-from restore.engine.device import autocast, check_precision, resolve_device
+from restore.engine.device import autocast, check_precision, inference_precision, resolve_device
 from restore.engine.tiling import auto_tile_size, tiled_forward
 from restore.io.convert import array_to_tensor, tensor_to_array
 from restore.nets import build_network
@@ -67,7 +67,7 @@ class Restorer:
         metadata: dict[str, Any],
         *,
         device: str = "auto",
-        precision: str = "fp32",
+        precision: str = "auto",
         tile: int | str = "auto",
         tile_overlap: int = 32,
         batch_size: int = 4,
@@ -78,7 +78,7 @@ class Restorer:
         self.entry = entry
         self.task = get_task(metadata["task"])
         self.device = resolve_device(device)
-        check_precision(self.device, precision)
+        check_precision(self.device, precision, allow_auto=True)
         self.precision = precision
         spec = metadata["network"]
         self.channels = int(spec.get("in_channels", 3))
@@ -115,8 +115,11 @@ class Restorer:
     def name(self) -> str:
         return self.entry.name if self.entry else str(self.metadata.get("source", "weights file"))
 
-    def run(self, image: torch.Tensor, **options: Any) -> tuple[torch.Tensor, dict[str, Any]]:
+    def run(self, image: torch.Tensor, *, eight_bit: bool = False, **options: Any) -> tuple[torch.Tensor, dict[str, Any]]:
         """``(1, C, H, W)`` [0, 1] CPU tensor -> restored tensor and per-image decisions.
+
+        ``eight_bit``: the image was decoded from 8-bit samples, so precision ``auto`` may
+        run it in bf16 (see :func:`restore.engine.device.inference_precision`).
 
         Grey images given to a colour model are replicated to RGB and averaged back (and
         colour to a grey model is refused), so grey stays grey whatever the weights."""
@@ -129,13 +132,15 @@ class Restorer:
                 raise ValueError(f"this {self.name} model takes {self.channels}-channel images, not {channels}")
         network_input, info = self.task.inference_input(image, options)
         transforms = ENSEMBLE_TRANSFORMS if self.ensemble else ENSEMBLE_TRANSFORMS[:1]
-        output = sum(inverse(self._tiled(forward(network_input))) for forward, inverse in transforms) / len(transforms)
+        precision = inference_precision(self.device, self.precision, exact=not eight_bit)
+        output = sum(inverse(self._tiled(forward(network_input), precision)) for forward, inverse in transforms)
+        output = output / len(transforms)
         output = output.clamp_(0, 1)
         if channels == 1 and output.shape[1] == 3:
             output = output.mean(dim=1, keepdim=True)
         return output, info
 
-    def _tiled(self, network_input: torch.Tensor) -> torch.Tensor:
+    def _tiled(self, network_input: torch.Tensor, precision: str) -> torch.Tensor:
         return tiled_forward(
             self._forward,
             network_input,
@@ -145,7 +150,7 @@ class Restorer:
             multiple=self.multiple,
             batch_size=self.batch_size,
             device=self.device,
-            autocast=functools.partial(autocast, self.device, self.precision),
+            autocast=functools.partial(autocast, self.device, precision),
         )
 
     def _forward(self, batch: torch.Tensor) -> torch.Tensor:
@@ -157,7 +162,8 @@ class Restorer:
         dtype. Task options (e.g. ``sigma=25``, inpainting's ``mask=``) are passed through."""
         if isinstance(image, np.ndarray):
             pixels = image[:, :, None] if image.ndim == 2 else image
-            output = tensor_to_array(self.run(array_to_tensor(pixels), **options)[0], image.dtype)
+            eight_bit = image.dtype == np.uint8
+            output = tensor_to_array(self.run(array_to_tensor(pixels), eight_bit=eight_bit, **options)[0], image.dtype)
             output = self.task.postprocess(output, pixels, options)
             return output[:, :, 0] if image.ndim == 2 else output
         if isinstance(image, torch.Tensor):
@@ -185,6 +191,6 @@ def _check_finite(image: torch.Tensor) -> None:
 def load(name_or_path: str | Path, **settings: Any) -> Restorer:
     """Load shipped weights by name (see ``restore weights list``) or a weights file.
 
-    ``settings``: ``device`` (auto|cpu|cuda|mps), ``precision`` (fp32|bf16|fp16),
+    ``settings``: ``device`` (auto|cpu|cuda|mps), ``precision`` (auto|fp32|bf16|fp16),
     ``tile``, ``tile_overlap``, ``batch_size``."""
     return Restorer.from_weights(name_or_path, **settings)

@@ -80,6 +80,23 @@ def test_fp16_on_cpu_is_refused_with_a_message(weights: Path) -> None:
         restore.load(weights, device="cpu", precision="fp16")
 
 
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_precision_uses_bf16_only_for_8_bit_images_on_bf16_hardware(weights: Path, monkeypatch,
+                                                                        native: bool) -> None:
+    import restore.engine.device as device
+
+    monkeypatch.setattr(device, "native_bf16", lambda _device: native)
+    auto, fp32, bf16 = (restore.load(weights, device="cpu", precision=p, tile=0) for p in ("auto", "fp32", "bf16"))
+    rng = np.random.default_rng(3)
+    eight = rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)
+    sixteen = rng.integers(0, 65536, (24, 24, 3), dtype=np.uint16)
+    assert np.array_equal(auto(eight, sigma=10), (bf16 if native else fp32)(eight, sigma=10))
+    assert np.array_equal(auto(sixteen, sigma=10), fp32(sixteen, sigma=10))  # 16-bit levels need fp32
+    assert not np.array_equal(bf16(sixteen, sigma=10), fp32(sixteen, sigma=10))  # (so the check above can fail)
+    tensor = torch.from_numpy(eight).permute(2, 0, 1).float() / 255  # float tensors count as exact
+    assert torch.equal(auto(tensor, sigma=10), fp32(tensor, sigma=10))
+
+
 def test_unknown_weights_name_names_the_shipped_ones() -> None:
     with pytest.raises(WeightsError, match="neither a shipped weights name"):
         restore.load("no-such-weights")

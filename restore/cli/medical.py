@@ -81,7 +81,7 @@ def _run(command: str, settings: dict[str, Any], scale: int | None = None) -> No
 
     source, destination = settings.pop("source"), settings.pop("destination")
     try:
-        check_precision(resolve_device(settings["device"]), settings["precision"])
+        check_precision(resolve_device(settings["device"]), settings["precision"], allow_auto=True)
         report = process_scans(command, source, destination, expected_scale=scale, **settings)
     except (BatchUsageError, PrecisionError, WeightsError) as error:
         raise click.UsageError(str(error)) from error

@@ -27,11 +27,34 @@ def resolve_device(name: str = "auto") -> torch.device:
     return device
 
 
-def check_precision(device: torch.device, precision: str) -> None:
-    if precision not in ("fp32", "fp16", "bf16"):
-        raise PrecisionError(f"precision must be fp32, fp16 or bf16, not {precision!r}")
+def check_precision(device: torch.device, precision: str, allow_auto: bool = False) -> None:
+    allowed = ("fp32", "fp16", "bf16", "auto") if allow_auto else ("fp32", "fp16", "bf16")
+    if precision not in allowed:
+        raise PrecisionError(f"precision must be {', '.join(allowed[:-1])} or {allowed[-1]}, not {precision!r}")
     if precision == "fp16" and device.type == "cpu":
         raise PrecisionError("fp16 is not supported on the CPU: use --precision bf16 or fp32")
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes bfloat16 in hardware (so bf16 is faster than fp32): CUDA
+    GPUs from Ampere on, CPUs with AVX512-BF16 or AMX."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # private, hence getattr
+        return any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
+    return False
+
+
+def inference_precision(device: torch.device, precision: str, exact: bool) -> str:
+    """The precision one image runs at. ``auto`` is bf16 where the device computes it in
+    hardware, except for ``exact`` images (16-bit, float, scans: bf16's 8 significant bits
+    would round away levels they hold), and fp32 otherwise. For 8-bit images bf16 does not
+    change the measured quality (denoising CBSD68 sigma 25: 31.35 dB in both, bench/denoise_speed.py)
+    and is about 1.9x faster on this project's CPU."""
+    if precision != "auto":
+        return precision
+    return "bf16" if not exact and native_bf16(device) else "fp32"
 
 
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
