@@ -10,7 +10,6 @@ import numpy as np
 
 from restore.engine.batch import BatchReport, BatchSettings, run_batch
 from restore.engine.checkpoint import WeightsError
-from restore.io.convert import array_to_tensor, tensor_to_array
 from restore.io.image import Image, resize_alpha
 from restore.model import RESTORER_SETTINGS, Restorer
 from restore.tasks import get_task
@@ -104,9 +103,7 @@ class TaskProcessor:
             return prepared.image, prepared.info
         image, options = prepared.image, {**self.options, **prepared.options}
         model = self.model_for(image.channels)
-        eight_bit = image.pixels.dtype == np.uint8
-        output, info = model.run(array_to_tensor(image.pixels), eight_bit=eight_bit, **options)
-        pixels = self.task.postprocess(tensor_to_array(output, image.pixels.dtype), image.pixels, options)
+        pixels, info = model.restore_array(image.pixels, **options)
         alpha = image.alpha
         if alpha is not None and alpha.shape != pixels.shape[:2]:
             alpha = self._resize_alpha(model, alpha, pixels.shape[0], pixels.shape[1], options)
@@ -119,8 +116,7 @@ class TaskProcessor:
         run on alpha as a grey image, so a cut-out's edge is as sharp as the picture's."""
         if self.options.get("alpha", "bicubic") == "bicubic":
             return resize_alpha(alpha, height, width)
-        output, _ = model.run(array_to_tensor(alpha), eight_bit=alpha.dtype == np.uint8, **options)
-        resized = self.task.postprocess(tensor_to_array(output, alpha.dtype), alpha[:, :, None], options)
+        resized, _ = model.restore_array(alpha[:, :, None], **options)
         return resized[:, :, 0]
 
     def _relative(self, source: Path | None) -> Path | None:

@@ -20,7 +20,7 @@ from torch import nn
 
 from restore.engine.checkpoint import WeightsError, load_weights
 from restore.engine.device import autocast, check_precision, inference_precision, resolve_device
-from restore.engine.tiling import auto_tile_size, tiled_forward
+from restore.engine.tiling import RowSink, TileReader, auto_tile_size, stream_tiles
 from restore.io.convert import array_to_tensor, tensor_to_array
 from restore.nets import build_network
 from restore.tasks import TASKS, get_task
@@ -116,55 +116,92 @@ class Restorer:
         return self.entry.name if self.entry else str(self.metadata.get("source", "weights file"))
 
     def run(self, image: torch.Tensor, *, eight_bit: bool = False, **options: Any) -> tuple[torch.Tensor, dict[str, Any]]:
-        """``(1, C, H, W)`` [0, 1] CPU tensor -> restored tensor and per-image decisions.
+        """``(1, C, H, W)`` [0, 1] CPU tensor -> restored float32 tensor and per-image decisions.
 
         ``eight_bit``: the image was decoded from 8-bit samples, so precision ``auto`` may
         run it in bf16 (see :func:`restore.engine.device.inference_precision`).
-
         Grey images given to a colour model are replicated to RGB and averaged back (and
         colour to a grey model is refused), so grey stays grey whatever the weights."""
         _check_finite(image)
-        channels = image.shape[1]
-        if channels != self.channels:
-            if channels == 1 and self.channels == 3:
-                image = image.expand(-1, 3, -1, -1)
-            else:
-                raise ValueError(f"this {self.name} model takes {self.channels}-channel images, not {channels}")
-        network_input, info = self.task.inference_input(image, options)
-        transforms = ENSEMBLE_TRANSFORMS if self.ensemble else ENSEMBLE_TRANSFORMS[:1]
-        precision = inference_precision(self.device, self.precision, exact=not eight_bit)
-        output = sum(inverse(self._tiled(forward(network_input), precision)) for forward, inverse in transforms)
-        output = output / len(transforms)
-        output = output.clamp_(0, 1)
-        if channels == 1 and output.shape[1] == 3:
-            output = output.mean(dim=1, keepdim=True)
-        return output, info
+        bands: list[torch.Tensor] = []
+        info = self._stream(
+            lambda top, bottom, left, right: image[:, :, top:bottom, left:right],
+            image.shape[1], image.shape[2], image.shape[3], lambda _first, band: bands.append(band),
+            eight_bit=eight_bit, options=options,
+        )
+        return torch.cat(bands, dim=2), info
 
-    def _tiled(self, network_input: torch.Tensor, precision: str) -> torch.Tensor:
-        return tiled_forward(
-            self._forward,
-            network_input,
-            tile=self.tile,
-            overlap=self.tile_overlap,
-            scale=self.scale,
-            multiple=self.multiple,
-            batch_size=self.batch_size,
-            device=self.device,
+    def restore_array(self, pixels: np.ndarray, **options: Any) -> tuple[np.ndarray, dict[str, Any]]:
+        """``(H, W, C)`` array (uint8, uint16 or float in [0, 1]) -> the task's output at the
+        same dtype, and per-image decisions. Converted to float32 a tile at a time and
+        written back a band of rows at a time, so a huge 8-bit image costs little more than
+        its input and output arrays (bench/memory.py)."""
+        if pixels.dtype.kind == "f":
+            _check_finite(torch.from_numpy(pixels))
+        height, width, channels = pixels.shape
+        output = np.empty((height * self.scale, width * self.scale, self.out_channels(channels)), dtype=pixels.dtype)
+
+        def keep(first: int, band: torch.Tensor) -> None:
+            output[first : first + band.shape[2]] = tensor_to_array(band, pixels.dtype)
+
+        info = self._stream(
+            lambda top, bottom, left, right: array_to_tensor(pixels[top:bottom, left:right]),
+            channels, height, width, keep, eight_bit=pixels.dtype == np.uint8, options=options,
+        )
+        return self.task.postprocess(output, pixels, options), info
+
+    def out_channels(self, channels: int) -> int:
+        """Channels of the output for a ``channels``-channel input (grey stays grey)."""
+        return 1 if channels == 1 else int(self.metadata["network"].get("out_channels", self.channels))
+
+    def _stream(
+        self, read: TileReader, channels: int, height: int, width: int, sink: RowSink, *, eight_bit: bool,
+        options: dict[str, Any],
+    ) -> dict[str, Any]:
+        """The one inference path: the task's per-image decisions, then the network over
+        tiles read from ``read`` (grey replicated for a colour model, the task's input built
+        per tile), rows handed to ``sink`` clamped to [0, 1] (and grey again)."""
+        if channels != self.channels and not (channels == 1 and self.channels == 3):
+            raise ValueError(f"this {self.name} model takes {self.channels}-channel images, not {channels}")
+        options, info = self.task.image_options(read, height, width, options)
+        spatial = {key: options[key] for key in self.task.spatial_options if options.get(key) is not None}
+
+        def read_input(top: int, bottom: int, left: int, right: int) -> torch.Tensor:
+            region = read(top, bottom, left, right)
+            if region.shape[1] != self.channels:
+                region = region.expand(-1, self.channels, -1, -1)
+            cut = {key: _cut(value, top, bottom, left, right) for key, value in spatial.items()}
+            return self.task.inference_input(region, {**options, **cut})
+
+        def finish(first: int, band: torch.Tensor) -> None:
+            band = band.clamp_(0, 1)
+            sink(first, band.mean(dim=1, keepdim=True) if channels == 1 and band.shape[1] == 3 else band)
+
+        precision = inference_precision(self.device, self.precision, exact=not eight_bit)
+        stream_tiles(
+            self._forward, read_input, height, width, finish,
+            tile=self.tile, overlap=self.tile_overlap, scale=self.scale, multiple=self.multiple,
+            batch_size=self.batch_size, device=self.device,
             autocast=functools.partial(autocast, self.device, precision),
         )
+        return info
 
     def _forward(self, batch: torch.Tensor) -> torch.Tensor:
-        return self.network(batch.contiguous(memory_format=torch.channels_last)).float()
+        """One batch of tiles through the network; with ``ensemble`` the mean over the 8
+        flips/rotations of each tile (for a convolutional network, the same as flipping the
+        whole image, tile by tile)."""
+        transforms = ENSEMBLE_TRANSFORMS if self.ensemble else ENSEMBLE_TRANSFORMS[:1]
+        total = torch.zeros(())
+        for forward, inverse in transforms:
+            total = total + inverse(self.network(forward(batch).contiguous(memory_format=torch.channels_last)).float())
+        return total / len(transforms)
 
     def __call__(self, image: ImageLike, **options: Any) -> ImageLike:
         """Restore an ``(H, W)``/``(H, W, C)`` array (uint8, uint16 or float in [0, 1]) or a
         ``(C, H, W)``/``(B, C, H, W)`` tensor in [0, 1]; returns the same type, layout and
         dtype. Task options (e.g. ``sigma=25``, inpainting's ``mask=``) are passed through."""
         if isinstance(image, np.ndarray):
-            pixels = image[:, :, None] if image.ndim == 2 else image
-            eight_bit = image.dtype == np.uint8
-            output = tensor_to_array(self.run(array_to_tensor(pixels), eight_bit=eight_bit, **options)[0], image.dtype)
-            output = self.task.postprocess(output, pixels, options)
+            output, _ = self.restore_array(image[:, :, None] if image.ndim == 2 else image, **options)
             return output[:, :, 0] if image.ndim == 2 else output
         if isinstance(image, torch.Tensor):
             batch = image[None] if image.ndim == 3 else image
@@ -177,6 +214,13 @@ class Restorer:
         """:meth:`run` plus the task's post-processing, which works on float32 arrays."""
         output = tensor_to_array(self.run(image, **options)[0], np.float32)
         return array_to_tensor(self.task.postprocess(output, tensor_to_array(image, np.float32), options))
+
+
+def _cut(value: Any, top: int, bottom: int, left: int, right: int) -> Any:
+    """A spatial option's part under one tile: tensors are ``(..., H, W)``, arrays ``(H, W, ...)``."""
+    if isinstance(value, torch.Tensor):
+        return value[..., top:bottom, left:right]
+    return np.asarray(value)[top:bottom, left:right]
 
 
 def _check_finite(image: torch.Tensor) -> None:

@@ -61,14 +61,39 @@ def test_inference_sigma_explicit_auto_and_out_of_range() -> None:
     generator = torch.Generator().manual_seed(0)
     clean = torch.full((1, 3, 96, 96), 0.5)
     noisy = clean + torch.randn(clean.shape, generator=generator) * 25 / 255
-    network_input, info = task.inference_input(noisy, {"sigma": 10})
+
+    def read(top: int, bottom: int, left: int, right: int) -> torch.Tensor:
+        return noisy[:, :, top:bottom, left:right]
+
+    options, info = task.image_options(read, 96, 96, {"sigma": 10})
     assert info == {"sigma": 10.0, "sigma_estimated": False}
+    network_input = task.inference_input(noisy, options)
     assert network_input.shape == (1, 4, 96, 96) and torch.allclose(network_input[:, 3], torch.tensor(10 / 255))
-    _, info = task.inference_input(noisy, {"sigma": "auto"})
+    _, info = task.image_options(read, 96, 96, {"sigma": "auto"})
     assert info["sigma_estimated"] and abs(info["sigma"] - 25) < 2
     assert abs(estimate_sigma(noisy) - 25) < 2
     with pytest.raises(ValueError, match="between 0 and 255"):
-        task.inference_input(noisy, {"sigma": 300})
+        task.image_options(read, 96, 96, {"sigma": 300})
+
+
+def test_huge_images_are_estimated_in_bands(monkeypatch) -> None:
+    """The estimate of a huge image is the row-weighted mean over bands, never the whole
+    image in float64 at once."""
+    import restore.tasks.denoise as denoise
+
+    noisy = 0.5 + torch.randn(1, 3, 100, 64, generator=torch.Generator().manual_seed(1)) * 15 / 255
+    seen: list[int] = []
+
+    def read(top: int, bottom: int, left: int, right: int) -> torch.Tensor:
+        seen.append(bottom - top)
+        return noisy[:, :, top:bottom, left:right]
+
+    monkeypatch.setattr(denoise, "ESTIMATE_PIXELS", 40 * 64)
+    banded = denoise.estimate_sigma_in_bands(read, 100, 64)
+    assert seen == [40, 40, 20]
+    expected = (40 * estimate_sigma(noisy[:, :, :40]) + 40 * estimate_sigma(noisy[:, :, 40:80])
+                + 20 * estimate_sigma(noisy[:, :, 80:])) / 100
+    assert banded == pytest.approx(expected) and abs(banded - 15) < 2
 
 
 @pytest.mark.parametrize("shape", [(1, 3, 16, 16), (1, 1, 8, 8), (1, 3, 1, 1), (1, 3, 2, 40)])

@@ -1,8 +1,11 @@
 """Tiled inference: run a model over an image too big for the device in one pass.
 
 Modelled on MONAI's ``sliding_window_inference``: the image stays on the CPU, tiles go
-to the device in batches and their outputs come back to be blended into a CPU canvas
-with smooth weights, so there are no seams and the device only ever holds one batch.
+to the device in batches and their outputs come back to be blended on the CPU with
+smooth weights, so there are no seams and the device only ever holds one batch. Tiles
+go row by row and the image is read region by region (:func:`stream_tiles`): output
+rows leave as soon as the last tile touching them is in, so on a huge image only a band
+of rows is ever held in float32 (the caller may keep the whole image in 8 bits).
 
 Blending. Each tile is weighted by a separable profile that is 1 in its interior and
 falls to 0 with a raised cosine over the middle half of the overlap, on the sides that
@@ -22,6 +25,7 @@ import contextlib
 import math
 import os
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -38,9 +42,38 @@ _CPU_MAX_TILE = 512
 _MEMORY_SHARE = 0.5  # leave room for fragmentation, cuDNN workspaces and other processes
 
 
+TileReader = Callable[[int, int, int, int], torch.Tensor]
+"""``(top, bottom, left, right)`` of a region inside the image -> its ``(1, C, h, w)``
+float32 network input on the CPU."""
+RowSink = Callable[[int, torch.Tensor], None]
+"""``(first output row, (1, C, rows, output width))``: finished output rows, float32, in order."""
+
+
 def tiled_forward(
     model: Callable[[torch.Tensor], torch.Tensor],
     image: torch.Tensor,
+    *,
+    scale: int = 1,
+    **settings: Any,
+) -> torch.Tensor:
+    """Run ``model`` over a whole ``(1, Cin, H, W)`` float32 CPU ``image`` tile by tile;
+    returns ``(1, Cout, H*scale, W*scale)`` float32 on the CPU. ``settings`` are
+    :func:`stream_tiles`'s."""
+    if image.ndim != 4 or image.shape[0] != 1:
+        raise ValueError(f"image must be (1, C, H, W), not {tuple(image.shape)}")
+    height, width = image.shape[2:]
+    rows: list[torch.Tensor] = []
+    stream_tiles(model, lambda top, bottom, left, right: image[:, :, top:bottom, left:right], height, width,
+                 lambda _first, band: rows.append(band), scale=scale, **settings)
+    return torch.cat(rows, dim=2)
+
+
+def stream_tiles(
+    model: Callable[[torch.Tensor], torch.Tensor],
+    read: TileReader,
+    height: int,
+    width: int,
+    sink: RowSink,
     *,
     tile: int = 0,
     overlap: int = 32,
@@ -49,38 +82,48 @@ def tiled_forward(
     batch_size: int = 4,
     device: torch.device = torch.device("cpu"),
     autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
-) -> torch.Tensor:
-    """Run ``model`` over ``image`` tile by tile; returns ``(1, Cout, H*scale, W*scale)``
-    float32 on the CPU.
+) -> None:
+    """Run ``model`` over an image of ``height`` x ``width`` read region by region with
+    ``read``, and hand the output to ``sink`` in row bands as soon as no later tile can
+    change them, so neither the whole input nor the whole output need exist in float32.
 
     ``model`` maps ``(B, Cin, h, w)`` to ``(B, Cout, h*scale, w*scale)`` and should
-    already be in eval mode on ``device``; ``image`` is ``(1, Cin, H, W)`` float32 on the
-    CPU. ``tile=0`` runs the whole image in one pass. The image is reflect-padded
-    (replicate where it is too small to reflect) to a multiple of ``multiple``, the size
-    granularity the network needs, and the result cropped back. ``tile`` is rounded up
-    to that multiple; tiles are all the same size, the last one in each row and column
-    shifted inward to end on the border, so they batch together. ``autocast`` is a
-    zero-argument callable returning a context manager for the forward pass, e.g.
+    already be in eval mode on ``device``. The image is reflect-padded (replicate where it
+    is too small to reflect) to a multiple of ``multiple``, the size granularity the
+    network needs, and the result cropped back. ``tile=0`` runs the whole image in one
+    pass; otherwise ``tile`` is rounded up to that multiple, tiles are all the same size
+    (the last one in each row and column shifted inward to end on the border, so they
+    batch together) and go row by row. ``autocast`` is a zero-argument callable returning
+    a context manager for the forward pass, e.g.
     ``functools.partial(restore.engine.device.autocast, device, "bf16")``."""
-    _check_arguments(image, tile, overlap, scale, multiple, batch_size)
-    _, _, height, width = image.shape
-    padded = pad_to_multiple(image, multiple)
-    padded_height, padded_width = padded.shape[2:]
+    _check_arguments(height, width, tile, overlap, scale, multiple, batch_size)
+    padded_height, padded_width = -(-height // multiple) * multiple, -(-width // multiple) * multiple
+    reflect = padded_height - height < height and padded_width - width < width
     tile_height = _tile_extent(tile, padded_height, multiple)
     tile_width = _tile_extent(tile, padded_width, multiple)
     rows = tile_starts(padded_height, tile_height, overlap)
     columns = tile_starts(padded_width, tile_width, overlap)
     row_weights = {y: tile_blend_weights(y, tile_height, padded_height, overlap, scale) for y in rows}
     column_weights = {x: tile_blend_weights(x, tile_width, padded_width, overlap, scale) for x in columns}
-    positions = [(y, x) for y in rows for x in columns]
+    # every tile row meets every tile column, so the weight sum at (y, x) is a product
+    row_sum, column_sum = torch.zeros(padded_height * scale), torch.zeros(padded_width * scale)
+    for y, weights in row_weights.items():
+        row_sum[y * scale : y * scale + weights.numel()] += weights
+    for x, weights in column_weights.items():
+        column_sum[x * scale : x * scale + weights.numel()] += weights
+    column_sum = column_sum[: width * scale]
 
-    canvas: torch.Tensor | None = None
-    weight_sum = torch.zeros(1, 1, padded_height * scale, padded_width * scale)
     out_height, out_width = tile_height * scale, tile_width * scale
+    positions = [(y, x) for y in rows for x in columns]
+    band = _Band(scale * width, column_sum, row_sum, height * scale, sink)
+    placed = [0] * len(rows)
+    finished = 0  # tile rows whose output rows have been handed on
     with torch.inference_mode():
         for first in range(0, len(positions), batch_size):
             batch = positions[first : first + batch_size]
-            tiles = torch.cat([padded[:, :, y : y + tile_height, x : x + tile_width] for y, x in batch])
+            tiles = torch.cat([
+                _read_padded(read, y, y + tile_height, x, x + tile_width, height, width, reflect) for y, x in batch
+            ])
             with autocast():
                 outputs = model(tiles.to(device))
             if outputs.ndim != 4 or outputs.shape[0] != len(batch) or outputs.shape[2:] != (out_height, out_width):
@@ -90,29 +133,62 @@ def tiled_forward(
                     f"check scale={scale} and multiple={multiple}"
                 )
             outputs = outputs.float().cpu()
-            if canvas is None:
-                canvas = torch.zeros(1, outputs.shape[1], padded_height * scale, padded_width * scale)
             for (y, x), output in zip(batch, outputs):
                 weights = row_weights[y][:, None] * column_weights[x][None, :]
-                rows_out = slice(y * scale, y * scale + out_height)
-                columns_out = slice(x * scale, x * scale + out_width)
-                canvas[0, :, rows_out, columns_out] += output * weights
-                weight_sum[0, 0, rows_out, columns_out] += weights
-    assert canvas is not None  # there is always at least one tile
-    return (canvas / weight_sum)[:, :, : height * scale, : width * scale].contiguous()
+                band.add(y * scale, x * scale, (output * weights)[:, :, : max(0, width * scale - x * scale)])
+                placed[rows.index(y)] += 1
+            while finished < len(rows) and placed[finished] == len(columns):
+                finished += 1
+                band.flush(rows[finished] * scale if finished < len(rows) else padded_height * scale)
 
 
-def pad_to_multiple(image: torch.Tensor, multiple: int) -> torch.Tensor:
-    """Pad bottom and right so height and width are multiples of ``multiple``.
+class _Band:
+    """The output rows still being blended: accumulates weighted tile outputs from row
+    ``top`` on, and hands finished rows to the sink divided by their weight sum."""
 
-    Reflect keeps image statistics at the border (zeros would look like a dark frame to
-    the model); replicate is the fallback because reflect needs padding < size."""
-    height, width = image.shape[2:]
-    pad_height, pad_width = -height % multiple, -width % multiple
-    if not pad_height and not pad_width:
-        return image
-    mode = "reflect" if pad_height < height and pad_width < width else "replicate"
-    return F.pad(image, (0, pad_width, 0, pad_height), mode=mode)
+    def __init__(self, width: int, column_sum: torch.Tensor, row_sum: torch.Tensor, height: int, sink: RowSink):
+        self.width, self.column_sum, self.row_sum, self.height, self.sink = width, column_sum, row_sum, height, sink
+        self.top = 0
+        self.rows: torch.Tensor | None = None  # (C, rows, width) from self.top
+
+    def add(self, top: int, left: int, weighted: torch.Tensor) -> None:
+        bottom = top + weighted.shape[1]
+        if self.rows is None:
+            self.rows = torch.zeros(weighted.shape[0], 0, self.width)
+        if bottom - self.top > self.rows.shape[1]:  # grow downwards
+            extra = torch.zeros(self.rows.shape[0], bottom - self.top - self.rows.shape[1], self.width)
+            self.rows = torch.cat([self.rows, extra], dim=1)
+        self.rows[:, top - self.top : bottom - self.top, left : left + weighted.shape[2]] += weighted
+
+    def flush(self, until: int) -> None:
+        """Rows above ``until`` are final: normalise them, hand them on, forget them."""
+        assert self.rows is not None
+        count = until - self.top
+        done, self.rows = self.rows[:, :count], self.rows[:, count:].clone()
+        visible = min(until, self.height) - self.top
+        if visible > 0:
+            weights = self.row_sum[self.top : self.top + visible, None] * self.column_sum[None, :]
+            self.sink(self.top, (done[:, :visible] / weights)[None])
+        self.top = until
+
+
+def _read_padded(read: TileReader, top: int, bottom: int, left: int, right: int, height: int, width: int,
+                 reflect: bool) -> torch.Tensor:
+    """The region of the image padded at the bottom and right to a multiple: what is
+    inside is read, what is outside mirrored from it (reflect keeps image statistics at
+    the border, zeros would look like a dark frame to the model; replicate where the image
+    is too small to reflect). Enough rows/columns are read for the mirror to equal padding
+    the whole image."""
+    pad_bottom, pad_right = max(0, bottom - height), max(0, right - width)
+    if not pad_bottom and not pad_right:
+        return read(top, bottom, left, right)
+    # reflecting p rows needs the p + 1 last rows of the image, which may lie above the tile
+    read_top = min(top, max(0, height - pad_bottom - 1)) if pad_bottom else top
+    read_left = min(left, max(0, width - pad_right - 1)) if pad_right else left
+    region = read(read_top, min(bottom, height), read_left, min(right, width))
+    mode = "reflect" if reflect else "replicate"
+    region = F.pad(region, (0, pad_right, 0, pad_bottom), mode=mode)
+    return region[:, :, top - read_top :, left - read_left :]
 
 
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
@@ -186,9 +262,10 @@ def _free_bytes(device: torch.device) -> int | None:
         return None
 
 
-def _check_arguments(image: torch.Tensor, tile: int, overlap: int, scale: int, multiple: int, batch_size: int) -> None:
-    if image.ndim != 4 or image.shape[0] != 1:
-        raise ValueError(f"image must be (1, C, H, W), not {tuple(image.shape)}")
+def _check_arguments(height: int, width: int, tile: int, overlap: int, scale: int, multiple: int,
+                     batch_size: int) -> None:
+    if height < 1 or width < 1:
+        raise ValueError(f"the image is empty ({height}x{width})")
     if tile < 0 or overlap < 0:
         raise ValueError(f"tile and overlap must be >= 0, not tile={tile}, overlap={overlap}")
     if tile and overlap >= tile:

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from restore.engine.checkpoint import WeightsError
+from restore.engine.tiling import TileReader
 from restore.io.image import Image
 
 
@@ -89,13 +90,27 @@ class Task(ABC):
         del channels
         return []
 
-    def inference_input(self, image: torch.Tensor, options: dict[str, Any]) -> tuple[torch.Tensor, dict[str, Any]]:
-        """Turn an image ``(1, C, H, W)`` into the network's input, using the user's options.
+    # options holding an ``(H, W, ...)`` array or ``(..., H, W)`` tensor aligned with the image
+    # (inpainting's mask, a scan's neighbouring slices): cut to each tile with it
+    spatial_options: tuple[str, ...] = ()
 
-        Returns the input and what was decided for this image (recorded in report.json),
-        e.g. an estimated noise level. The default is the image itself."""
+    def image_options(
+        self, read: TileReader, height: int, width: int, options: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Decisions made once per image, before its tiles run (e.g. an estimated noise
+        level): the options every tile gets, and what to record in report.json. ``read``
+        gives any ``(top, bottom, left, right)`` region of the image as a ``(1, C, h, w)``
+        [0, 1] tensor; huge images are never whole in float32, so read them in bands.
+        The default decides nothing."""
+        del read, height, width
+        return options, {}
+
+    def inference_input(self, image: torch.Tensor, options: dict[str, Any]) -> torch.Tensor:
+        """Turn an image region ``(1, C, h, w)`` into the network's input, with the options
+        from :meth:`image_options` (spatial ones cut to the region). The default is the
+        region itself."""
         del options  # tasks without inference options
-        return image, {}
+        return image
 
     def is_input(self, path: Path, options: dict[str, Any]) -> bool:
         """Whether a file found under ``--in`` is an image to process; a task whose

@@ -20,9 +20,11 @@ import cv2
 import numpy as np
 import torch
 
+from restore.engine.tiling import TileReader
 from restore.tasks.base import Task
 
 NOISE_MODELS = ("gaussian", "poisson_gaussian", "jpeg_gaussian")
+ESTIMATE_PIXELS = 16_000_000  # noise estimation reads bigger images in bands of this size
 
 
 def network_input(noisy: torch.Tensor, sigma_map: torch.Tensor) -> torch.Tensor:
@@ -48,6 +50,17 @@ def estimate_sigma(image: torch.Tensor) -> float:
     return 255.0 * float(np.nan_to_num(sigmas, nan=0.0).mean())
 
 
+def estimate_sigma_in_bands(read: TileReader, height: int, width: int) -> float:
+    """:func:`estimate_sigma` of the whole image, or for one of more than
+    ``ESTIMATE_PIXELS`` pixels the mean over horizontal bands of about that size (the
+    estimator works in float64: a 100-megapixel image would need 2.4 GB at once)."""
+    band = max(16, ESTIMATE_PIXELS // width)
+    starts = range(0, height, band)
+    sigmas = [estimate_sigma(read(top, min(top + band, height), 0, width)) for top in starts]
+    rows = [min(top + band, height) - top for top in starts]
+    return float(np.average(sigmas, weights=rows))
+
+
 class DenoiseTask(Task):
     name = "denoise"
 
@@ -55,16 +68,21 @@ class DenoiseTask(Task):
         # a grey image given to the colour model is replicated to RGB and averaged back
         return ["denoise-gray", "denoise-color"] if channels == 1 else ["denoise-color"]
 
-    def inference_input(self, image: torch.Tensor, options: dict[str, Any]) -> tuple[torch.Tensor, dict[str, Any]]:
+    def image_options(
+        self, read: TileReader, height: int, width: int, options: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         """``options["sigma"]``: the noise level on the 0-255 scale (relative to the full
         range, also for 16-bit images), or ``"auto"`` to estimate it per image."""
         sigma = options.get("sigma", "auto")
         estimated = sigma == "auto"
-        level = estimate_sigma(image) if estimated else float(sigma)
+        level = estimate_sigma_in_bands(read, height, width) if estimated else float(sigma)
         if not 0 <= level <= 255:
             raise ValueError(f"sigma must be between 0 and 255, not {level}")
-        sigma_map = torch.full((image.shape[0], 1, *image.shape[2:]), level / 255.0)
-        return network_input(image, sigma_map), {"sigma": round(level, 3), "sigma_estimated": estimated}
+        return {**options, "sigma": level}, {"sigma": round(level, 3), "sigma_estimated": estimated}
+
+    def inference_input(self, image: torch.Tensor, options: dict[str, Any]) -> torch.Tensor:
+        sigma_map = torch.full((image.shape[0], 1, *image.shape[2:]), options["sigma"] / 255.0)
+        return network_input(image, sigma_map)
 
     def default_config(self) -> dict[str, Any]:
         return {

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from restore.engine.tiling import TileReader
 from restore.io.convert import dtype_scale
 from restore.io.image import Image
 from restore.tasks.base import PreparedImage, Task
@@ -122,11 +123,20 @@ class InpaintTask(Task):
         weight = known_weight + (hole_weight - known_weight) * hole
         return network_input(clean, hole), clean, weight
 
-    def inference_input(self, image: torch.Tensor, options: dict[str, Any]) -> tuple[torch.Tensor, dict[str, Any]]:
-        """``options["mask"]``: ``(H, W)`` array, nonzero = hole."""
-        hole = hole_of(options, image.shape[-2], image.shape[-1])
-        hole_tensor = torch.from_numpy(hole).to(image.dtype)[None, None].expand(image.shape[0], 1, -1, -1)
-        return network_input(image, hole_tensor), {"hole_fraction": round(float(hole.mean()), 4)}
+    spatial_options = ("mask",)
+
+    def image_options(
+        self, read: TileReader, height: int, width: int, options: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``options["mask"]``: ``(H, W)`` array, nonzero = hole (checked against the image
+        size here, once)."""
+        del read
+        hole = hole_of(options, height, width)
+        return {**options, "mask": hole}, {"hole_fraction": round(float(hole.mean()), 4)}
+
+    def inference_input(self, image: torch.Tensor, options: dict[str, Any]) -> torch.Tensor:
+        hole = torch.from_numpy(np.ascontiguousarray(options["mask"])).to(image.dtype)
+        return network_input(image, hole[None, None].expand(image.shape[0], 1, -1, -1))
 
     def postprocess(self, output: np.ndarray, image: np.ndarray, options: dict[str, Any]) -> np.ndarray:
         return composite(output, image, hole_of(options, image.shape[0], image.shape[1]))

@@ -113,11 +113,13 @@ class MedicalTask(Task):
             return [f"medical-{modality}-sr-x{self.scale}"]
         return [f"medical-{modality}-denoise"]
 
-    def inference_input(self, image: torch.Tensor, options: dict[str, Any]) -> tuple[torch.Tensor, dict[str, Any]]:
+    spatial_options = ("neighbours",)
+
+    def inference_input(self, image: torch.Tensor, options: dict[str, Any]) -> torch.Tensor:
         """``options["neighbours"]``: the ``(1, 2 * context, H, W)`` neighbouring slices
         (see restore.engine.volume), appended as channels; absent for 2-D networks."""
         neighbours = options.get("neighbours")
-        return (image if neighbours is None else torch.cat([image, neighbours], dim=1)), {}
+        return image if neighbours is None else torch.cat([image, neighbours], dim=1)
 
     def training_images(self, path: Path, channels: int) -> list[torch.Tensor]:
         del channels  # always one grey slice plus its context
