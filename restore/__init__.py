@@ -7,6 +7,7 @@ instant and does not load torch until a model is used::
     model = restore.load("denoise-color", device="auto")
     clean = model(noisy_array, sigma=25)
     report = restore.process_folder("denoise", "photos/", "clean/", sigma="auto")
+    report = restore.process_scans("denoise", "scans/", "clean/", modality="ct")   # DICOM, NIfTI...
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from restore.api import TaskProcessor, process_folder
     from restore.engine.batch import BatchReport
     from restore.model import Restorer, load
+    from restore.volumes import process_scans
     from restore.weights import WeightsEntry, load_manifest
 
 __all__ = [
@@ -30,12 +32,14 @@ __all__ = [
     "load",
     "load_manifest",
     "process_folder",
+    "process_scans",
 ]
 
 _LAZY = {
     "load": "restore.model",
     "Restorer": "restore.model",
     "process_folder": "restore.api",
+    "process_scans": "restore.volumes",
     "TaskProcessor": "restore.api",
     "BatchReport": "restore.engine.batch",
     "WeightsEntry": "restore.weights",
