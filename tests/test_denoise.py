@@ -74,6 +74,8 @@ def test_inference_sigma_explicit_auto_and_out_of_range() -> None:
     assert abs(estimate_sigma(noisy) - 25) < 2
     with pytest.raises(ValueError, match="between 0 and 255"):
         task.image_options(read, 96, 96, {"sigma": 300})
+    with pytest.raises(ValueError, match=r"float images must hold values in \[0, 1\]"):  # 0-255 stored as float
+        task.image_options(lambda *region: read(*region) * 255, 96, 96, {"sigma": "auto"})
 
 
 def test_huge_images_are_estimated_in_bands(monkeypatch) -> None:

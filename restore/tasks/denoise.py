@@ -76,6 +76,9 @@ class DenoiseTask(Task):
         sigma = options.get("sigma", "auto")
         estimated = sigma == "auto"
         level = estimate_sigma_in_bands(read, height, width) if estimated else float(sigma)
+        if estimated and level > 255:
+            raise ValueError(f"the estimated noise level {level:.4g} is above 255 (on the 0-255 scale): float "
+                             "images must hold values in [0, 1]; rescale it, or give the level with --sigma")
         if not 0 <= level <= 255:
             raise ValueError(f"sigma must be between 0 and 255, not {level}")
         return {**options, "sigma": level}, {"sigma": round(level, 3), "sigma_estimated": estimated}
