@@ -9,6 +9,14 @@ import click
 from restore.cli.evaluate_style import evaluate_style
 
 
+# our model's settings in every benchmark: whole images in fp32 unless asked (the protocols'
+# numbers are the network's, not a tiling's or a precision's)
+PRECISION_OPTION = click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32",
+                                show_default=True, help="Our model's precision on the CPU.")
+TILE_OPTION = click.option("--tile", default=0, show_default=True, type=click.IntRange(0),
+                           help="Our model runs in tiles of N pixels (0 = whole image or slice).")
+
+
 @click.group(name="eval", invoke_without_command=True)
 @click.option("--pred", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Folder of outputs to measure.")
@@ -74,8 +82,7 @@ DENOISE_METHODS = ("ours", "bm3d", "nlmeans", "noisy")
                    "(OpenCV fastNlMeans), noisy (the input).")
 @click.option("--max-images", type=click.IntRange(1), default=None,
               help="Only the first N images of each set (name order), for a quick look.")
-@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
-              help="Our model's precision on the CPU.")
+@PRECISION_OPTION
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write every table, per-image values included, as JSON.")
 def evaluate_denoise_command(folders: tuple[Path, ...], sigmas: list[float], weights: str | None, methods: str,
@@ -134,10 +141,8 @@ SUPERRES_METHODS = ("bicubic", "lanczos", "ours")
               help="The model for --method ours: a shipped name or a weights file. Default: the shipped "
                    "superres-x<scale>.")
 @click.option("--max-images", type=click.IntRange(1), default=None, help="Only the first N images (name order).")
-@click.option("--tile", default=0, show_default=True, type=click.IntRange(0),
-              help="Our model runs in tiles of N pixels (0 = whole image).")
-@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
-              help="Our model's precision on the CPU.")
+@TILE_OPTION
+@PRECISION_OPTION
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the per-image table as CSV.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -197,10 +202,8 @@ INPAINT_METHODS = ("ours", "telea", "navier_stokes", "biharmonic")
               help="Rows: ours, telea and navier_stokes (OpenCV, radius 3), biharmonic (scikit-image; slow).")
 @click.option("--limit", type=click.IntRange(1), default=None,
               help="Only the first N images (name order); each gets one mask per area bin.")
-@click.option("--tile", default=0, show_default=True, type=click.IntRange(0),
-              help="Our model runs in tiles of N pixels (0 = whole image).")
-@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
-              help="Our model's precision on the CPU.")
+@TILE_OPTION
+@PRECISION_OPTION
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the table (one row per bin and method) as CSV.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -259,8 +262,7 @@ def evaluate_inpaint_command(data: Path, masks_dir: Path, weights: str | None, m
 @click.option("--level", type=click.FloatRange(0, min_open=True), default=None,
               help="Degradation level: noise sd in normalised units (MR) or photons per ray (CT). "
                    "Default: the middle of the weights' training range.")
-@click.option("--tile", default=0, show_default=True, type=click.IntRange(0),
-              help="Our model runs in tiles of N pixels (0 = whole slice).")
+@TILE_OPTION
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write every slice's scores and the means as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress lines.")
