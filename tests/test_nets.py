@@ -414,6 +414,27 @@ def test_unet_residual_with_zero_tail_returns_input(upscale: int) -> None:
     torch.testing.assert_close(out, image)
 
 
+@pytest.mark.parametrize("scale", [2, 3])
+def test_fourier_residual_base_is_the_zero_filled_reconstruction(scale: int) -> None:
+    """With a zero tail, a ``upsample="fourier"`` network returns exactly the zero-filled
+    k-space upsampling the medical benchmark uses as its baseline."""
+    import numpy as np
+
+    from restore.tasks.medical_degradations import zero_filled
+
+    network = UNetGenerator(UNetConfig(in_channels=1, out_channels=1, base_channels=4, depth=2, blocks_per_level=1,
+                                       upscale=scale, upsample="fourier"))
+    nn.init.zeros_(network.tail[-1].weight)
+    nn.init.zeros_(network.tail[-1].bias)
+    image = torch.rand(1, 1, 12, 16, generator=torch.Generator().manual_seed(2), dtype=torch.float64).float()
+    with torch.no_grad():
+        out = network(image)
+    expected = zero_filled(image[0, 0].double().numpy(), scale)
+    np.testing.assert_allclose(out[0, 0].numpy(), expected, atol=1e-5)
+    with pytest.raises(ValueError, match="upsample must be bicubic or fourier"):
+        UNetGenerator(UNetConfig(upscale=2, upsample="nearest"))
+
+
 def test_fold_to_grey_equals_colour_model_on_replicated_grey() -> None:
     torch.manual_seed(0)
     config = UNetConfig(extra_channels=1, base_channels=4, depth=2, blocks_per_level=1)

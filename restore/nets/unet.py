@@ -12,7 +12,9 @@ and adds what restoration networks since DnCNN/DRUNet showed to matter:
 - ``residual=True`` predicts a correction added to the input (``out = input + net(input)``),
   which is what makes denoisers train fast;
 - ``upscale`` 2/3/4 appends a pixel-shuffle head for super-resolution; the residual is
-  then added to a bicubic upsampling of the input.
+  then added to an upsampling of the input: bicubic, or with ``upsample="fourier"``
+  zero-padded k-space (sinc interpolation), the natural base for MR images whose low
+  resolution is a truncated k-space.
 
 The whole layout is a plain :class:`UNetConfig`, stored inside every checkpoint, so the
 network is always rebuilt from the file and never from CLI defaults.
@@ -46,6 +48,7 @@ class UNetConfig:
     dropout: float = 0.0  # in the decoder's deepest levels, as pix2pix does
     residual: bool = True
     upscale: int = 1  # 1, 2, 3 or 4: pixel-shuffle super-resolution head
+    upsample: str = "bicubic"  # what the residual is added to when upscaling: bicubic | fourier
     gated: bool = False  # gated head and downsampling convolutions (inpainting)
 
     def channels_at(self, level: int) -> int:
@@ -60,6 +63,8 @@ class UNetGenerator(nn.Module):
         super().__init__()
         if config.upscale not in (1, 2, 3, 4):
             raise ValueError(f"upscale must be 1, 2, 3 or 4, not {config.upscale}")
+        if config.upsample not in ("bicubic", "fourier"):
+            raise ValueError(f"upsample must be bicubic or fourier, not {config.upsample!r}")
         self.config = config
         c = config
         width = [c.channels_at(level) for level in range(c.depth + 1)]
@@ -127,9 +132,24 @@ class UNetGenerator(nn.Module):
         if not c.residual:
             return out
         image = x[:, : c.out_channels]
-        if c.upscale > 1:
+        if c.upscale > 1 and c.upsample == "fourier":
+            image = fourier_upsample(image, c.upscale)
+        elif c.upscale > 1:
             image = F.interpolate(image, scale_factor=c.upscale, mode="bicubic", align_corners=False)
         return image + out
+
+
+def fourier_upsample(image: torch.Tensor, scale: int) -> torch.Tensor:
+    """Upsample ``(..., h, w)`` by zero-padding its centred spectrum (sinc interpolation),
+    magnitude of the result: what a scanner's zero-filled reconstruction of a smaller
+    k-space gives (restore.tasks.medical_degradations.zero_filled, in torch). Computed in
+    float32 whatever the autocast (FFTs have no bf16 kernels)."""
+    height, width = image.shape[-2:]
+    spectrum = torch.fft.fftshift(torch.fft.fft2(image.float()), dim=(-2, -1))
+    padded = spectrum.new_zeros(*image.shape[:-2], height * scale, width * scale)
+    top, left = height * scale // 2 - height // 2, width * scale // 2 - width // 2
+    padded[..., top : top + height, left : left + width] = spectrum
+    return torch.fft.ifft2(torch.fft.ifftshift(padded, dim=(-2, -1))).abs() * scale**2
 
 
 def fold_to_grey(state_dict: dict[str, torch.Tensor], config: UNetConfig) -> tuple[dict[str, torch.Tensor], UNetConfig]:
