@@ -129,8 +129,10 @@ class StyleTask(Task):
         return pix2pix_config() if layout == "aligned" else cyclegan_config()
 
     def default_weights(self, channels: int) -> list[str]:
+        """None: a style is the user's choice (the shipped facades demo turns label maps into
+        facades and would only surprise on a photo), so `restore style` needs --weights."""
         del channels
-        return ["style-facades-label2photo"]
+        return []
 
     def make_pair(
         self, clean: torch.Tensor, options: dict[str, Any], generator: torch.Generator
