@@ -24,13 +24,13 @@ import numpy as np
 
 import restore
 from restore.engine.data import list_images
-from restore.evaluate.style import histogram_distance
+from restore.evaluate.style import colour_counts, histogram_distance
+from restore.io.convert import array_to_tensor
 from restore.io.image import Image, read_image, write_image
 from restore.metrics import psnr, ssim
 from restore.weights import record_metrics
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "train" / "facades" / "test"
-HISTOGRAM_LEVELS = 256
 
 
 def halves(path: Path, direction: str) -> tuple[np.ndarray, np.ndarray]:
@@ -41,10 +41,9 @@ def halves(path: Path, direction: str) -> tuple[np.ndarray, np.ndarray]:
     return (a_side, b_side) if direction == "AtoB" else (b_side, a_side)
 
 
-def colour_counts(images: list[np.ndarray]) -> np.ndarray:
-    """``(3, 256)`` pooled per-channel level counts of uint8 RGB images."""
-    return np.stack([sum(np.bincount(image[..., c].ravel(), minlength=HISTOGRAM_LEVELS) for image in images)
-                     for c in range(3)]).astype(np.float64)
+def pooled_colour_counts(images: list[np.ndarray]) -> np.ndarray:
+    """``(3, 256)`` per-channel level counts pooled over uint8 RGB images."""
+    return sum(colour_counts(array_to_tensor(image)) for image in images)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -76,10 +75,10 @@ def main(argv: list[str] | None = None) -> None:
         for key, image in (("input", source), ("ours", translated), ("target", target)):
             outputs[key].append(image)
     seconds = time.perf_counter() - started
-    target_counts = colour_counts(outputs["target"])
+    target_counts = pooled_colour_counts(outputs["target"])
     means = {method: {name: float(np.mean(values)) for name, values in table.items()} for method, table in scores.items()}
     for method, values in means.items():
-        values["histogram_w1"] = float(histogram_distance(colour_counts(outputs[method]), target_counts).mean())
+        values["histogram_w1"] = float(histogram_distance(pooled_colour_counts(outputs[method]), target_counts).mean())
     print(f"{len(paths)} held-out pairs from {args.data}, direction {direction}, {args.weights}")
     print(f"{'method':<8} {'L1':>7} {'PSNR':>7} {'SSIM':>7} {'hist W1':>8}")
     for method, values in means.items():

@@ -100,12 +100,14 @@ def _rgb(path: Path) -> torch.Tensor:
 def colour_histogram(paths: list[Path]) -> np.ndarray:
     """``(3, 256)`` pixel counts per RGB channel and level, pooled over all images (16-bit
     images are quantised to 256 levels)."""
-    counts = np.zeros((3, HISTOGRAM_LEVELS), dtype=np.float64)
-    for path in paths:
-        levels = (_rgb(path)[0] * (HISTOGRAM_LEVELS - 1)).round().long().clamp(0, HISTOGRAM_LEVELS - 1)
-        for channel in range(3):
-            counts[channel] += torch.bincount(levels[channel].flatten(), minlength=HISTOGRAM_LEVELS).numpy()
-    return counts
+    return sum((colour_counts(_rgb(path)) for path in paths), np.zeros((3, HISTOGRAM_LEVELS), dtype=np.float64))
+
+
+def colour_counts(image: torch.Tensor) -> np.ndarray:
+    """``(3, 256)`` pixel counts per channel and level of one ``(1, 3, H, W)`` [0, 1] image."""
+    levels = (image[0] * (HISTOGRAM_LEVELS - 1)).round().long().clamp(0, HISTOGRAM_LEVELS - 1)
+    return np.stack([torch.bincount(levels[c].flatten(), minlength=HISTOGRAM_LEVELS).numpy() for c in range(3)]
+                    ).astype(np.float64)
 
 
 def histogram_distance(first: np.ndarray, second: np.ndarray) -> np.ndarray:
