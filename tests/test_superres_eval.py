@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from restore.cli import main
-from restore.evaluate.superres import BASELINES, evaluate_superres, find_pairs, model_method
+from restore.evaluate.superres import BASELINES, evaluate_superres, find_pairs, make_benchmark_set, model_method
 from restore.metrics import psnr
 from restore.metrics.imresize import imresize
 from tiny_weights import write_tiny_superres_weights
@@ -107,3 +107,27 @@ def test_bicubic_reproduces_the_published_set5_numbers(scale: int, published: fl
     table = evaluate_superres(SR_DATA / "Set5", scale, {"bicubic": BASELINES["bicubic"]})
     assert len(table.pairs) == 5
     assert abs(table.mean_psnr("bicubic") - published) < 0.05
+
+
+def test_a_benchmark_set_made_from_photos_has_the_layout_and_scores_like_one(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    photos = []
+    for name, shape in (("wide", (30, 45, 3)), ("grey", (33, 26, 1))):
+        pixels = cv2.resize(rng.random((8, 8, shape[2])), shape[1::-1], interpolation=cv2.INTER_CUBIC)
+        photos.append(tmp_path / f"{name}.png")
+        cv2.imwrite(str(photos[-1]), (np.clip(pixels, 0, 1) * 255).astype(np.uint8))
+    make_benchmark_set(photos, tmp_path / "set", [2, 4])
+    pairs, missing = find_pairs(tmp_path / "set", 4)
+    assert [pair.name for pair in pairs] == ["grey", "wide"] and not missing
+    low = cv2.imread(str(tmp_path / "set" / "LR_bicubic" / "X4" / "widex4.png"), cv2.IMREAD_UNCHANGED)
+    assert low.shape == (7, 11, 3)  # 30x45 cropped to 28x44, then / 4
+    table = evaluate_superres(tmp_path / "set", 2, {"bicubic": BASELINES["bicubic"]})
+    assert len(table.pairs) == 2 and table.mean_psnr("bicubic") > 20
+
+
+@pytest.mark.skipif(not (SR_DATA / "Set5").is_dir(), reason="../shared/data/eval/sr/Set5 is not available")
+def test_a_set_made_from_set5_hr_reproduces_its_published_lr_files(tmp_path: Path) -> None:
+    make_benchmark_set(sorted((SR_DATA / "Set5" / "HR").glob("*.png")), tmp_path, [4])
+    for published in sorted((SR_DATA / "Set5" / "LR_bicubic" / "X4").glob("*.png")):
+        ours = cv2.imread(str(tmp_path / "LR_bicubic" / "X4" / published.name), cv2.IMREAD_UNCHANGED)
+        assert np.array_equal(ours, cv2.imread(str(published), cv2.IMREAD_UNCHANGED)), published.name

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ import numpy as np
 
 from restore.evaluate.pairs import index_images
 from restore.evaluate.report import json_number, mean_or_nan, write_csv_file, write_json_file
-from restore.io.image import read_image
+from restore.io.image import Image, read_image, write_image
 from restore.metrics import psnr, ssim
 from restore.metrics.imresize import imresize
 
@@ -102,6 +102,33 @@ def find_pairs(data_dir: str | Path, scale: int) -> tuple[list[SuperResPair], li
     if not pairs:
         raise FileNotFoundError(f"{low_dir}: no LR file matches an HR image (expected names like <name>x{scale}.png)")
     return pairs, [highs[name] for name in sorted(highs.keys() - lows.keys())]
+
+
+def make_benchmark_set(photos: Sequence[Path], dest: str | Path, scales: Sequence[int]) -> list[Path]:
+    """Write ``dest/HR/<stem>.png`` and ``dest/LR_bicubic/X<s>/<stem>x<s>.png`` for 8-bit
+    ``photos``, the LR made as the published sets' were (MATLAB ``imresize(hr, 1/s,
+    'bicubic')`` on uint8, of the HR cropped to a multiple of ``s``): so held-out photos
+    (Kodak24, your own) are scored with exactly the benchmark protocol. Alpha is dropped
+    (the benchmark scores colour only). Returns the HR files written."""
+    dest = Path(dest)
+    written = []
+    for photo in photos:
+        pixels = read_image(photo).pixels
+        if pixels.dtype != np.uint8:
+            raise ValueError(f"{photo}: the benchmark is defined on 8-bit images, this is {pixels.dtype}")
+        high = dest / HR_FOLDER / f"{Path(photo).stem}.png"
+        high.parent.mkdir(parents=True, exist_ok=True)
+        write_image(high, Image(pixels))
+        for scale in scales:
+            height, width = pixels.shape[0] // scale * scale, pixels.shape[1] // scale * scale
+            if height == 0 or width == 0:
+                raise ValueError(f"{photo}: {pixels.shape[1]}x{pixels.shape[0]} is smaller than the scale {scale}")
+            low = imresize(np.ascontiguousarray(pixels[:height, :width]), 1 / scale).reshape(height // scale, width // scale, -1)
+            low_path = dest / LR_FOLDER / f"X{scale}" / f"{high.stem}x{scale}.png"
+            low_path.parent.mkdir(parents=True, exist_ok=True)
+            write_image(low_path, Image(low))
+        written.append(high)
+    return written
 
 
 def load_pair(pair: SuperResPair, scale: int) -> tuple[np.ndarray, np.ndarray]:
