@@ -10,12 +10,18 @@ import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from tiny_weights import write_tiny_superres_weights
 
 from restore.cli import main
-from restore.evaluate.superres import BASELINES, evaluate_superres, find_pairs, make_benchmark_set, model_method
+from restore.evaluate.superres import (
+    BASELINES,
+    evaluate_superres,
+    find_pairs,
+    make_benchmark_set,
+    model_method,
+)
 from restore.metrics import psnr
 from restore.metrics.imresize import imresize
-from tiny_weights import write_tiny_superres_weights
 
 SR_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "eval" / "sr"
 

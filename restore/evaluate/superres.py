@@ -33,7 +33,12 @@ import cv2
 import numpy as np
 
 from restore.evaluate.pairs import index_images
-from restore.evaluate.report import json_number, mean_or_nan, write_csv_file, write_json_file
+from restore.evaluate.report import (
+    json_number,
+    mean_or_nan,
+    write_csv_file,
+    write_json_file,
+)
 from restore.io.image import Image, read_image, write_image
 from restore.metrics import psnr, ssim
 from restore.metrics.imresize import imresize
