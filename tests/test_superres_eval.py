@@ -137,3 +137,15 @@ def test_a_set_made_from_set5_hr_reproduces_its_published_lr_files(tmp_path: Pat
     for published in sorted((SR_DATA / "Set5" / "LR_bicubic" / "X4").glob("*.png")):
         ours = cv2.imread(str(tmp_path / "LR_bicubic" / "X4" / published.name), cv2.IMREAD_UNCHANGED)
         assert np.array_equal(ours, cv2.imread(str(published), cv2.IMREAD_UNCHANGED)), published.name
+
+
+def test_eval_superres_reports_the_self_ensemble_as_its_own_row(tmp_path: Path) -> None:
+    data = write_dataset(tmp_path / "set", 2, {"a": (32, 32)})
+    weights = write_tiny_superres_weights(tmp_path / "x2.safetensors", scale=2)
+    code, output = run("eval", "superres", "--data", str(data), "--scale", "2", "--method", "ours",
+                       "--method", "ours+", "--weights", str(weights), "--json", str(tmp_path / "t.json"))
+    assert code == 0, output
+    methods = json.loads((tmp_path / "t.json").read_text())["methods"]
+    assert set(methods) == {"ours", "ours+"}
+    # a random network is not flip/rotation equivariant: the averaged output differs
+    assert methods["ours"]["psnr"] != methods["ours+"]["psnr"]

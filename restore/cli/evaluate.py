@@ -8,7 +8,6 @@ import click
 
 from restore.cli.evaluate_style import evaluate_style
 
-
 # our model's settings in every benchmark: whole images in fp32 unless asked (the protocols'
 # numbers are the network's, not a tiling's or a precision's)
 PRECISION_OPTION = click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32",
@@ -95,7 +94,12 @@ def evaluate_denoise_command(folders: tuple[Path, ...], sigmas: list[float], wei
 
     from restore.api import default_weights
     from restore.engine.checkpoint import WeightsError
-    from restore.evaluate.denoise import BASELINES, dataset_channels, evaluate_denoise, model_method
+    from restore.evaluate.denoise import (
+        BASELINES,
+        dataset_channels,
+        evaluate_denoise,
+        model_method,
+    )
     from restore.io.atomic import atomic_write
 
     chosen = [name.strip() for name in methods.split(",") if name.strip()]
@@ -125,7 +129,7 @@ def evaluate_denoise_command(folders: tuple[Path, ...], sigmas: list[float], wei
             atomic_write(json_path, lambda temp: temp.write_text(text))
 
 
-SUPERRES_METHODS = ("bicubic", "lanczos", "ours")
+SUPERRES_METHODS = ("bicubic", "lanczos", "ours", "ours+")
 
 
 @evaluate.command(name="superres")
@@ -136,7 +140,8 @@ SUPERRES_METHODS = ("bicubic", "lanczos", "ours")
               help="Upscaling factor; also the border cropped before measuring.")
 @click.option("--method", "methods", type=click.Choice(SUPERRES_METHODS), multiple=True,
               help="Repeatable. bicubic: MATLAB-exact bicubic upscaling of the provided LR files (the "
-                   "literature's baseline); lanczos: OpenCV Lanczos; ours: the model. [default: bicubic]")
+                   "literature's baseline); lanczos: OpenCV Lanczos; ours: the model; ours+: the model with "
+                   "the x8 flip/rotation self-ensemble (EDSR+'s rows; 8x the time). [default: bicubic]")
 @click.option("--weights", default=None, metavar="NAME|PATH",
               help="The model for --method ours: a shipped name or a weights file. Default: the shipped "
                    "superres-x<scale>.")
@@ -159,23 +164,29 @@ def evaluate_superres_command(data: Path, scale: str, methods: tuple[str, ...], 
       restore eval superres --data ../shared/data/eval/sr/Set5 --scale 4 --method bicubic --method ours
     """
     from restore.api import default_weights
-    from restore.evaluate.superres import BASELINES, evaluate_superres, model_method
+    from restore.evaluate.superres import (
+        BASELINES,
+        MODEL_METHODS,
+        evaluate_superres,
+        model_method,
+    )
 
     factor, chosen = int(scale), list(dict.fromkeys(methods or ("bicubic",)))
-    if weights and "ours" not in chosen:
+    if weights and not MODEL_METHODS.keys() & set(chosen):
         chosen.append("ours")  # --weights names a model to measure
     try:
         table_methods = {}
         for method in chosen:
-            if method == "ours":
+            if method in MODEL_METHODS:
                 weights = weights or default_weights("superres", 3, {"scale": factor})
-                table_methods[method] = model_method(weights, factor, tile=tile, precision=precision)
+                table_methods[method] = model_method(weights, factor, tile=tile, precision=precision,
+                                                     ensemble=MODEL_METHODS[method])
             else:
                 table_methods[method] = BASELINES[method]
         table = evaluate_superres(data, factor, table_methods, max_images=max_images)
     except (FileNotFoundError, ValueError) as error:  # WeightsError is a ValueError
         raise click.UsageError(str(error)) from error
-    table.settings["weights"] = weights if "ours" in chosen else None
+    table.settings["weights"] = weights if MODEL_METHODS.keys() & set(chosen) else None
     click.echo(table.to_text())
     if csv_path:
         table.write_csv(csv_path)
