@@ -16,10 +16,16 @@ from pathlib import Path
 
 from restore.engine.data import list_images
 from restore.evaluate.superres import make_benchmark_set
+from restore.io.image import ImageReadError
 
 if __name__ == "__main__":
     if len(sys.argv) < 4:
         sys.exit(__doc__)
-    photos = list_images(sys.argv[1])
-    written = make_benchmark_set(photos, sys.argv[2], [int(scale) for scale in sys.argv[3:]])
+    if not all(scale.isdigit() and int(scale) > 1 for scale in sys.argv[3:]):
+        sys.exit(f"error: scales are whole numbers above 1 (e.g. 2 4), not {' '.join(sys.argv[3:])}")
+    scales = [int(scale) for scale in sys.argv[3:]]
+    try:  # a bad photo ends with its path and the reason, not a traceback
+        written = make_benchmark_set(list_images(sys.argv[1]), sys.argv[2], scales)
+    except (ValueError, OSError, ImageReadError) as error:
+        sys.exit(f"error: {error}")
     print(f"{len(written)} images in {Path(sys.argv[2]) / 'HR'}, LR for x{', x'.join(sys.argv[3:])}")

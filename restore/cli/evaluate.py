@@ -143,8 +143,8 @@ SUPERRES_METHODS = ("bicubic", "lanczos", "ours", "ours+")
                    "literature's baseline); lanczos: OpenCV Lanczos; ours: the model; ours+: the model with "
                    "the x8 flip/rotation self-ensemble (EDSR+'s rows; 8x the time). [default: bicubic]")
 @click.option("--weights", default=None, metavar="NAME|PATH",
-              help="The model for --method ours: a shipped name or a weights file. Default: the shipped "
-                   "superres-x<scale>.")
+              help="The model for --method ours and ours+: a shipped name or a weights file. Default: the "
+                   "shipped superres-x<scale>.")
 @click.option("--max-images", type=click.IntRange(1), default=None, help="Only the first N images (name order).")
 @TILE_OPTION
 @PRECISION_OPTION
