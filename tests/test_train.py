@@ -8,6 +8,7 @@ import dataclasses
 import json
 import math
 import tomllib
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import torch
 
 from restore.engine.checkpoint import load_training_state, load_weights
 from restore.engine.config import ConfigError, OptimConfig, TrainConfig, from_dict, load_toml, to_toml
-from restore.engine.train import Trainer, TrainingDiverged, lr_factor, resolve_config
+from restore.engine.train import Trainer, TrainingDiverged, TrainingStalled, lr_factor, resolve_config
 from restore.nets import parse_network_spec
 
 from conftest import TINY_UNET
@@ -168,6 +169,21 @@ def test_divergence_stops_and_keeps_the_last_checkpoint(clean_images: Path, tmp_
     assert all(torch.isfinite(tensor).all() for tensor in state["networks"]["G"].values())
     resumed = Trainer(config, run, resume=True, progress=False)
     assert resumed.step == state["step"]
+
+
+def test_a_frozen_validation_psnr_warns(clean_images: Path, tmp_path: Path, tiny_config) -> None:
+    # a learning rate of ~0 leaves the output unchanged, as a dead layer does
+    frozen = tiny_config("denoise", clean_images, steps=4, optim={"lr_g": 1e-30, "ema_decay": 0.0}, log={"val_every": 1})
+    with pytest.warns(TrainingStalled, match="stopped changing"):
+        train(frozen, tmp_path / "frozen")
+
+
+def test_a_learning_run_does_not_warn(clean_images: Path, tmp_path: Path, tiny_config) -> None:
+    learning = tiny_config("denoise", clean_images, steps=4, optim={"ema_decay": 0.0}, log={"val_every": 1})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TrainingStalled)
+        train(learning, tmp_path / "learning")
+    assert len((tmp_path / "learning" / "metrics.jsonl").read_text().splitlines()) == 4
 
 
 # -- learning-rate schedules -----------------------------------------------------------------

@@ -21,6 +21,7 @@ import json
 import math
 import random
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +52,21 @@ from restore.tasks import get_task
 VALIDATION_SEED = 20_240_601  # fixed so validation pairs never change between runs
 
 
+# Validations in a row whose PSNR agrees to within STALL_TOLERANCE_DB: the output has stopped
+# changing. Training noise moves validation PSNR by far more than this between evaluations.
+STALL_VALIDATIONS = 3
+STALL_TOLERANCE_DB = 1e-4
+
+
 class TrainingDiverged(RuntimeError):
     """A loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+class TrainingStalled(UserWarning):
+    """Validation PSNR has not moved for several evaluations: the generator's output no longer
+    depends on training. A superres-x4 run's ReLU tail died this way (every pre-activation
+    negative, output exactly bicubic) and trained 4000 more steps for nothing; the losses
+    kept moving and only the frozen validation PSNR showed it."""
 
 
 def lr_factor(optim: OptimConfig, step: int, total_steps: int) -> float:
@@ -452,7 +466,24 @@ class Trainer:
                 self.writer.add_scalar(f"val/{name}", value, self.step)
         with open(self.run_dir / "metrics.jsonl", "a") as log:
             log.write(json.dumps({"step": self.step, **scores}) + "\n")
+        self._warn_if_stalled()
         return scores
+
+    def _warn_if_stalled(self) -> None:
+        """:class:`TrainingStalled` when the last ``STALL_VALIDATIONS`` validation PSNRs in
+        metrics.jsonl (so a resumed run counts the ones before it) agree to within
+        ``STALL_TOLERANCE_DB``. A warning, not an error: the run may be one the user wants
+        to finish anyway."""
+        lines = (self.run_dir / "metrics.jsonl").read_text().splitlines()
+        recent = [json.loads(line)["psnr"] for line in lines[-STALL_VALIDATIONS:]]
+        if len(recent) == STALL_VALIDATIONS and max(recent) - min(recent) <= STALL_TOLERANCE_DB:
+            warnings.warn(
+                f"step {self.step}: validation PSNR has been {recent[-1]:.4f} dB for {STALL_VALIDATIONS} "
+                f"evaluations: the generator's output has stopped changing (a dead layer, or a learning "
+                f"rate of ~0). Check the samples in {self.run_dir / 'samples'} before training on.",
+                TrainingStalled,
+                stacklevel=2,
+            )
 
     @torch.no_grad()
     def _write_samples(self, pairs) -> None:
