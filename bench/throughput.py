@@ -18,14 +18,19 @@ model (denoise; superres x4 when this installation ships it), in one run:
 
 Prints images/s and the ratios restore/limit, restore/naive and restore/naive-same, and
 writes them as JSON.
-The three run one after the other in one process, so the ratios mean something on a busy
-machine; the absolute numbers do not. CPU figures only: pass --device cuda on a GPU machine
-and they are reported separately, never mixed.
+Every path uses the same tile size: ``--tile auto`` is resolved once, from the free memory
+when the bench starts, because an "auto" tile picked later (with less memory free) would
+time a different tiling. The paths run in ``--rounds`` rounds, each in a rotated order, and
+each path's median rate is reported, so a change in the machine's load during the run
+(another process, a training job) weighs on every path alike; the absolute numbers still
+move with the load, the ratios much less. CPU figures only: pass --device cuda on a GPU
+machine and they are reported separately, never mixed.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -73,20 +78,35 @@ def images_per_second(run: Callable[[], None], count: int) -> float:
     return count / (time.perf_counter() - start)
 
 
-def measure(task: str, weights: str, paths: list[Path], options: dict, settings: dict, work: Path) -> dict[str, float]:
+def median_rates(paths: dict[str, Callable[[int], None]], count: int, rounds: int) -> dict[str, float]:
+    """Each path's median images/s over ``rounds`` rounds; round ``r`` starts with path ``r``
+    (mod the number of paths), so no path always runs first or right after another.
+    A path is called with the round number (to write to a fresh folder)."""
+    names = list(paths)
+    rates: dict[str, list[float]] = {name: [] for name in names}
+    for round_index in range(rounds):
+        shift = round_index % len(names)
+        for name in names[shift:] + names[:shift]:
+            rates[name].append(images_per_second(functools.partial(paths[name], round_index), count))
+    return {name: float(np.median(values)) for name, values in rates.items()}
+
+
+def measure(task: str, weights: str, paths: list[Path], options: dict, settings: dict, work: Path,
+            rounds: int) -> dict[str, float]:
     model = restore.load(weights, **settings)
+    settings = settings | {"tile": model.tile}  # "auto" resolved once: every path tiles alike
     anchor = restore.load(weights, **settings | {"precision": "fp32"})
     tensors = [array_to_tensor(read_image(path).pixels) for path in paths]
     for warm in (model, anchor):  # kernel selection and allocations stay out of the timings
         warm.run(tensors[0], eight_bit=True, **options)
 
-    def limit() -> None:
+    def limit(_round: int) -> None:
         for tensor in tensors:
             model.run(tensor, eight_bit=True, **options)  # the generated images are 8-bit
 
-    def naive(network: restore.Restorer, name: str) -> Callable[[], None]:
-        def loop() -> None:
-            out = work / f"{task}-{name}"
+    def naive(network: restore.Restorer, name: str) -> Callable[[int], None]:
+        def loop(round_index: int) -> None:
+            out = work / f"{task}-{name}-{round_index}"
             out.mkdir()
             for path in paths:
                 image = read_image(path)
@@ -95,17 +115,16 @@ def measure(task: str, weights: str, paths: list[Path], options: dict, settings:
 
         return loop
 
-    def ours() -> None:
-        report = restore.process_folder(task, paths[0].parent, work / f"{task}-restore", weights=weights,
-                                        quiet=True, **options, **settings)
+    def ours(round_index: int) -> None:
+        report = restore.process_folder(task, paths[0].parent, work / f"{task}-restore-{round_index}",
+                                        weights=weights, quiet=True, **options, **settings)
         if report.exit_code:
             raise SystemExit(f"restore failed on some images: {report.summary()}")
 
-    rates = {"limit": images_per_second(limit, len(paths)),
-             "naive": images_per_second(naive(anchor, "naive"), len(paths)),
-             "naive-same": images_per_second(naive(model, "naive-same"), len(paths)),
-             "restore": images_per_second(ours, len(paths))}
-    return rates | {f"restore/{path}": rates["restore"] / rates[path] for path in ("limit", "naive", "naive-same")}
+    rates = median_rates({"limit": limit, "naive": naive(anchor, "naive"), "naive-same": naive(model, "naive-same"),
+                          "restore": ours}, len(paths), rounds)
+    ratios = {f"restore/{path}": rates["restore"] / rates[path] for path in ("limit", "naive", "naive-same")}
+    return rates | ratios | {"tile": model.tile}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -116,12 +135,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--precision", default="auto", help="restore's: auto (its default), fp32, bf16 (fp16 on GPUs)")
     parser.add_argument("--tile", default="auto", help="tile size for every path (0 = whole image, auto)")
     parser.add_argument("--batch-size", type=int, default=4, help="tiles per forward pass")
+    parser.add_argument("--tasks", default="denoise,superres", help="which default models: denoise, superres (x4)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of every path, each in a rotated order (median)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args(argv)
 
     tile = args.tile if args.tile == "auto" else int(args.tile)
     settings = {"device": args.device, "precision": args.precision, "tile": tile, "batch_size": args.batch_size}
-    runs = {"denoise": {"sigma": SIGMA}, "superres": {"scale": 4}}
+    known = {"denoise": {"sigma": SIGMA}, "superres": {"scale": 4}}
+    tasks = [name.strip() for name in args.tasks.split(",") if name.strip()]
+    if unknown := set(tasks) - set(known):
+        parser.error(f"unknown task(s) {', '.join(sorted(unknown))}; choose from {', '.join(known)}")
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    runs = {task: known[task] for task in tasks}
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="restore-throughput-") as temp:
         work = Path(temp)
@@ -134,15 +161,17 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"{task}: skipped ({error})", file=sys.stderr)
                 continue
             task_options = {key: value for key, value in options.items() if key != "scale"}
-            results[task] = {"weights": weights, **measure(task, weights, paths, task_options, settings, work)}
+            results[task] = {"weights": weights, **measure(task, weights, paths, task_options, settings, work,
+                                                                    args.rounds)}
 
     print(f"{args.images} images of {args.size}x{args.size}, device {args.device}, {args.precision}, tile {args.tile}, "
-          f"batch {args.batch_size}, {os.cpu_count()} cores, torch using {torch.get_num_threads()} threads")
+          f"batch {args.batch_size}, median of {args.rounds} rounds, {os.cpu_count()} cores, torch using {torch.get_num_threads()} threads")
     paths_shown = ("limit", "naive", "naive-same", "restore")
     ratios = ("restore/limit", "restore/naive", "restore/naive-same")
-    print(f"{'task':<10}" + "".join(f"{name + ' img/s':>17}" for name in paths_shown) + "".join(f"{r:>20}" for r in ratios))
+    print(f"{'task':<10}{'tile':>6}" + "".join(f"{name + ' img/s':>17}" for name in paths_shown)
+          + "".join(f"{r:>20}" for r in ratios))
     for task, row in results.items():
-        print(f"{task:<10}" + "".join(f"{row[name]:>17.3f}" for name in paths_shown)
+        print(f"{task:<10}{row['tile']:>6}" + "".join(f"{row[name]:>17.3f}" for name in paths_shown)
               + "".join(f"{row[r]:>20.2f}" for r in ratios))
     if args.json:
         args.json.write_text(json.dumps({"settings": vars(args) | {"json": str(args.json)}, "results": results}, indent=2) + "\n")
