@@ -4,11 +4,13 @@ Navier-Stokes and scikit-image biharmonic on Kodak24 with NVIDIA's irregular mas
 
     python bench/inpaint_quality.py --weights runs/inpaint/best.safetensors
     python bench/inpaint_quality.py --limit 4 --methods telea,navier_stokes --out results.json
+    python bench/inpaint_quality.py --record          # maintainers: the shipped inpaint's metrics
 
 Prints the table (PSNR / SSIM of the whole image and PSNR inside the holes, per bin and
 method) and, when both were run, our hole-PSNR margin over Telea per bin, which is the
-issue's target (above Telea in every bin, by at least 1.5 dB on average). Progress lines
-go to stderr.
+issue's target (above Telea in every bin, by at least 1.5 dB on average). ``--record``
+stores our per-bin means and the baselines' hole PSNR in weights/manifest.toml under the
+shipped weights' name. Progress lines go to stderr.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import numpy as np
 
 from restore.engine.checkpoint import WeightsError
 from restore.evaluate.inpaint import BASELINES, InpaintMethod, InpaintTable, bin_label, evaluate_inpaint, model_method
-from restore.weights import load_manifest
+from restore.weights import load_manifest, record_metrics
 
 EVAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "eval"
 DEFAULT_DATA = EVAL / "denoise" / "Kodak24"
@@ -41,14 +43,34 @@ def build_methods(names: list[str], weights: str | None) -> dict[str, InpaintMet
     return {name: model_method(weights) if name == "ours" else BASELINES[name] for name in names}
 
 
-def margins(table: InpaintTable, method: str, baseline: str) -> str:
+def bin_gains(table: InpaintTable, method: str, baseline: str) -> dict[int, float]:
     """Mean hole-PSNR difference ``method - baseline`` per bin (same image+mask pairs)."""
-    gains = {
+    return {
         index: float(np.mean(np.subtract(table.hole_psnr[method][index], table.hole_psnr[baseline][index])))
         for index in sorted(table.pairs)
     }
+
+
+def margins(table: InpaintTable, method: str, baseline: str) -> str:
+    gains = bin_gains(table, method, baseline)
     cells = ", ".join(f"{bin_label(index)} {gain:+.2f}" for index, gain in gains.items())
     return f"hole PSNR {method} - {baseline}: {cells}; mean {np.mean(list(gains.values())):+.2f} dB"
+
+
+def manifest_metrics(table: InpaintTable, key: str) -> dict[str, dict]:
+    """Under ``key`` (the dataset's name, ``[:N]`` with --limit): per bin our mean PSNR, SSIM and hole
+    PSNR and every baseline's hole PSNR from the same run; our mean margin over Telea."""
+    means = {(row["bin"], row["method"]): row for row in table.rows()}
+    entry: dict = {"images": table.settings["images"], "masks": Path(table.settings["masks"]).name}
+    for index in sorted(table.pairs):
+        label = bin_label(index)
+        ours = means[(label, "ours")]
+        cell = {"pairs": ours["pairs"], "psnr": ours["psnr"], "ssim": ours["ssim"], "hole_psnr": ours["hole_psnr"]}
+        cell |= {f"{method}_hole_psnr": means[(label, method)]["hole_psnr"] for method in table.methods if method != "ours"}
+        entry[f"holes_{label.replace('%', 'pct')}"] = cell
+    if "telea" in table.methods:
+        entry["mean_hole_psnr_gain_over_telea"] = float(np.mean(list(bin_gains(table, "ours", "telea").values())))
+    return {key: entry}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -59,6 +81,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--methods", default=",".join(METHODS), help=f"subset of {','.join(METHODS)}")
     parser.add_argument("--limit", type=int, default=None, help="first N images only (biharmonic is slow)")
     parser.add_argument("--out", type=Path, default=None, help="also write the table and pairs as JSON")
+    parser.add_argument("--record", action="store_true",
+                        help="store our per-bin means in weights/manifest.toml under the shipped --weights name "
+                             "(maintainers, after `restore weights export`)")
     args = parser.parse_args(argv)
 
     for folder in (args.data, args.masks):
@@ -77,6 +102,12 @@ def main(argv: list[str] | None = None) -> None:
         print(margins(table, "ours", "telea"))
     if args.out is not None:
         table.write_json(args.out)
+    if args.record:
+        if "ours" not in methods or weights not in load_manifest():
+            raise SystemExit("error: --record needs the ours method and shipped weights")
+        key = table.dataset + (f"[:{args.limit}]" if args.limit else "")
+        command = "python bench/inpaint_quality.py " + " ".join(sys.argv[1:] if argv is None else argv)
+        record_metrics(weights, manifest_metrics(table, key), command)
 
 
 if __name__ == "__main__":

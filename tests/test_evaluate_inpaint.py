@@ -114,3 +114,29 @@ def test_eval_inpaint_refuses_unknown_methods(benchmark: tuple[Path, Path]) -> N
     arguments = ["eval", "inpaint", "--data", str(data), "--masks", str(masks), "--methods", "lama"]
     result = CliRunner().invoke(main, arguments)
     assert result.exit_code == 2 and "choose from" in result.output
+
+
+def test_quality_bench_records_its_bin_means_in_the_manifest(benchmark: tuple[Path, Path], tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    import restore.weights as registry
+
+    data, masks = benchmark
+    monkeypatch.setattr(registry, "weights_dir", lambda: tmp_path / "weights")
+    torch.manual_seed(0)
+    weights = tmp_path / "tiny.safetensors"
+    save_weights(weights, build_network(TINY_SPEC).state_dict(), {"task": "inpaint", "network": TINY_SPEC})
+    registry.export_weights(weights, "tiny-inpaint", "r.toml")
+    spec = importlib.util.spec_from_file_location("inpaint_quality", Path(__file__).parents[1] / "bench" / "inpaint_quality.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    bench.main(["--weights", "tiny-inpaint", "--methods", "ours,telea", "--data", str(data), "--masks", str(masks),
+                "--limit", "2", "--record"])
+    entry = registry.load_manifest()["tiny-inpaint"]
+    metrics = entry.metrics["photos[:2]"]
+    assert metrics["images"] == 2 and metrics["masks"] == "masks"
+    assert set(metrics["holes_0-10pct"]) == {"pairs", "psnr", "ssim", "hole_psnr", "telea_hole_psnr"}
+    assert metrics["holes_0-10pct"]["pairs"] == 2
+    assert math.isfinite(metrics["mean_hole_psnr_gain_over_telea"])
+    assert "--record" in entry.metrics_command
