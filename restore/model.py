@@ -76,7 +76,10 @@ class Restorer:
     ) -> None:
         self.metadata = metadata
         self.entry = entry
-        self.task = get_task(metadata["task"])
+        try:  # built with the options it was trained with (inpainting's fill, superres's scale)
+            self.task = get_task(metadata["task"], metadata.get("task_options"))
+        except (ValueError, TypeError) as error:
+            raise WeightsError(f"{self.name}: its task options are unusable ({error})") from error
         self.device = resolve_device(device)
         check_precision(self.device, precision, allow_auto=True)
         self.precision = precision

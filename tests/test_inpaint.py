@@ -16,10 +16,11 @@ from click.testing import CliRunner
 
 import restore
 from restore.cli import main
-from restore.engine.checkpoint import save_weights
+from restore.engine.checkpoint import WeightsError, save_weights
 from restore.engine.train import Trainer, resolve_config
 from restore.nets import build_network
 from restore.tasks import get_task
+from restore.tasks.inpaint import fill_holes
 from restore.tasks.mask_generator import DEFAULT_MASK_KINDS, generate_mask
 
 REPO = Path(__file__).resolve().parent.parent
@@ -52,6 +53,53 @@ def test_pair_zeroes_holes_adds_the_mask_and_weighs_holes() -> None:
     assert torch.all(source[:3][hole.expand(3, -1, -1) == 1] == 0)
     assert torch.equal(source[:3][hole.expand(3, -1, -1) == 0], clean[hole.expand(3, -1, -1) == 0])
     assert torch.equal(weight, 1.0 + 5.0 * hole)
+
+
+def test_telea_fill_reads_only_known_pixels_and_keeps_them() -> None:
+    clean = torch.full((3, 32, 32), 0.4)
+    clean[:, :, 16:] = 0.8  # two flat halves; the hole lies inside the left one
+    hole = torch.zeros(1, 32, 32)
+    hole[:, 10:20, 4:10] = 1
+    in_hole = hole.expand(3, -1, -1) == 1
+    filled = fill_holes(clean, hole, "telea")
+    assert torch.equal(filled[~in_hole], clean[~in_hole])
+    assert torch.allclose(filled[:, 10:20, 4:10], torch.tensor(0.4), atol=2.5 / 255)  # Telea wobbles by 2 levels
+    hidden = clean.clone()
+    hidden[in_hole] = 1.0  # what is under the hole must not matter
+    assert torch.equal(fill_holes(hidden, hole, "telea"), filled)
+    # the training pair carries the same pre-fill, and its mask channel
+    task = get_task("inpaint", {"fill": "telea"})
+    source, _, _ = task.make_pair(clean, task.default_config()["task_options"], torch.Generator().manual_seed(1))
+    assert torch.equal(source[:3], fill_holes(clean, source[3:], "telea"))
+
+
+def zero_correction_weights(path: Path, task_options: dict) -> Path:
+    """A residual tiny network whose correction is exactly 0: its output is its pre-filled input."""
+    spec = {**TINY_SPEC, "residual": True}
+    network = build_network(spec)
+    for parameter in network.tail.parameters():
+        parameter.data.zero_()
+    save_weights(path, network.state_dict(), {"task": "inpaint", "network": spec, "task_options": task_options})
+    return path
+
+
+def test_model_fills_the_way_its_weights_say(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    image = cv2.GaussianBlur(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8), (0, 0), 2)
+    hole = np.zeros((32, 32), bool)
+    hole[8:20, 6:14] = True
+    telea = restore.load(zero_correction_weights(tmp_path / "t.safetensors", {"fill": "telea"}),
+                         device="cpu", precision="fp32", tile=0)
+    holed = np.where(hole[:, :, None], 0, image).astype(np.uint8)
+    expected = cv2.inpaint(holed, hole.astype(np.uint8), 3, cv2.INPAINT_TELEA)
+    assert np.array_equal(telea(image, mask=hole), expected)
+    zeros = restore.load(zero_correction_weights(tmp_path / "z.safetensors", {}), device="cpu", precision="fp32", tile=0)
+    assert np.all(zeros(image, mask=hole)[hole] == 0)  # weights without the option: black holes, as trained
+
+
+def test_unknown_fill_in_a_weights_file_is_a_weights_error(tmp_path: Path) -> None:
+    with pytest.raises(WeightsError, match="unknown fill 'magic'"):
+        restore.load(zero_correction_weights(tmp_path / "m.safetensors", {"fill": "magic"}), device="cpu")
 
 
 def test_masks_are_a_pure_function_of_the_generator_and_obey_the_area_limits() -> None:

@@ -1,12 +1,17 @@
 """Inpainting: fill the holes a mask marks, keeping every known pixel exactly.
 
-Network input: the image with its holes set to 0, plus the mask (1 = hole) as an extra
-channel (U-Net ``extra_channels=1``), so the network knows which zeros are missing
-rather than black; the U-Net's head and downsampling convolutions are gated
-(``gated=True``, DeepFill v2). It predicts the whole image; the output is the composite
-``mask * prediction + (1 - mask) * input``, done in :meth:`InpaintTask.postprocess` at
-the output dtype, so known pixels are bit-identical to the input's in 8-bit, 16-bit and
-float images alike.
+Network input: the image with its holes pre-filled, plus the mask (1 = hole) as an extra
+channel (U-Net ``extra_channels=1``), so the network knows which pixels are missing. The
+pre-fill is ``task_options.fill``: ``telea`` (the default) fills each hole with OpenCV's
+fast-marching inpainting (Telea 2004) of the image's 8-bit rendering, and the network
+(``residual=True``) learns a correction on top of it, as the super-resolution network
+corrects bicubic: it starts where the classical method ends, and a short CPU training run
+is enough to go past it. ``zeros`` leaves the holes black (DeepFill/LaMa's input; the
+network then paints the whole hole itself). The U-Net's head and downsampling
+convolutions are gated (``gated=True``, DeepFill v2). It predicts the whole image; the
+output is the composite ``mask * prediction + (1 - mask) * input``, done in
+:meth:`InpaintTask.postprocess` at the output dtype, so known pixels are bit-identical to
+the input's in 8-bit, 16-bit and float images alike.
 
 Training (``restore train inpaint``): holes from :mod:`restore.tasks.mask_generator`
 (thin / medium / thick strokes and boxes, ``task_options.masks``, hole area
@@ -16,7 +21,9 @@ recipe's PatchGAN and feature-matching losses through the shared paired objectiv
 
 At inference the masks come from ``--masks DIR``, sidecar files, alpha or a colour (see
 :mod:`restore.tasks.masks`). Big images go through the shared tiled inference with the
-mask channel tiled alongside the image (README: "Large images").
+mask channel tiled alongside the image, and the pre-fill is made per tile from the tile's
+own known pixels (README: "Large images"). The fill a model was trained with is read from
+its weights file's task options, so it always gets the input it learned from.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 
@@ -36,12 +44,38 @@ from restore.tasks.masks import MaskOptions, find_mask, is_sidecar, searched
 
 DEFAULT_HOLE_WEIGHT = 6.0  # Liu et al.'s partial-convolution paper weighs hole L1 6x valid L1
 DEFAULT_KNOWN_WEIGHT = 1.0
+FILLS = ("zeros", "telea")
+TELEA_RADIUS = 3  # OpenCV's inpaintRadius, as the benchmark's Telea baseline
 
 
-def network_input(image: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
+def fill_holes(image: torch.Tensor, hole: torch.Tensor, fill: str) -> torch.Tensor:
+    """``(..., C, H, W)`` image in [0, 1] and ``(..., 1, H, W)`` hole mask in {0, 1} -> the
+    image with its hole pixels replaced (known pixels untouched, the hidden ones never
+    read): ``zeros``, or ``telea``: OpenCV's Telea inpainting of the 8-bit rendering of
+    each image (1 or 3 channels), which only looks at the known pixels."""
+    if fill == "zeros":
+        return image * (1 - hole)
+    if fill != "telea":
+        raise ValueError(f"inpaint: unknown fill {fill!r}; choose from {', '.join(FILLS)}")
+    images = image.reshape(-1, *image.shape[-3:])
+    holes = hole.reshape(-1, *hole.shape[-2:])
+    filled = []
+    for one, one_hole in zip(images, holes):
+        mask = one_hole.numpy().astype(np.uint8)
+        if not mask.any():
+            filled.append(one)
+            continue
+        eight_bit = (one.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
+        painted = cv2.inpaint(eight_bit, mask, TELEA_RADIUS, cv2.INPAINT_TELEA).reshape(eight_bit.shape)
+        painted = torch.from_numpy(painted).permute(2, 0, 1).to(image.dtype) / 255
+        filled.append(torch.where(one_hole.bool(), painted, one))
+    return torch.stack(filled).reshape(image.shape)
+
+
+def network_input(image: torch.Tensor, hole: torch.Tensor, fill: str = "zeros") -> torch.Tensor:
     """``(..., C, H, W)`` image and ``(..., 1, H, W)`` hole mask in {0, 1} -> the image
-    with holes zeroed, followed by the mask channel."""
-    return torch.cat([image * (1 - hole), hole], dim=-3)
+    with holes pre-filled (:func:`fill_holes`), followed by the mask channel."""
+    return torch.cat([fill_holes(image, hole, fill), hole], dim=-3)
 
 
 def composite(output: np.ndarray, image: np.ndarray, hole: np.ndarray) -> np.ndarray:
@@ -78,17 +112,27 @@ def hole_of(options: dict[str, Any], height: int, width: int) -> np.ndarray:
 class InpaintTask(Task):
     name = "inpaint"
 
+    def __init__(self, options: dict[str, Any] | None = None) -> None:
+        """``options["fill"]``: how holes are pre-filled for the network (module doc); a
+        model's own weights file says which one it was trained with ("zeros" when silent:
+        weights made before the option existed)."""
+        super().__init__(options)
+        self.fill = str((options or {}).get("fill", "zeros"))
+        if self.fill not in FILLS:
+            raise ValueError(f"inpaint: unknown fill {self.fill!r}; choose from {', '.join(FILLS)}")
+
     def default_weights(self, channels: int) -> list[str]:
         del channels  # grey images go through the colour model (replicated, averaged back)
         return ["inpaint"]
 
     def default_config(self) -> dict[str, Any]:
         # Deep (5 downsamplings): a hole is filled from what surrounds it, so the receptive
-        # field must span the hole; not residual, because inside a hole there is no input
-        # to correct; gated encoder convolutions (DeepFill v2) learn what to take from a
-        # hole. The conditional PatchGAN sees the holed image beside the output.
+        # field must span the hole; residual over the Telea pre-fill (module doc); gated
+        # encoder convolutions (DeepFill v2) learn what to take from a hole. The
+        # conditional PatchGAN sees the pre-filled image beside the output.
         return {
             "task_options": {
+                "fill": "telea",
                 "hole_min": DEFAULT_HOLE_RANGE[0],
                 "hole_max": DEFAULT_HOLE_RANGE[1],
                 "hole_weight": DEFAULT_HOLE_WEIGHT,
@@ -104,7 +148,7 @@ class InpaintTask(Task):
                 "depth": 5,
                 "max_channels": 256,
                 "blocks_per_level": 2,
-                "residual": False,
+                "residual": True,
                 "gated": True,
             },
             "discriminator": {"arch": "patch", "in_channels": 6, "base_channels": 64, "n_layers": 3,
@@ -121,7 +165,7 @@ class InpaintTask(Task):
         hole_weight = float(options.get("hole_weight", DEFAULT_HOLE_WEIGHT))
         known_weight = float(options.get("known_weight", DEFAULT_KNOWN_WEIGHT))
         weight = known_weight + (hole_weight - known_weight) * hole
-        return network_input(clean, hole), clean, weight
+        return network_input(clean, hole, self.fill), clean, weight
 
     spatial_options = ("mask",)
 
@@ -136,7 +180,7 @@ class InpaintTask(Task):
 
     def inference_input(self, image: torch.Tensor, options: dict[str, Any]) -> torch.Tensor:
         hole = torch.from_numpy(np.ascontiguousarray(options["mask"])).to(image.dtype)
-        return network_input(image, hole[None, None].expand(image.shape[0], 1, -1, -1))
+        return network_input(image, hole[None, None].expand(image.shape[0], 1, -1, -1), self.fill)
 
     def postprocess(self, output: np.ndarray, image: np.ndarray, options: dict[str, Any]) -> np.ndarray:
         return composite(output, image, hole_of(options, image.shape[0], image.shape[1]))
