@@ -92,3 +92,12 @@ def test_help_explains_the_superres_options() -> None:
     assert code == 0
     for option in ("--scale", "--model", "--outscale", "--alpha", "--tile"):
         assert option in output
+
+
+def test_model_real_runs_on_the_shipped_weights(inputs: Path, tmp_path: Path) -> None:
+    code, output = run("superres", "--in", str(inputs), "--out", str(tmp_path / "out"), "--model", "real", "--quiet")
+    assert code == 0, output
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert {item["info"]["weights"] for item in report["files"]} == {"superres-x4-real"}
+    assert read(tmp_path / "out" / "rgb.png").shape == (48, 64, 3)
+    assert read(tmp_path / "out" / "grey16.png").dtype == np.uint16
