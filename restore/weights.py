@@ -109,13 +109,16 @@ def save_manifest(entries: dict[str, WeightsEntry], path: Path | None = None) ->
 
 
 def export_weights(
-    source: Path, name: str, recipe: str, description: str = "", notes: str = "", grey: bool = False
+    source: Path, name: str, recipe: str, description: str = "", notes: str = "", grey: bool = False,
+    int8: bool = False,
 ) -> WeightsEntry:
     """Ship a trained ``.safetensors`` as ``weights/<name>.safetensors`` (fp16, which halves
     the size at no measurable PSNR cost for these networks) and record it in the manifest.
     Metrics of an earlier entry with the same name are dropped: they measured another file.
 
-    ``grey`` ships the 1-channel equivalent of an RGB U-Net (:func:`restore.nets.unet.fold_to_grey`)."""
+    ``grey`` ships the 1-channel equivalent of an RGB U-Net (:func:`restore.nets.unet.fold_to_grey`);
+    ``int8`` stores the convolution weights as int8 with a scale per output channel, half the
+    size again (:func:`restore.engine.checkpoint.save_weights`): re-measure after exporting."""
     from restore.engine.checkpoint import load_weights, save_weights
 
     state_dict, metadata = load_weights(source)
@@ -135,7 +138,7 @@ def export_weights(
     target = weights_dir() / file
     # every layout field spelled out, so later changes of defaults cannot change this network
     metadata = {**metadata, "source": name, "network": network_spec(parse_network_spec(metadata["network"]))}
-    save_weights(target, state_dict, metadata, half=True)
+    save_weights(target, state_dict, metadata, half=True, int8=int8)
     entry = WeightsEntry(
         name=name,
         task=metadata["task"],

@@ -8,9 +8,11 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import torch
 
 import restore.weights as registry
-from restore.engine.checkpoint import load_weights
+from restore.engine.checkpoint import load_weights, save_weights
+from restore.nets import build_network
 from restore.weights import export_weights, load_manifest, record_metrics, sha256_of
 from tiny_weights import write_tiny_denoise_weights
 
@@ -49,6 +51,45 @@ def test_export_grey_ships_a_one_channel_model(tmp_path: Path, monkeypatch: pyte
     state_dict, metadata = load_weights(entry.path)
     assert state_dict["head.weight"].shape[1] == 2  # grey + noise map
     assert metadata["network"] == entry.network
+
+
+def test_export_int8_halves_the_file_and_loads_back_as_floats(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(registry, "weights_dir", lambda: tmp_path / "weights")
+    torch.manual_seed(0)
+    spec = {"arch": "unet", "in_channels": 3, "out_channels": 3, "base_channels": 32, "depth": 1,
+            "max_channels": 32, "blocks_per_level": 1, "residual": True}
+    network = build_network(spec)
+    source = tmp_path / "best.safetensors"
+    save_weights(source, network.state_dict(), {"task": "denoise", "network": spec, "task_options": {}})
+    half = export_weights(source, "half", "r.toml")
+    small = export_weights(source, "small", "r.toml", int8=True)
+    assert small.path.stat().st_size < 0.6 * half.path.stat().st_size
+    assert small.parameters == half.parameters
+    state_dict, metadata = load_weights(small.path)
+    assert metadata["network"] == small.network
+    original = network.state_dict()
+    assert state_dict.keys() == original.keys()
+    quantized = [key for key, tensor in original.items() if tensor.ndim >= 2 and tensor.numel() >= 4096]
+    assert quantized  # the 32-channel 3x3 convolutions
+    for key in quantized:
+        # at most half a step of 1/127 of the channel's largest magnitude (+1 % for the fp16 scale)
+        channel_max = original[key].abs().flatten(1).amax(dim=1)
+        error = (state_dict[key] - original[key]).abs().flatten(1).amax(dim=1)
+        assert state_dict[key].dtype == torch.float32 and torch.all(error <= channel_max / 254 * 1.01), key
+    image = torch.rand(1, 3, 32, 32)
+    rebuilt = build_network(spec)
+    rebuilt.load_state_dict({key: value.float() for key, value in state_dict.items()})
+    with torch.no_grad():
+        assert torch.allclose(rebuilt(image), network(image), atol=2e-2)
+
+
+def test_unknown_quantization_is_refused(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    path = tmp_path / "q.safetensors"
+    save_file({"w": torch.zeros(2, 2, dtype=torch.int8)}, str(path), metadata={"quantized": "int4-magic"})
+    with pytest.raises(registry.WeightsError, match="unknown quantization 'int4-magic'"):
+        load_weights(path)
 
 
 def test_damaged_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -53,12 +53,16 @@ def show(name: str) -> None:
 @click.option("--grey", is_flag=True,
               help="Ship the 1-channel equivalent of an RGB U-Net: same output as the RGB model on a grey "
                    "image replicated to RGB and averaged back, at a third of the input/output cost.")
-def export(source: str, name: str, recipe: str, description: str, notes: str, grey: bool) -> None:
-    """Ship a trained SOURCE (e.g. RUN/best.safetensors) as fp16 weights in weights/ and record
-    it in the manifest (for maintainers; the bench/ scripts then add its metrics)."""
+@click.option("--int8", is_flag=True,
+              help="Store the convolution weights as 8-bit integers with one scale per output channel: half "
+                   "the size of fp16, for big networks. Loading turns them back into floats; re-run the "
+                   "benchmark to check the outputs did not change.")
+def export(source: str, name: str, recipe: str, description: str, notes: str, grey: bool, int8: bool) -> None:
+    """Ship a trained SOURCE (e.g. RUN/best.safetensors) as fp16 (or int8) weights in weights/ and
+    record it in the manifest (for maintainers; the bench/ scripts then add its metrics)."""
     from pathlib import Path
 
     from restore.weights import export_weights
 
-    entry = export_weights(Path(source), name, recipe, description, notes, grey=grey)
+    entry = export_weights(Path(source), name, recipe, description, notes, grey=grey, int8=int8)
     click.echo(f"exported {entry.name}: {entry.path} ({entry.parameters / 1e6:.2f}M parameters, sha256 {entry.sha256[:12]})")

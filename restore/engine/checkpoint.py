@@ -4,7 +4,8 @@ Two kinds of file:
 - training state (``last.pt``): everything needed to resume bit-exactly, written with
   ``torch.save`` and read back with ``weights_only=True``;
 - inference weights (``.safetensors``): tensors plus a JSON header holding the network
-  spec and task, so the network is rebuilt from the file alone.
+  spec and task, so the network is rebuilt from the file alone. Shipped files are fp16,
+  or for big networks int8 (see :func:`save_weights`), read back as float32 either way.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ import torch
 from restore.io.atomic import atomic_write
 
 WEIGHTS_FORMAT = "restore-weights/1"
+INT8 = "int8-per-channel"  # header "quantized": int8 weight tensors, one scale per output channel
+INT8_SCALE_SUFFIX = "#int8_scale"  # never a parameter name: '#' cannot appear in a module path
+INT8_MIN_ELEMENTS = 4096  # smaller tensors (biases, norms, tiny convolutions) stay fp16
 
 
 class WeightsError(ValueError):
@@ -43,9 +47,19 @@ def load_training_state(path: str | Path) -> dict[str, Any]:
 
 
 def save_weights(
-    path: str | Path, state_dict: dict[str, torch.Tensor], metadata: dict[str, Any], half: bool = False
+    path: str | Path,
+    state_dict: dict[str, torch.Tensor],
+    metadata: dict[str, Any],
+    half: bool = False,
+    int8: bool = False,
 ) -> None:
-    """Write inference weights as safetensors; ``metadata`` must hold ``network`` (spec)."""
+    """Write inference weights as safetensors; ``metadata`` must hold ``network`` (spec).
+
+    ``half`` stores floating tensors as fp16. ``int8`` also stores every floating tensor of
+    two or more dimensions and at least ``INT8_MIN_ELEMENTS`` elements (the convolution
+    weights, nearly all of a network's size) as int8 with one fp16 scale per output
+    channel (symmetric, the largest magnitude of the channel maps to 127): half the size
+    of fp16. :func:`load_weights` turns them back into floats."""
     from safetensors.torch import save_file
 
     if "network" not in metadata:
@@ -53,9 +67,39 @@ def save_weights(
     tensors = {}
     for key, tensor in state_dict.items():
         tensor = tensor.detach().cpu().contiguous()
-        tensors[key] = tensor.half() if half and tensor.is_floating_point() else tensor
+        if int8 and tensor.is_floating_point() and tensor.ndim >= 2 and tensor.numel() >= INT8_MIN_ELEMENTS:
+            tensors[key], tensors[key + INT8_SCALE_SUFFIX] = _quantize_int8(tensor)
+        else:
+            tensors[key] = tensor.half() if (half or int8) and tensor.is_floating_point() else tensor
     header = {"format": WEIGHTS_FORMAT, "restore": json.dumps(metadata, sort_keys=True)}
+    if int8:
+        header["quantized"] = INT8
     atomic_write(path, lambda temp: save_file(tensors, str(temp), metadata=header))
+
+
+def _quantize_int8(tensor: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(int8 values, fp16 scale per output channel)`` with ``values * scale ~ tensor``."""
+    flat = tensor.float().reshape(tensor.shape[0], -1)
+    scale = (flat.abs().amax(dim=1) / 127).clamp_min(torch.finfo(torch.float16).tiny).half()
+    values = (flat / scale.float()[:, None]).round().clamp(-127, 127).to(torch.int8)
+    return values.reshape(tensor.shape), scale
+
+
+def _dequantize_int8(state_dict: dict[str, torch.Tensor], path: Path) -> dict[str, torch.Tensor]:
+    """The float32 state dict of an int8 file (:func:`save_weights`)."""
+    scales = {key.removesuffix(INT8_SCALE_SUFFIX): value for key, value in state_dict.items()
+              if key.endswith(INT8_SCALE_SUFFIX)}
+    restored = {}
+    for key, tensor in state_dict.items():
+        if key.endswith(INT8_SCALE_SUFFIX):
+            continue
+        if key in scales:
+            scale = scales[key].float()
+            if tensor.dtype != torch.int8 or scale.shape != tensor.shape[:1]:
+                raise WeightsError(f"{path}: damaged int8 tensor {key!r} (its values or scales do not fit)")
+            tensor = tensor.float() * scale.reshape(-1, *[1] * (tensor.ndim - 1))
+        restored[key] = tensor
+    return restored
 
 
 def load_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -77,6 +121,10 @@ def load_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, A
             state_dict = load_file(str(path))
         except (SafetensorError, OSError) as error:
             raise WeightsError(f"{path}: not a valid safetensors file ({error})") from error
+        if header.get("quantized") == INT8:
+            state_dict = _dequantize_int8(state_dict, path)
+        elif "quantized" in header:
+            raise WeightsError(f"{path}: unknown quantization {header['quantized']!r} (this restore reads {INT8!r})")
         return state_dict, _restore_metadata(header, path)
     if path.suffix in (".pt", ".pth", ".ckpt"):
         try:
