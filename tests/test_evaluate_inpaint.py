@@ -140,3 +140,22 @@ def test_quality_bench_records_its_bin_means_in_the_manifest(benchmark: tuple[Pa
     assert metrics["holes_0-10pct"]["pairs"] == 2
     assert math.isfinite(metrics["mean_hole_psnr_gain_over_telea"])
     assert "--record" in entry.metrics_command
+
+
+EVAL = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "eval"
+
+
+@pytest.mark.skipif(not (EVAL / "inpaint" / "masks").is_dir() or not (EVAL / "denoise" / "Kodak24").is_dir(),
+                    reason="../shared/data/eval (Kodak24, NVIDIA masks) is not available")
+def test_the_shipped_model_beats_telea_on_held_out_photos_in_every_bin(tmp_path: Path) -> None:
+    from restore.evaluate.inpaint import model_method
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("kodim01.png", "kodim02.png"):
+        (photos / name).write_bytes((EVAL / "denoise" / "Kodak24" / name).read_bytes())
+    methods = {"ours": model_method("inpaint"), "telea": BASELINES["telea"]}
+    table = evaluate_inpaint(photos, EVAL / "inpaint" / "masks", methods)
+    assert sorted(table.pairs) == list(range(6))
+    for index in table.pairs:  # the full Kodak24 run: bench/inpaint_quality.py (README)
+        assert np.mean(table.hole_psnr["ours"][index]) > np.mean(table.hole_psnr["telea"][index]), index
