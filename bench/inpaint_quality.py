@@ -94,6 +94,8 @@ def main(argv: list[str] | None = None) -> None:
         methods = build_methods([name.strip() for name in args.methods.split(",") if name.strip()], weights)
     except WeightsError as error:
         raise SystemExit(f"error: {error}") from None
+    if args.record and ("ours" not in methods or weights not in load_manifest()):
+        raise SystemExit("error: --record needs the ours method and shipped weights")  # before the slow run
     table = evaluate_inpaint(args.data, args.masks, methods, limit=args.limit,
                              progress=lambda line: print(line, file=sys.stderr))
     table.settings["weights"] = weights if "ours" in methods else None
@@ -103,8 +105,6 @@ def main(argv: list[str] | None = None) -> None:
     if args.out is not None:
         table.write_json(args.out)
     if args.record:
-        if "ours" not in methods or weights not in load_manifest():
-            raise SystemExit("error: --record needs the ours method and shipped weights")
         key = table.dataset + (f"[:{args.limit}]" if args.limit else "")
         command = "python bench/inpaint_quality.py " + " ".join(sys.argv[1:] if argv is None else argv)
         record_metrics(weights, manifest_metrics(table, key), command)
