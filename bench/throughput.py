@@ -94,7 +94,7 @@ def median_rates(paths: dict[str, Callable[[int], None]], count: int, rounds: in
 def measure(task: str, weights: str, paths: list[Path], options: dict, settings: dict, work: Path,
             rounds: int) -> dict[str, float]:
     model = restore.load(weights, **settings)
-    settings = settings | {"tile": model.tile}  # "auto" resolved once: every path tiles alike
+    settings = settings | {"tile": model.tile, "batch_size": model.batch_size}  # "auto" resolved once: every path tiles alike
     anchor = restore.load(weights, **settings | {"precision": "fp32"})
     tensors = [array_to_tensor(read_image(path).pixels) for path in paths]
     for warm in (model, anchor):  # kernel selection and allocations stay out of the timings
@@ -124,7 +124,7 @@ def measure(task: str, weights: str, paths: list[Path], options: dict, settings:
     rates = median_rates({"limit": limit, "naive": naive(anchor, "naive"), "naive-same": naive(model, "naive-same"),
                           "restore": ours}, len(paths), rounds)
     ratios = {f"restore/{path}": rates["restore"] / rates[path] for path in ("limit", "naive", "naive-same")}
-    return rates | ratios | {"tile": model.tile}
+    return rates | ratios | {"tile": model.tile, "batch_size": model.batch_size}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -134,14 +134,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cpu", help="cpu, cuda or mps")
     parser.add_argument("--precision", default="auto", help="restore's: auto (its default), fp32, bf16 (fp16 on GPUs)")
     parser.add_argument("--tile", default="auto", help="tile size for every path (0 = whole image, auto)")
-    parser.add_argument("--batch-size", type=int, default=4, help="tiles per forward pass")
+    parser.add_argument("--batch-size", default="auto", help="tiles per forward pass: N, or auto (restore's default: 1 on the CPU, 4 on a GPU)")
     parser.add_argument("--tasks", default="denoise,superres", help="which default models: denoise, superres (x4)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of every path, each in a rotated order (median)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args(argv)
 
     tile = args.tile if args.tile == "auto" else int(args.tile)
-    settings = {"device": args.device, "precision": args.precision, "tile": tile, "batch_size": args.batch_size}
+    batch_size = args.batch_size if args.batch_size == "auto" else int(args.batch_size)
+    settings = {"device": args.device, "precision": args.precision, "tile": tile, "batch_size": batch_size}
     known = {"denoise": {"sigma": SIGMA}, "superres": {"scale": 4}}
     tasks = [name.strip() for name in args.tasks.split(",") if name.strip()]
     if unknown := set(tasks) - set(known):

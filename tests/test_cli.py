@@ -70,6 +70,12 @@ def test_fp16_on_cpu_is_a_usage_error(mixed_tree: Path, tmp_path: Path) -> None:
     assert exit_code == 2 and "fp16 is not supported on the CPU" in output
 
 
+@pytest.mark.parametrize("value", ["0", "many"])
+def test_bad_batch_size_is_a_usage_error(mixed_tree: Path, tmp_path: Path, value: str) -> None:
+    exit_code, output = run("denoise", "--in", str(mixed_tree), "--out", str(tmp_path / "o"), "--batch-size", value)
+    assert exit_code == 2 and "number of tiles" in output
+
+
 def test_bad_sigma_is_a_usage_error(mixed_tree: Path, tmp_path: Path) -> None:
     exit_code, output = run("denoise", "--in", str(mixed_tree), "--out", str(tmp_path / "o"), "--sigma", "loud")
     assert exit_code == 2 and "noise level" in output

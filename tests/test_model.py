@@ -47,6 +47,20 @@ def test_tiled_equals_whole_for_the_network(weights: Path) -> None:
     assert np.abs(whole - tiled).mean() < 2e-3  # blending differs only near tile borders
 
 
+def test_batch_size_auto_is_one_tile_per_pass_on_the_cpu(weights: Path) -> None:
+    """Batches of tiles are slower on the CPU (engine/tiling.py's measurement)."""
+    assert restore.load(weights, device="cpu").batch_size == 1
+    assert restore.load(weights, device="cpu", batch_size=3).batch_size == 3
+
+
+@pytest.mark.slow  # torch.compile builds C++ kernels: tens of seconds
+def test_compiled_model_gives_the_eager_result(weights: Path) -> None:
+    image = np.random.default_rng(2).random((24, 40, 3)).astype(np.float32)
+    eager = restore.load(weights, device="cpu", precision="fp32")(image, sigma=15)
+    compiled = restore.load(weights, device="cpu", precision="fp32", compile=True)(image, sigma=15)
+    assert np.abs(eager - compiled).max() < 1e-4
+
+
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
 def test_non_finite_samples_are_refused(weights: Path, bad: float) -> None:
     """Not run: a single NaN would spread through the network and make every output pixel NaN."""

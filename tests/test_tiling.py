@@ -10,7 +10,14 @@ import torch
 from torch import nn
 
 from restore.engine import tiling
-from restore.engine.tiling import auto_tile_size, tile_blend_weights, tile_starts, tiled_forward
+from restore.engine.tiling import (
+    auto_batch_size,
+    auto_tile_size,
+    stream_tiles,
+    tile_blend_weights,
+    tile_starts,
+    tiled_forward,
+)
 
 
 def gradient_image(channels: int, height: int, width: int) -> torch.Tensor:
@@ -141,6 +148,29 @@ def test_tiles_go_to_the_device_in_batches_and_come_back() -> None:
     assert seen == [(4, 3, 16, 16), (4, 3, 16, 16), (1, 3, 16, 16)]  # starts 0, 12, 24: 3 x 3 tiles
 
 
+@pytest.mark.parametrize("scale", [1, 2])
+def test_blocks_leave_as_soon_as_final_and_cover_the_output_once(scale: int) -> None:
+    """What keeps memory flat on wide images: the output of a tile's column leaves before
+    the next tile of the row is read, so no full-width band of a tile's height is held."""
+    image = gradient_image(2, 37, 70)
+    events: list[str] = []
+    coverage = torch.zeros(37 * scale, 70 * scale)
+
+    def read(top: int, bottom: int, left: int, right: int) -> torch.Tensor:
+        events.append("read")
+        return image[:, :, top:bottom, left:right]
+
+    def sink(top: int, left: int, block: torch.Tensor) -> None:
+        events.append("block")
+        coverage[top : top + block.shape[2], left : left + block.shape[3]] += 1
+
+    model = nn.Upsample(scale_factor=scale) if scale > 1 else nn.Identity()
+    stream_tiles(model, read, 37, 70, sink, tile=16, overlap=4, scale=scale, batch_size=1)
+    assert torch.equal(coverage, torch.ones_like(coverage))
+    assert events[:4] == ["read", "block", "read", "block"]  # row 0: tile, its segment, next tile, ...
+    assert events.count("read") == events.count("block") == 3 * 6  # starts 0, 12, 21 x 0, 12, 24, 36, 48, 54
+
+
 def test_autocast_wraps_every_forward_pass() -> None:
     entered: list[bool] = []
 
@@ -178,6 +208,11 @@ def test_auto_tile_size_shrinks_with_scale_and_batch(monkeypatch: pytest.MonkeyP
     base = auto_tile_size(torch.device("cuda"), channels=3)
     assert auto_tile_size(torch.device("cuda"), channels=3, scale=2) <= base // 2 + 64
     assert auto_tile_size(torch.device("cuda"), channels=3, batch_size=4) <= base // 2 + 64
+
+
+def test_auto_batch_size_is_one_tile_on_the_cpu_and_a_batch_on_accelerators() -> None:
+    assert auto_batch_size(torch.device("cpu")) == 1
+    assert auto_batch_size(torch.device("cuda")) == auto_batch_size(torch.device("mps")) == 4
 
 
 def test_auto_tile_size_on_this_machine() -> None:

@@ -3,9 +3,10 @@
 Modelled on MONAI's ``sliding_window_inference``: the image stays on the CPU, tiles go
 to the device in batches and their outputs come back to be blended on the CPU with
 smooth weights, so there are no seams and the device only ever holds one batch. Tiles
-go row by row and the image is read region by region (:func:`stream_tiles`): output
-rows leave as soon as the last tile touching them is in, so on a huge image only a band
-of rows is ever held in float32 (the caller may keep the whole image in 8 bits).
+go row by row and the image is read region by region (:func:`stream_tiles`): each block
+of output leaves as soon as the last tile touching it is in, so on a huge image only a
+strip as high as the tile overlap (plus a tile or two) is ever held in float32, however
+wide the image (the caller may keep the whole image in 8 bits).
 
 Blending. Each tile is weighted by a separable profile that is 1 in its interior and
 falls to 0 with a raised cosine over the middle half of the overlap, on the sides that
@@ -40,13 +41,32 @@ _FALLBACK_TILE = 512  # when free memory cannot be measured on this platform
 # took the time of 1600-pixel ones with a third of the peak memory), so auto stops here.
 _CPU_MAX_TILE = 512
 _MEMORY_SHARE = 0.5  # leave room for fragmentation, cuDNN workspaces and other processes
+# Tiles per forward pass for batch size auto. On the CPU one at a time is fastest: batches of
+# 4 tiles took 1.7x as long as the same tiles one by one (bench/tile_batch.py, denoise and
+# superres x4, 2 cores), as a batch's feature maps no longer fit in the caches. Accelerators
+# need batches to fill their cores.
+_CPU_BATCH, _ACCELERATOR_BATCH = 1, 4
 
 
 TileReader = Callable[[int, int, int, int], torch.Tensor]
 """``(top, bottom, left, right)`` of a region inside the image -> its ``(1, C, h, w)``
 float32 network input on the CPU."""
-RowSink = Callable[[int, torch.Tensor], None]
-"""``(first output row, (1, C, rows, output width))``: finished output rows, float32, in order."""
+BlockSink = Callable[[int, int, torch.Tensor], None]
+"""``(top, left, (1, C, h, w))``: a finished block of the output, float32. The blocks do not
+overlap and together cover the output exactly once."""
+
+
+class OutputCollector:
+    """A :data:`BlockSink` that assembles the whole output, for callers that want it at once."""
+
+    def __init__(self, height: int, width: int) -> None:
+        self.height, self.width = height, width
+        self.output: torch.Tensor | None = None  # (1, C, height, width), made at the first block
+
+    def __call__(self, top: int, left: int, block: torch.Tensor) -> None:
+        if self.output is None:
+            self.output = torch.empty(1, block.shape[1], self.height, self.width)
+        self.output[:, :, top : top + block.shape[2], left : left + block.shape[3]] = block
 
 
 def tiled_forward(
@@ -62,10 +82,11 @@ def tiled_forward(
     if image.ndim != 4 or image.shape[0] != 1:
         raise ValueError(f"image must be (1, C, H, W), not {tuple(image.shape)}")
     height, width = image.shape[2:]
-    rows: list[torch.Tensor] = []
+    collector = OutputCollector(height * scale, width * scale)
     stream_tiles(model, lambda top, bottom, left, right: image[:, :, top:bottom, left:right], height, width,
-                 lambda _first, band: rows.append(band), scale=scale, **settings)
-    return torch.cat(rows, dim=2)
+                 collector, scale=scale, **settings)
+    assert collector.output is not None  # every image has at least one tile
+    return collector.output
 
 
 def stream_tiles(
@@ -73,7 +94,7 @@ def stream_tiles(
     read: TileReader,
     height: int,
     width: int,
-    sink: RowSink,
+    sink: BlockSink,
     *,
     tile: int = 0,
     overlap: int = 32,
@@ -84,7 +105,7 @@ def stream_tiles(
     autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
 ) -> None:
     """Run ``model`` over an image of ``height`` x ``width`` read region by region with
-    ``read``, and hand the output to ``sink`` in row bands as soon as no later tile can
+    ``read``, and hand the output to ``sink`` in blocks as soon as no later tile can
     change them, so neither the whole input nor the whole output need exist in float32.
 
     ``model`` maps ``(B, Cin, h, w)`` to ``(B, Cout, h*scale, w*scale)`` and should
@@ -111,18 +132,19 @@ def stream_tiles(
         row_sum[y * scale : y * scale + weights.numel()] += weights
     for x, weights in column_weights.items():
         column_sum[x * scale : x * scale + weights.numel()] += weights
-    column_sum = column_sum[: width * scale]
 
     out_height, out_width = tile_height * scale, tile_width * scale
-    positions = [(y, x) for y in rows for x in columns]
-    band = _Band(scale * width, column_sum, row_sum, height * scale, sink)
-    placed = [0] * len(rows)
-    finished = 0  # tile rows whose output rows have been handed on
+    # output rows above the next tile row's start are final once this tile row is in
+    final_rows = [start * scale for start in rows[1:]] + [padded_height * scale]
+    blender = _Blender([x * scale for x in columns], height * scale, width * scale, row_sum, column_sum, sink)
+    positions = [(row, column) for row in range(len(rows)) for column in range(len(columns))]
     with torch.inference_mode():
         for first in range(0, len(positions), batch_size):
             batch = positions[first : first + batch_size]
             tiles = torch.cat([
-                _read_padded(read, y, y + tile_height, x, x + tile_width, height, width, reflect) for y, x in batch
+                _read_padded(read, rows[row], rows[row] + tile_height, columns[column], columns[column] + tile_width,
+                             height, width, reflect)
+                for row, column in batch
             ])
             with autocast():
                 outputs = model(tiles.to(device))
@@ -133,43 +155,66 @@ def stream_tiles(
                     f"check scale={scale} and multiple={multiple}"
                 )
             outputs = outputs.float().cpu()
-            for (y, x), output in zip(batch, outputs):
+            for (row, column), output in zip(batch, outputs):
+                y, x = rows[row], columns[column]
                 weights = row_weights[y][:, None] * column_weights[x][None, :]
-                band.add(y * scale, x * scale, (output * weights)[:, :, : max(0, width * scale - x * scale)])
-                placed[rows.index(y)] += 1
-            while finished < len(rows) and placed[finished] == len(columns):
-                finished += 1
-                band.flush(rows[finished] * scale if finished < len(rows) else padded_height * scale)
+                visible = (output * weights)[:, :, : width * scale - x * scale]  # the padding is never output
+                blender.add(y * scale, column, visible, final_rows[row])
 
 
-class _Band:
-    """The output rows still being blended: accumulates weighted tile outputs from row
-    ``top`` on, and hands finished rows to the sink divided by their weight sum."""
+class _Blender:
+    """Accumulates weighted tile outputs and hands each block on once it is final.
 
-    def __init__(self, width: int, column_sum: torch.Tensor, row_sum: torch.Tensor, height: int, sink: RowSink):
-        self.width, self.column_sum, self.row_sum, self.height, self.sink = width, column_sum, row_sum, height, sink
-        self.top = 0
-        self.rows: torch.Tensor | None = None  # (C, rows, width) from self.top
+    The output width is cut into segments, one per tile column, from that column's start
+    to the next one's. Tiles arrive row by row, left to right, and no tile reaches a
+    segment to its left, so when tile (row, column) is in, its segment is final down to the
+    next tile row's start: that block is divided by its weight sum and handed to the sink,
+    and the segment keeps only the rows below, which the next tile row overlaps. At any
+    time the blender holds an overlap-high strip of the output's width plus a tile or two."""
 
-    def add(self, top: int, left: int, weighted: torch.Tensor) -> None:
-        bottom = top + weighted.shape[1]
-        if self.rows is None:
-            self.rows = torch.zeros(weighted.shape[0], 0, self.width)
-        if bottom - self.top > self.rows.shape[1]:  # grow downwards
-            extra = torch.zeros(self.rows.shape[0], bottom - self.top - self.rows.shape[1], self.width)
-            self.rows = torch.cat([self.rows, extra], dim=1)
-        self.rows[:, top - self.top : bottom - self.top, left : left + weighted.shape[2]] += weighted
+    def __init__(self, starts: list[int], height: int, width: int, row_sum: torch.Tensor, column_sum: torch.Tensor,
+                 sink: BlockSink) -> None:
+        self.bounds = list(zip(starts, [*starts[1:], width]))  # [left, right) of each segment
+        self.height, self.row_sum, self.column_sum, self.sink = height, row_sum, column_sum, sink
+        self.tops = [0] * len(starts)  # the first row each segment still holds
+        self.held: list[torch.Tensor | None] = [None] * len(starts)  # (C, rows, segment width) from its top
 
-    def flush(self, until: int) -> None:
-        """Rows above ``until`` are final: normalise them, hand them on, forget them."""
-        assert self.rows is not None
-        count = until - self.top
-        done, self.rows = self.rows[:, :count], self.rows[:, count:].clone()
-        visible = min(until, self.height) - self.top
+    def add(self, top: int, column: int, weighted: torch.Tensor, final_until: int) -> None:
+        """Add tile ``column``'s ``(C, h, w)`` weighted output at row ``top``, then hand on its
+        segment down to ``final_until``."""
+        left = self.bounds[column][0]
+        right = left + weighted.shape[2]
+        for index in range(column, len(self.bounds)):
+            segment_left, segment_right = self.bounds[index]
+            if segment_left >= right:
+                break
+            self._accumulate(index, top, weighted[:, :, segment_left - left : min(segment_right, right) - left])
+        self._flush(column, final_until)
+
+    def _accumulate(self, index: int, top: int, part: torch.Tensor) -> None:
+        segment_top = self.tops[index]
+        held = self.held[index]
+        if held is None:
+            segment_left, segment_right = self.bounds[index]
+            held = self.held[index] = torch.zeros(part.shape[0], 0, segment_right - segment_left)
+        bottom = top + part.shape[1] - segment_top
+        if bottom > held.shape[1]:  # grow downwards
+            held = self.held[index] = torch.cat([held, held.new_zeros(held.shape[0], bottom - held.shape[1], held.shape[2])], dim=1)
+        held[:, top - segment_top : bottom, : part.shape[2]] += part
+
+    def _flush(self, index: int, until: int) -> None:
+        """The segment's rows above ``until`` are final: normalise them, hand them on, forget them."""
+        held, segment_top = self.held[index], self.tops[index]
+        assert held is not None
+        count = until - segment_top
+        done, self.held[index] = held[:, :count], held[:, count:].clone()
+        self.tops[index] = until
+        visible = min(until, self.height) - segment_top
         if visible > 0:
-            weights = self.row_sum[self.top : self.top + visible, None] * self.column_sum[None, :]
-            self.sink(self.top, (done[:, :visible] / weights)[None])
-        self.top = until
+            segment_left, segment_right = self.bounds[index]
+            done = done[:, :visible]
+            done /= self.row_sum[segment_top : segment_top + visible, None] * self.column_sum[None, segment_left:segment_right]
+            self.sink(segment_top, segment_left, done[None])
 
 
 def _read_padded(read: TileReader, top: int, bottom: int, left: int, right: int, height: int, width: int,
@@ -221,6 +266,11 @@ def _raised_cosine(distance: torch.Tensor, ramp: float) -> torch.Tensor:
     the ramps of two tiles overlapping by ``ramp`` sum to 1."""
     progress = ((distance - ramp / 4) / (ramp / 2)).clamp(0, 1)
     return 0.5 - 0.5 * torch.cos(math.pi * progress)
+
+
+def auto_batch_size(device: torch.device) -> int:
+    """Tiles per forward pass when the user does not say: 1 on the CPU, 4 on a GPU."""
+    return _CPU_BATCH if device.type == "cpu" else _ACCELERATOR_BATCH
 
 
 def auto_tile_size(

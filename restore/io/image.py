@@ -354,7 +354,9 @@ def _check_image(image: Image) -> None:
         )
 
 
-def _encode(image: Image, extension: str, quality: int, path: Path) -> bytes:
+def _encode(image: Image, extension: str, quality: int, path: Path) -> bytes | memoryview:
+    """The encoded file. A view of the encoder's buffer, not a copy: for a 12000x12000
+    output the PNG alone is hundreds of megabytes (bench/memory.py)."""
     if extension in (".tif", ".tiff"):
         return _encode_tiff(image)
     keeps_16bit, keeps_alpha = _WRITE_CAPABILITIES[extension]
@@ -378,7 +380,7 @@ def _encode(image: Image, extension: str, quality: int, path: Path) -> bytes:
         raise ValueError(
             f"{_shown(path)}: OpenCV could not encode a {samples.shape} {samples.dtype} image as {extension}"
         )
-    return encoded.tobytes()
+    return memoryview(encoded.reshape(-1))
 
 
 def _convert_depth(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -389,7 +391,7 @@ def _convert_depth(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return np.clip(np.rint(scaled), 0, dtype_scale(dtype)).astype(dtype)
 
 
-def _encode_tiff(image: Image) -> bytes:
+def _encode_tiff(image: Image) -> memoryview:
     grey = image.channels == 1
     if image.alpha is None:
         samples = image.pixels[:, :, 0] if grey else image.pixels
@@ -404,7 +406,7 @@ def _encode_tiff(image: Image) -> bytes:
         extrasamples=["unassalpha"] if image.alpha is not None else None,
         compression="zlib",  # lossless, and read by every TIFF reader
     )
-    return buffer.getvalue()
+    return buffer.getbuffer()
 
 
 def _encode_grey_alpha_png(grey: np.ndarray, alpha: np.ndarray) -> bytes:
