@@ -94,7 +94,8 @@ def median_rates(paths: dict[str, Callable[[int], None]], count: int, rounds: in
 def measure(task: str, weights: str, paths: list[Path], options: dict, settings: dict, work: Path,
             rounds: int) -> dict[str, float]:
     model = restore.load(weights, **settings)
-    settings = settings | {"tile": model.tile, "batch_size": model.batch_size}  # "auto" resolved once: every path tiles alike
+    # "auto" resolved once: every path tiles alike
+    settings = settings | {"tile": model.tile, "batch_size": model.batch_size}
     anchor = restore.load(weights, **settings | {"precision": "fp32"})
     tensors = [array_to_tensor(read_image(path).pixels) for path in paths]
     for warm in (model, anchor):  # kernel selection and allocations stay out of the timings
@@ -134,7 +135,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cpu", help="cpu, cuda or mps")
     parser.add_argument("--precision", default="auto", help="restore's: auto (its default), fp32, bf16 (fp16 on GPUs)")
     parser.add_argument("--tile", default="auto", help="tile size for every path (0 = whole image, auto)")
-    parser.add_argument("--batch-size", default="auto", help="tiles per forward pass: N, or auto (restore's default: 1 on the CPU, 4 on a GPU)")
+    parser.add_argument("--batch-size", default="auto",
+                        help="tiles per forward pass: N, or auto (restore's default: 1 on the CPU, 4 on a GPU)")
     parser.add_argument("--tasks", default="denoise,superres", help="which default models: denoise, superres (x4)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of every path, each in a rotated order (median)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")

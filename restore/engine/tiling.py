@@ -199,7 +199,8 @@ class _Blender:
             held = self.held[index] = torch.zeros(part.shape[0], 0, segment_right - segment_left)
         bottom = top + part.shape[1] - segment_top
         if bottom > held.shape[1]:  # grow downwards
-            held = self.held[index] = torch.cat([held, held.new_zeros(held.shape[0], bottom - held.shape[1], held.shape[2])], dim=1)
+            extra = held.new_zeros(held.shape[0], bottom - held.shape[1], held.shape[2])
+            held = self.held[index] = torch.cat([held, extra], dim=1)
         held[:, top - segment_top : bottom, : part.shape[2]] += part
 
     def _flush(self, index: int, until: int) -> None:
@@ -213,7 +214,8 @@ class _Blender:
         if visible > 0:
             segment_left, segment_right = self.bounds[index]
             done = done[:, :visible]
-            done /= self.row_sum[segment_top : segment_top + visible, None] * self.column_sum[None, segment_left:segment_right]
+            row_sum = self.row_sum[segment_top : segment_top + visible, None]
+            done /= row_sum * self.column_sum[None, segment_left:segment_right]
             self.sink(segment_top, segment_left, done[None])
 
 
