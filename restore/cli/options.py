@@ -12,28 +12,33 @@ DEVICES = ["auto", "cpu", "cuda", "mps"]
 PRECISIONS = ["fp32", "bf16", "fp16"]
 
 
-def _parse_tile(_ctx: click.Context, _param: click.Parameter, value: str) -> int | str:
-    if value == "auto":
-        return value
-    try:
-        size = int(value)
-    except ValueError:
-        raise click.BadParameter("give a number of pixels, 0 (whole image) or auto") from None
-    if size < 0 or 0 < size < 32:
-        raise click.BadParameter("tiles must be 0 (whole image) or at least 32 pixels")
-    return size
+def auto_or_number(parse: Callable[[str], Any], usage: str, problem: Callable[[Any], str | None]) -> Callable:
+    """A click callback for an option that takes ``auto`` or a number: ``parse`` makes the
+    number, ``usage`` is the message when it is not one, ``problem`` says what is wrong
+    with a number out of range (None when it is fine)."""
+
+    def callback(_ctx: click.Context, _param: click.Parameter, value: str) -> Any:
+        if value == "auto":
+            return value
+        try:
+            number = parse(value)
+        except ValueError:
+            raise click.BadParameter(usage) from None
+        if (message := problem(number)) is not None:
+            raise click.BadParameter(message)
+        return number
+
+    return callback
 
 
-def _parse_batch_size(_ctx: click.Context, _param: click.Parameter, value: str) -> int | str:
-    if value == "auto":
-        return value
-    try:
-        size = int(value)
-    except ValueError:
-        raise click.BadParameter("give a number of tiles (1 or more) or auto") from None
-    if size < 1:
-        raise click.BadParameter("give a number of tiles (1 or more) or auto")
-    return size
+_parse_tile = auto_or_number(
+    int, "give a number of pixels, 0 (whole image) or auto",
+    lambda size: "tiles must be 0 (whole image) or at least 32 pixels" if size < 0 or 0 < size < 32 else None,
+)
+_parse_batch_size = auto_or_number(
+    int, "give a number of tiles (1 or more) or auto",
+    lambda size: "give a number of tiles (1 or more) or auto" if size < 1 else None,
+)
 
 
 DEVICE_OPTION = click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True,

@@ -7,19 +7,13 @@ from typing import Any
 
 import click
 
-from restore.cli.options import run_task, task_options
+from restore.cli.options import auto_or_number, run_task, task_options
 
 
-def _sigma(_ctx: click.Context, _param: click.Parameter, value: str) -> float | str:
-    if value == "auto":
-        return value
-    try:
-        sigma = float(value)
-    except ValueError:
-        raise click.BadParameter("give a noise level such as 15 or 25, or auto") from None
-    if not 0 <= sigma <= 255:
-        raise click.BadParameter("the noise level is on the 0-255 scale")
-    return sigma
+_sigma = auto_or_number(
+    float, "give a noise level such as 15 or 25, or auto",
+    lambda sigma: None if 0 <= sigma <= 255 else "the noise level is on the 0-255 scale",
+)
 
 
 @click.command()
