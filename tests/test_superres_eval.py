@@ -152,7 +152,8 @@ def test_eval_superres_reports_the_self_ensemble_as_its_own_row(tmp_path: Path) 
 
 
 @pytest.mark.skipif(not (SR_DATA / "Set5").is_dir(), reason="../shared/data/eval/sr/Set5 is not available")
-def test_the_shipped_x4_model_beats_bicubic_on_set5_by_a_clear_margin() -> None:
+def test_the_shipped_x4_model_beats_bicubic_by_a_clear_margin_and_vdsr_on_set5() -> None:
     methods = {"bicubic": BASELINES["bicubic"], "ours": model_method("superres-x4", 4)}
     table = evaluate_superres(SR_DATA / "Set5", 4, methods)
-    assert table.mean_psnr("ours") > table.mean_psnr("bicubic") + 2.0  # measured: 31.11 vs 28.43
+    assert table.mean_psnr("ours") > table.mean_psnr("bicubic") + 2.0  # measured: 31.42 vs 28.43
+    assert table.mean_psnr("ours") > 31.35  # VDSR's published Set5 x4 (issue #5's target)
