@@ -41,11 +41,9 @@ def main(argv: list[str] | None = None) -> None:
         options, side = RUNS[task]
         image = np.random.default_rng(0).integers(0, 256, (side, side, 3), dtype=np.uint8)
         weights = default_weights(task, 3, {"scale": 4} if task == "superres" else None)
-        models = [restore.load(weights, device=args.device, precision=args.precision, batch_size=size)
-                  for size in sizes]
-        tile = models[0].tile
+        tile = restore.load(weights, device=args.device, precision=args.precision).tile  # resolved once, for all
         models = [restore.load(weights, device=args.device, precision=args.precision, batch_size=size, tile=tile)
-                  for size in sizes]  # one tile size for all, resolved once
+                  for size in sizes]
         for model in models:
             model.restore_array(image[:128, :128], **options)  # warm-up
         times: list[list[float]] = [[] for _ in sizes]

@@ -212,9 +212,24 @@ class Restorer:
 
     def _compiled_network(self) -> Callable[[torch.Tensor], torch.Tensor]:
         """``torch.compile`` of the network, made on first use (torch compiles it for each new
-        input shape when it first sees it)."""
+        input shape when it first sees it). A failure of the compiler itself (no C++ compiler
+        on the CPU, an unsupported operation) says how to do without it."""
         if self._compiled is None:
-            self._compiled = torch.compile(self.network)
+            compiled = torch.compile(self.network)
+
+            def run(batch: torch.Tensor) -> torch.Tensor:
+                try:
+                    return compiled(batch)
+                except Exception as error:  # torch's compiler errors share no public base class
+                    if not type(error).__module__.startswith(("torch._dynamo", "torch._inductor")):
+                        raise
+                    reason = next((line for line in str(error).splitlines() if line.strip()), type(error).__name__)
+                    raise RuntimeError(
+                        f"torch.compile failed ({reason.strip()}): install a C++ compiler (g++ or clang++) "
+                        "or run without --compile"
+                    ) from error
+
+            self._compiled = run
         return self._compiled
 
     def __call__(self, image: ImageLike, **options: Any) -> ImageLike:

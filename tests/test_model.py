@@ -61,6 +61,24 @@ def test_compiled_model_gives_the_eager_result(weights: Path) -> None:
     assert np.abs(eager - compiled).max() < 1e-4
 
 
+def test_a_failing_torch_compile_says_how_to_run_without_it(weights: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    class InvalidCxxCompiler(RuntimeError):  # what torch raises where no C++ compiler is installed
+        pass
+
+    InvalidCxxCompiler.__module__ = "torch._inductor.exc"
+
+    def compile_without_a_compiler(network: torch.nn.Module):
+        def run(batch: torch.Tensor) -> torch.Tensor:
+            raise InvalidCxxCompiler("InvalidCxxCompiler: No working C++ compiler found")
+
+        return run
+
+    monkeypatch.setattr(torch, "compile", compile_without_a_compiler)
+    model = restore.load(weights, device="cpu", compile=True)
+    with pytest.raises(RuntimeError, match="No working C.. compiler found.*run without --compile"):
+        model(np.zeros((8, 8, 3), np.float32), sigma=10)
+
+
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
 def test_non_finite_samples_are_refused(weights: Path, bad: float) -> None:
     """Not run: a single NaN would spread through the network and make every output pixel NaN."""
