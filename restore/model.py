@@ -141,8 +141,7 @@ class Restorer:
             lambda top, bottom, left, right: image[:, :, top:bottom, left:right],
             image.shape[1], image.shape[2], image.shape[3], collector, eight_bit=eight_bit, options=options,
         )
-        assert collector.output is not None  # every image has at least one tile
-        return collector.output, info
+        return collector.result, info
 
     def restore_array(self, pixels: np.ndarray, **options: Any) -> tuple[np.ndarray, dict[str, Any]]:
         """``(H, W, C)`` array (uint8, uint16 or float in [0, 1]) -> the task's output at the

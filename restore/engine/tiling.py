@@ -68,6 +68,13 @@ class OutputCollector:
             self.output = torch.empty(1, block.shape[1], self.height, self.width)
         self.output[:, :, top : top + block.shape[2], left : left + block.shape[3]] = block
 
+    @property
+    def result(self) -> torch.Tensor:
+        """The assembled output (every image has at least one tile, so one block came)."""
+        if self.output is None:
+            raise RuntimeError("no output block was received")
+        return self.output
+
 
 def tiled_forward(
     model: Callable[[torch.Tensor], torch.Tensor],
@@ -85,8 +92,7 @@ def tiled_forward(
     collector = OutputCollector(height * scale, width * scale)
     stream_tiles(model, lambda top, bottom, left, right: image[:, :, top:bottom, left:right], height, width,
                  collector, scale=scale, **settings)
-    assert collector.output is not None  # every image has at least one tile
-    return collector.output
+    return collector.result
 
 
 def stream_tiles(
