@@ -6,7 +6,7 @@ Guarantees, whatever the task:
   interrupted run leaves complete files only, and a re-run skips what exists (resume);
 - a bad input is reported with its path and reason and the batch goes on;
 - ``report.json`` in ``--out`` lists every input with status, seconds and output path;
-- decoding and encoding run in worker threads (OpenCV releases the GIL) so the model
+- decoding and encoding run in worker threads (OpenCV, zlib and numpy release the GIL) so the model
   does not wait for the disk.
 """
 

@@ -13,8 +13,6 @@ import io
 import itertools
 import os
 import stat
-import struct
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +23,7 @@ import tifffile
 
 from restore.io.atomic import atomic_write
 from restore.io.convert import dtype_scale
+from restore.io.png_stream import write_png
 
 # read_image checks every header against its own ``max_pixels`` before decoding; Pillow's
 # process-wide limit would otherwise refuse (or warn about) files the user allowed.
@@ -109,8 +108,11 @@ def write_image(path: str | os.PathLike | bytes, image: Image, quality: int = 95
     written to PNG as 16-bit). Other formats get what they can hold: JPEG and BMP are
     8-bit without alpha (16-bit and float samples are scaled to 8 bits, alpha is
     dropped); WebP is 8-bit and keeps alpha (grey is stored as RGB, WebP has no grey).
-    ``quality`` (1-100) applies to JPEG and WebP. Encoding happens in memory and the
-    file is replaced in one rename, so a crash never leaves a half-written image."""
+    ``quality`` (1-100) applies to JPEG and WebP. The file is written under a temporary
+    name and renamed into place, so a crash never leaves a half-written image. PNG and TIFF
+    are encoded straight into that file (PNG band by band, :mod:`restore.io.png_stream`),
+    so a huge output never has its whole encoded file in memory; the other formats are
+    encoded in memory first."""
     path = _as_path(path)
     extension = path.suffix.lower()
     if extension not in _WRITE_CAPABILITIES:
@@ -119,8 +121,13 @@ def write_image(path: str | os.PathLike | bytes, image: Image, quality: int = 95
     if not 1 <= quality <= 100:
         raise ValueError(f"quality must be between 1 and 100, not {quality}")
     _check_image(image)
-    encoded = _encode(image, extension, quality, path)
-    atomic_write(path, lambda temp: temp.write_bytes(encoded))
+    if extension == ".png":
+        atomic_write(path, lambda temp: _write_png(temp, image))
+    elif extension in (".tif", ".tiff"):
+        atomic_write(path, lambda temp: _write_tiff(temp, image))
+    else:
+        encoded = _encode(image, extension, quality, path)
+        atomic_write(path, lambda temp: temp.write_bytes(encoded))
 
 
 def resize_alpha(alpha: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -354,17 +361,27 @@ def _check_image(image: Image) -> None:
         )
 
 
-def _encode(image: Image, extension: str, quality: int, path: Path) -> bytes | memoryview:
-    """The encoded file. A view of the encoder's buffer, not a copy: for a 12000x12000
-    output the PNG alone is hundreds of megabytes (bench/memory.py)."""
-    if extension in (".tif", ".tiff"):
-        return _encode_tiff(image)
-    keeps_16bit, keeps_alpha = _WRITE_CAPABILITIES[extension]
-    target = np.dtype(np.uint16 if keeps_16bit and image.pixels.dtype != np.uint8 else np.uint8)
-    pixels = _convert_depth(image.pixels, target)
-    alpha = _convert_depth(image.alpha, target) if keeps_alpha and image.alpha is not None else None
-    if extension == ".png" and alpha is not None and pixels.shape[2] == 1:
-        return _encode_grey_alpha_png(pixels[:, :, 0], alpha)
+def _write_png(temp: Path, image: Image) -> None:
+    """8-bit stays 8-bit; 16-bit and float become 16-bit. Each band is converted and joined
+    with its alpha on its own, so no full-size converted copy exists."""
+    depth = np.dtype(np.uint8 if image.pixels.dtype == np.uint8 else np.uint16)
+
+    def band(top: int, bottom: int) -> np.ndarray:
+        pixels = _convert_depth(image.pixels[top:bottom], depth)
+        if image.alpha is None:
+            return pixels
+        return np.dstack([pixels, _convert_depth(image.alpha[top:bottom], depth)])
+
+    channels = image.channels + (image.alpha is not None)
+    with open(temp, "wb") as handle:
+        write_png(handle, image.height, image.width, channels, depth, band)
+
+
+def _encode(image: Image, extension: str, quality: int, path: Path) -> memoryview:
+    """The encoded JPEG, BMP or WebP file: a view of the encoder's buffer, not a copy."""
+    _, keeps_alpha = _WRITE_CAPABILITIES[extension]
+    pixels = _convert_depth(image.pixels, np.dtype(np.uint8))
+    alpha = _convert_depth(image.alpha, np.dtype(np.uint8)) if keeps_alpha and image.alpha is not None else None
     if alpha is not None and pixels.shape[2] == 1:  # WebP has no grey+alpha mode
         pixels = np.repeat(pixels, 3, axis=2)
     samples = pixels[:, :, ::-1] if pixels.shape[2] == 3 else pixels[:, :, 0]
@@ -391,40 +408,17 @@ def _convert_depth(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return np.clip(np.rint(scaled), 0, dtype_scale(dtype)).astype(dtype)
 
 
-def _encode_tiff(image: Image) -> memoryview:
+def _write_tiff(temp: Path, image: Image) -> None:
     grey = image.channels == 1
     if image.alpha is None:
         samples = image.pixels[:, :, 0] if grey else image.pixels
     else:
         samples = np.dstack([image.pixels, image.alpha])
-    buffer = io.BytesIO()
     tifffile.imwrite(
-        buffer,
+        temp,
         samples,
         photometric="minisblack" if grey else "rgb",
         planarconfig="contig" if samples.ndim == 3 else None,
         extrasamples=["unassalpha"] if image.alpha is not None else None,
         compression="zlib",  # lossless, and read by every TIFF reader
     )
-    return buffer.getbuffer()
-
-
-def _encode_grey_alpha_png(grey: np.ndarray, alpha: np.ndarray) -> bytes:
-    """PNG colour type 4 (grey + alpha), written here because OpenCV's encoder only takes
-    1, 3 or 4 channels and Pillow cannot write it at 16 bits."""
-    height, width = grey.shape
-    big_endian = np.dtype(grey.dtype).newbyteorder(">")  # PNG stores 16-bit samples big-endian
-    samples = np.stack([grey, alpha], axis=2).astype(big_endian)
-    rows = samples.view(np.uint8).reshape(height, -1)
-    scanlines = np.concatenate([np.zeros((height, 1), np.uint8), rows], axis=1)  # filter 0 per row
-    header = struct.pack(">IIBBBBB", width, height, 8 * grey.dtype.itemsize, 4, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + _png_chunk(b"IHDR", header)
-        + _png_chunk(b"IDAT", zlib.compress(scanlines.tobytes(), 6))
-        + _png_chunk(b"IEND", b"")
-    )
-
-
-def _png_chunk(kind: bytes, payload: bytes) -> bytes:
-    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
