@@ -5,17 +5,15 @@
 
 For each image (8-bit RGB, resized by ``--scale`` with bicubic, as a super-resolution
 output would be): the file size and encoding time of ``restore.io.write_image`` and of
-``cv2.imencode`` + a file write (what restore did before), and the peak memory each adds
-above the image itself, measured in a child process per encoder (``ru_maxrss``). Prints
-per-encoder totals and the ratios ours/OpenCV; times are medians over ``--rounds``
-alternating rounds.
+``cv2.imencode`` + a file write (what restore did before). Prints per-encoder totals and the
+ratios restore/OpenCV; times are medians over ``--rounds`` alternating rounds. Memory is
+bench/memory.py's job (a whole ``restore`` run on a huge image).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,19 +25,6 @@ import numpy as np
 from restore.io import Image, write_image
 
 SAMPLES = Path(__file__).resolve().parents[1] / "datasets" / "samples" / "clean"
-
-PEAK_CHILD = """
-import resource, sys, cv2, numpy as np
-from restore.io import Image, write_image
-rgb = np.load(sys.argv[2])  # read into one array: no freed temporary for the encoder to reuse
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-if sys.argv[1] == "restore":
-    write_image(sys.argv[3], Image(rgb))
-else:
-    open(sys.argv[3], "wb").write(cv2.imencode(".png", rgb[:, :, ::-1])[1])
-print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024)
-"""
-
 
 def encode_restore(rgb: np.ndarray, path: Path) -> None:
     write_image(path, Image(rgb))
@@ -61,13 +46,6 @@ def load(path: Path, scale: float) -> np.ndarray:
     return np.ascontiguousarray(bgr[:, :, ::-1])
 
 
-def peak_extra_bytes(encoder: str, source: Path, target: Path) -> int:
-    """Peak RSS an encoder adds on top of the decoded image, in a fresh process."""
-    finished = subprocess.run([sys.executable, "-c", PEAK_CHILD, encoder, str(source), str(target)],
-                              capture_output=True, text=True, check=True)
-    return int(finished.stdout.strip())
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=Path, default=SAMPLES, help="folder of 8-bit images")
@@ -79,14 +57,12 @@ def main(argv: list[str] | None = None) -> None:
     paths = sorted(p for p in args.images.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp", ".tif"))
     if not paths:
         raise SystemExit(f"{args.images}: no images")
-    totals = {name: {"bytes": 0, "seconds": 0.0, "peak_extra_bytes": 0} for name in ENCODERS}
+    totals = {name: {"bytes": 0, "seconds": 0.0} for name in ENCODERS}
     pixels = 0
     with tempfile.TemporaryDirectory(prefix="restore-png-") as temp:
         for path in paths:
             rgb = load(path, args.scale)
             pixels += rgb.shape[0] * rgb.shape[1]
-            source = Path(temp) / "source.npy"
-            np.save(source, rgb)
             times: dict[str, list[float]] = {name: [] for name in ENCODERS}
             for round_index in range(args.rounds):
                 order = list(ENCODERS) if round_index % 2 == 0 else list(ENCODERS)[::-1]
@@ -99,18 +75,14 @@ def main(argv: list[str] | None = None) -> None:
                 target = Path(temp) / f"{name}.png"
                 totals[name]["bytes"] += target.stat().st_size
                 totals[name]["seconds"] += float(np.median(times[name]))
-                totals[name]["peak_extra_bytes"] = max(totals[name]["peak_extra_bytes"],
-                                                       peak_extra_bytes(name, source, target))
             print(f"{path.name}: {rgb.shape[1]}x{rgb.shape[0]}", file=sys.stderr)
 
-    mib = 2**20
     print(f"{len(paths)} images, {pixels / 1e6:.1f} megapixels in all (x{args.scale:g})")
-    print(f"{'encoder':<10}{'MB':>10}{'s':>8}{'peak extra MiB':>16}")
+    print(f"{'encoder':<10}{'MB':>10}{'s':>8}")
     for name, row in totals.items():
-        print(f"{name:<10}{row['bytes'] / 1e6:>10.2f}{row['seconds']:>8.2f}{row['peak_extra_bytes'] / mib:>16.1f}")
+        print(f"{name:<10}{row['bytes'] / 1e6:>10.2f}{row['seconds']:>8.2f}")
     ours, theirs = totals["restore"], totals["opencv"]
-    ratios = {"size": ours["bytes"] / theirs["bytes"], "time": ours["seconds"] / theirs["seconds"],
-              "peak_extra": ours["peak_extra_bytes"] / max(theirs["peak_extra_bytes"], 1)}
+    ratios = {"size": ours["bytes"] / theirs["bytes"], "time": ours["seconds"] / theirs["seconds"]}
     print("restore/opencv: " + ", ".join(f"{key} {value:.2f}" for key, value in ratios.items()))
     if args.json:
         args.json.write_text(json.dumps({"totals": totals, "ratios": ratios, "scale": args.scale}, indent=2) + "\n")

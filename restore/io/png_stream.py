@@ -6,8 +6,10 @@ whole file in memory (``cv2.imwrite`` streams, but takes UTF-8 paths only, and n
 are not UTF-8 must work); Pillow cannot write 16-bit RGB; pypng streams rows but filters
 none of them, which made photos 1.8x bigger than OpenCV's files (a Kodak image at
 2000x2000: 7.4 MB vs 4.0 MB). Here every row gets the Up filter (the byte above
-subtracted: one vectorised numpy operation per band) and zlib level 1; files come out about
-the size of OpenCV's and the encoding takes about its time (``python bench/png_write.py``).
+subtracted: one vectorised numpy operation per band) and zlib level 1 with the RLE strategy:
+on Kodak24 the files came out within 2 % of OpenCV's size and the encoding took 0.9x its
+time (``python bench/png_write.py``); zlib's default strategy made files 4 % smaller but
+took 1.3x the time, which a folder of small images pays in throughput.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ SIGNATURE = b"\x89PNG\r\n\x1a\n"
 COLOUR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}  # channels -> grey, grey + alpha, RGB, RGBA
 UP = 2  # the PNG filter type every row gets
 BAND_BYTES = 4 * 2**20  # raw bytes per band; the encoder holds about three bands
-COMPRESSION_LEVEL = 1
+COMPRESSION_LEVEL = 1  # with the RLE strategy: OpenCV's defaults
 
 
 def write_png(
@@ -45,7 +47,7 @@ def write_png(
     handle.write(SIGNATURE)
     header = struct.pack(">IIBBBBB", width, height, 8 * dtype.itemsize, COLOUR_TYPES[channels], 0, 0, 0)
     _write_chunk(handle, b"IHDR", header)
-    compressor = zlib.compressobj(COMPRESSION_LEVEL)
+    compressor = zlib.compressobj(COMPRESSION_LEVEL, strategy=zlib.Z_RLE)
     row_bytes = width * channels * dtype.itemsize
     rows_per_band = max(1, BAND_BYTES // row_bytes)
     previous = np.zeros(row_bytes, np.uint8)  # the row above the first one is all zeros
