@@ -171,6 +171,19 @@ def test_blocks_leave_as_soon_as_final_and_cover_the_output_once(scale: int) -> 
     assert events.count("read") == events.count("block") == 3 * 6  # starts 0, 12, 21 x 0, 12, 24, 36, 48, 54
 
 
+@pytest.mark.parametrize(("height", "batch_size", "expected"), [(37, 1, 2), (37, 4, 2), (16, 1, 0)])
+def test_free_memory_goes_back_after_each_tile_row_but_the_last(
+    monkeypatch: pytest.MonkeyPatch, height: int, batch_size: int, expected: int
+) -> None:
+    """restore/engine/heap.py: between tile rows, not after a one-row image (a folder of
+    small images would only pay for re-faulting the pages)."""
+    calls: list[int] = []
+    monkeypatch.setattr(tiling, "release_free_memory", lambda: calls.append(1))
+    stream_tiles(nn.Identity(), lambda top, bottom, left, right: torch.rand(1, 1, bottom - top, right - left),
+                 height, 40, lambda *_: None, tile=16, overlap=4, batch_size=batch_size)
+    assert len(calls) == expected  # 37 rows: tile rows at 0, 12, 21
+
+
 def test_autocast_wraps_every_forward_pass() -> None:
     entered: list[bool] = []
 

@@ -31,6 +31,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from restore.engine.heap import release_free_memory
+
 # Peak device memory per output pixel while one tile runs. A 64-channel float32 feature
 # map is 256 bytes per pixel, and a U-Net keeps its skip connections plus a few working
 # maps alive, so about 16 such maps are live at the widest point.
@@ -166,6 +168,8 @@ def stream_tiles(
                 weights = row_weights[y][:, None] * column_weights[x][None, :]
                 visible = (output * weights)[:, :, : width * scale - x * scale]  # the padding is never output
                 blender.add(y * scale, column, visible, final_rows[row])
+                if column == len(columns) - 1 and row < len(rows) - 1:
+                    release_free_memory()  # a tile row is done: see restore/engine/heap.py
 
 
 class _Blender:
