@@ -40,15 +40,16 @@ _PIXEL_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))
 _SPECIAL_FILES = ((stat.S_ISDIR, "folder"), (stat.S_ISFIFO, "named pipe"), (stat.S_ISCHR, "character device"),
                   (stat.S_ISBLK, "block device"), (stat.S_ISSOCK, "socket"))
 
-# Per output extension: (keeps 16-bit samples, keeps alpha).
-_WRITE_CAPABILITIES = {
-    ".png": (True, True),
-    ".tif": (True, True),
-    ".tiff": (True, True),
-    ".jpg": (False, False),
-    ".jpeg": (False, False),
-    ".bmp": (False, False),
-    ".webp": (False, True),
+# Per output extension: whether it keeps alpha. PNG and TIFF also keep 16-bit samples
+# (written by _write_png, _write_tiff); the others are 8-bit (_encode).
+_WRITE_KEEPS_ALPHA = {
+    ".png": True,
+    ".tif": True,
+    ".tiff": True,
+    ".jpg": False,
+    ".jpeg": False,
+    ".bmp": False,
+    ".webp": True,
 }
 
 
@@ -115,8 +116,8 @@ def write_image(path: str | os.PathLike | bytes, image: Image, quality: int = 95
     encoded in memory first."""
     path = _as_path(path)
     extension = path.suffix.lower()
-    if extension not in _WRITE_CAPABILITIES:
-        supported = ", ".join(sorted(_WRITE_CAPABILITIES))
+    if extension not in _WRITE_KEEPS_ALPHA:
+        supported = ", ".join(sorted(_WRITE_KEEPS_ALPHA))
         raise ValueError(f"{_shown(path)}: cannot write {extension or 'files without an extension'}; use {supported}")
     if not 1 <= quality <= 100:
         raise ValueError(f"quality must be between 1 and 100, not {quality}")
@@ -379,9 +380,9 @@ def _write_png(temp: Path, image: Image) -> None:
 
 def _encode(image: Image, extension: str, quality: int, path: Path) -> memoryview:
     """The encoded JPEG, BMP or WebP file: a view of the encoder's buffer, not a copy."""
-    _, keeps_alpha = _WRITE_CAPABILITIES[extension]
     pixels = _convert_depth(image.pixels, np.dtype(np.uint8))
-    alpha = _convert_depth(image.alpha, np.dtype(np.uint8)) if keeps_alpha and image.alpha is not None else None
+    keeps_alpha = _WRITE_KEEPS_ALPHA[extension] and image.alpha is not None
+    alpha = _convert_depth(image.alpha, np.dtype(np.uint8)) if keeps_alpha else None
     if alpha is not None and pixels.shape[2] == 1:  # WebP has no grey+alpha mode
         pixels = np.repeat(pixels, 3, axis=2)
     samples = pixels[:, :, ::-1] if pixels.shape[2] == 3 else pixels[:, :, 0]
