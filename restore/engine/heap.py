@@ -5,12 +5,12 @@ threshold (up to 32 MiB) each time a larger block is freed. Tiled inference free
 many sizes: tile outputs, the blender's segments, its overlap strips. After the first tile
 row most of them come from the heap, and the freed ones stay resident where live blocks sit
 between them, so a process's peak memory grew with the image's width beyond its input and
-output: x4 super-resolution of a 3000x3000 image peaked 0.42 GiB above a 1500x1500 one,
-whose input and output are 0.32 GiB smaller. ``malloc_trim(0)`` after each tile row
-returns the free pages and kept that difference at 0.27 GiB, at no measurable cost
-(``bench/memory.py``; a fixed 1-8 MiB mmap threshold did the same but made the run 13-33 %
-slower, as every large tensor became a fresh mapping). Elsewhere (macOS, Windows, musl) this
-is a no-op.
+output: with x4 super-resolution, 1500x1500 -> 3000x3000 added 0.32 GiB of input and output
+and 0.19 GiB more on top. ``malloc_trim(0)`` after each tile row returns the free pages; the
+extra is now 0.05 GiB (``python bench/memory.py``, bench/README.md). In a one-off comparison,
+fixing glibc's mmap threshold at 1-8 MiB instead flattened it too but made the run 13-33 %
+slower, as every large tensor became a fresh mapping; trimming cost nothing measurable.
+Elsewhere (macOS, Windows, musl) this is a no-op.
 """
 
 from __future__ import annotations

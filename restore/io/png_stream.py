@@ -4,12 +4,12 @@ few rows at a time instead of a second copy of the image and the whole compresse
 Why not a library: ``cv2.imencode`` needs a BGR copy of the whole image and returns the
 whole file in memory (``cv2.imwrite`` streams, but takes UTF-8 paths only, and names that
 are not UTF-8 must work); Pillow cannot write 16-bit RGB; pypng streams rows but filters
-none of them, which made photos 1.8x bigger than OpenCV's files (a Kodak image at
-2000x2000: 7.4 MB vs 4.0 MB). Here every row gets the Up filter (the byte above
+none of them, which made photos 1.8x bigger than OpenCV's files (a one-off check on a
+Kodak image at 2000x2000: 7.4 MB vs 4.0 MB). Here every row gets the Up filter (the byte above
 subtracted: one vectorised numpy operation per band) and zlib level 1 with the RLE strategy:
-on Kodak24 the files came out within 2 % of OpenCV's size and the encoding took 0.9x its
-time (``python bench/png_write.py``); zlib's default strategy made files 4 % smaller but
-took 1.3x the time, which a folder of small images pays in throughput.
+files come out about OpenCV's size at its speed (``python bench/png_write.py``; in a
+one-off check zlib's default strategy made Kodak24's files 4 % smaller but took 1.3x the
+time, which a folder of small images pays in throughput).
 """
 
 from __future__ import annotations
