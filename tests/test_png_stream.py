@@ -11,8 +11,7 @@ import numpy as np
 import PIL.Image
 import pytest
 
-from restore.io import Image, write_image
-from restore.io import png_stream
+from restore.io import Image, png_stream, write_image
 from restore.io.png_stream import up_filter, write_png
 
 SAMPLES = Path(__file__).resolve().parents[1] / "datasets" / "samples" / "clean"
