@@ -98,13 +98,15 @@ def test_eval_inpaint_command(benchmark: tuple[Path, Path], tmp_path: Path) -> N
     weights = tmp_path / "tiny.safetensors"
     save_weights(weights, build_network(TINY_SPEC).state_dict(), {"task": "inpaint", "network": TINY_SPEC})
     result = CliRunner().invoke(main, ["eval", "inpaint", "--data", str(data), "--masks", str(masks),
-                                       "--weights", str(weights), "--methods", "ours,telea,biharmonic",
+                                       "--weights", str(weights), "--methods", "ours,ours+,telea,biharmonic",
                                        "--limit", "2", "--csv", str(tmp_path / "t.csv"),
                                        "--json", str(tmp_path / "t.json"), "--quiet"])
     assert result.exit_code == 0, result.output
-    assert "ours" in result.output and "biharmonic" in result.output
+    assert "ours+" in result.output and "biharmonic" in result.output
     rows = list(csv.DictReader(open(tmp_path / "t.csv")))
-    assert len(rows) == 3 * 3 and {row["method"] for row in rows} == {"ours", "telea", "biharmonic"}
+    assert len(rows) == 3 * 4 and {row["method"] for row in rows} == {"ours", "ours+", "telea", "biharmonic"}
+    single, ensemble = ({row["bin"]: row["hole_psnr"] for row in rows if row["method"] == name} for name in ("ours", "ours+"))
+    assert single != ensemble  # ours+ averages 8 flips/rotations of an untrained, unsymmetric network
     saved = json.loads((tmp_path / "t.json").read_text())
     assert saved["settings"]["limit"] == 2 and saved["settings"]["weights"] == str(weights)
 
@@ -131,14 +133,16 @@ def test_quality_bench_records_its_bin_means_in_the_manifest(benchmark: tuple[Pa
     spec = importlib.util.spec_from_file_location("inpaint_quality", Path(__file__).parents[1] / "bench" / "inpaint_quality.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    bench.main(["--weights", "tiny-inpaint", "--methods", "ours,telea", "--data", str(data), "--masks", str(masks),
-                "--limit", "2", "--record"])
+    bench.main(["--weights", "tiny-inpaint", "--methods", "ours,ours+,telea", "--data", str(data),
+                "--masks", str(masks), "--limit", "2", "--record"])
     entry = registry.load_manifest()["tiny-inpaint"]
     metrics = entry.metrics["photos[:2]"]
     assert metrics["images"] == 2 and metrics["masks"] == "masks"
-    assert set(metrics["holes_0-10pct"]) == {"pairs", "psnr", "ssim", "hole_psnr", "telea_hole_psnr"}
+    assert set(metrics["holes_0-10pct"]) == {"pairs", "psnr", "ssim", "hole_psnr", "ensemble_hole_psnr",
+                                             "telea_hole_psnr"}
     assert metrics["holes_0-10pct"]["pairs"] == 2
     assert math.isfinite(metrics["mean_hole_psnr_gain_over_telea"])
+    assert metrics["mean_hole_psnr_gain_over_telea_ensemble"] != metrics["mean_hole_psnr_gain_over_telea"]
     assert "--record" in entry.metrics_command
 
 

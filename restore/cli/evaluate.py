@@ -164,12 +164,8 @@ def evaluate_superres_command(data: Path, scale: str, methods: tuple[str, ...], 
       restore eval superres --data ../shared/data/eval/sr/Set5 --scale 4 --method bicubic --method ours
     """
     from restore.api import default_weights
-    from restore.evaluate.superres import (
-        BASELINES,
-        MODEL_METHODS,
-        evaluate_superres,
-        model_method,
-    )
+    from restore.evaluate.report import MODEL_METHODS
+    from restore.evaluate.superres import BASELINES, evaluate_superres, model_method
 
     factor, chosen = int(scale), list(dict.fromkeys(methods or ("bicubic",)))
     if weights and not MODEL_METHODS.keys() & set(chosen):
@@ -197,7 +193,8 @@ def evaluate_superres_command(data: Path, scale: str, methods: tuple[str, ...], 
 evaluate.add_command(evaluate_style)  # defined in its own module: restore eval style
 
 
-INPAINT_METHODS = ("ours", "telea", "navier_stokes", "biharmonic")
+INPAINT_METHODS = ("ours", "ours+", "telea", "navier_stokes", "biharmonic")
+INPAINT_DEFAULT_METHODS = ("ours", "telea", "navier_stokes", "biharmonic")
 
 
 @evaluate.command(name="inpaint")
@@ -209,8 +206,10 @@ INPAINT_METHODS = ("ours", "telea", "navier_stokes", "biharmonic")
 @click.option("--weights", default=None, metavar="NAME|PATH",
               help="Our model: a shipped name or a weights file. Default: the shipped `inpaint` weights; "
                    "without them the table has the baselines only.")
-@click.option("--methods", default=",".join(INPAINT_METHODS), show_default=True,
-              help="Rows: ours, telea and navier_stokes (OpenCV, radius 3), biharmonic (scikit-image; slow).")
+@click.option("--methods", default=",".join(INPAINT_DEFAULT_METHODS), show_default=True,
+              help="Rows: ours; ours+ (the model with the x8 flip/rotation self-ensemble, as `restore inpaint "
+                   "--ensemble`; 8x the time); telea and navier_stokes (OpenCV, radius 3); biharmonic "
+                   "(scikit-image; slow).")
 @click.option("--limit", type=click.IntRange(1), default=None,
               help="Only the first N images (name order); each gets one mask per area bin.")
 @TILE_OPTION
@@ -234,26 +233,27 @@ def evaluate_inpaint_command(data: Path, masks_dir: Path, weights: str | None, m
           --masks ../shared/data/eval/inpaint/masks --limit 4
     """
     from restore.evaluate.inpaint import BASELINES, evaluate_inpaint, model_method
+    from restore.evaluate.report import MODEL_METHODS
     from restore.weights import load_manifest
 
     chosen = [name.strip() for name in methods.split(",") if name.strip()]
     unknown = set(chosen) - set(INPAINT_METHODS)
     if unknown or not chosen:
         raise click.BadParameter(f"choose from {', '.join(INPAINT_METHODS)}", param_hint="--methods")
-    if "ours" in chosen and weights is None and "inpaint" not in load_manifest():
+    if MODEL_METHODS.keys() & set(chosen) and weights is None and "inpaint" not in load_manifest():
         click.echo("no shipped inpaint weights and no --weights: measuring the baselines only", err=True)
-        chosen.remove("ours")
+        chosen = [method for method in chosen if method not in MODEL_METHODS]
     progress = None if quiet else (lambda line: click.echo(line, err=True))
     try:
         table_methods = {
-            method: model_method(weights or "inpaint", tile=tile, precision=precision) if method == "ours"
-            else BASELINES[method]
+            method: model_method(weights or "inpaint", tile=tile, precision=precision, ensemble=MODEL_METHODS[method])
+            if method in MODEL_METHODS else BASELINES[method]
             for method in chosen
         }
         table = evaluate_inpaint(data, masks_dir, table_methods, limit=limit, progress=progress)
     except (FileNotFoundError, ValueError) as error:  # WeightsError is a ValueError
         raise click.UsageError(str(error)) from error
-    table.settings["weights"] = (weights or "inpaint") if "ours" in chosen else None
+    table.settings["weights"] = (weights or "inpaint") if MODEL_METHODS.keys() & set(chosen) else None
     click.echo(table.to_text())
     if csv_path:
         table.write_csv(csv_path)

@@ -62,9 +62,6 @@ def lanczos_upscale(low: np.ndarray, scale: int) -> np.ndarray:
 
 
 BASELINES: dict[str, SuperResMethod] = {"bicubic": bicubic_upscale, "lanczos": lanczos_upscale}
-# our model, and the same with the x8 flip/rotation self-ensemble (the "+" rows of EDSR's and
-# RCAN's tables: ~0.1 dB for 8 times the time; reported apart so both are comparable)
-MODEL_METHODS = {"ours": False, "ours+": True}
 
 
 def model_method(weights: str, scale: int, **settings: Any) -> SuperResMethod:
