@@ -24,7 +24,14 @@ from pathlib import Path
 import numpy as np
 
 from restore.engine.checkpoint import WeightsError
-from restore.evaluate.inpaint import BASELINES, InpaintMethod, InpaintTable, bin_label, evaluate_inpaint, model_method
+from restore.evaluate.inpaint import (
+    BASELINES,
+    InpaintMethod,
+    InpaintTable,
+    bin_label,
+    evaluate_inpaint,
+    model_method,
+)
 from restore.evaluate.report import MODEL_METHODS
 from restore.weights import load_manifest, record_metrics
 

@@ -20,7 +20,12 @@ from pathlib import Path
 from restore.api import default_weights
 from restore.engine.checkpoint import WeightsError
 from restore.evaluate.report import MODEL_METHODS
-from restore.evaluate.superres import BASELINES, SuperResMethod, evaluate_superres, model_method
+from restore.evaluate.superres import (
+    BASELINES,
+    SuperResMethod,
+    evaluate_superres,
+    model_method,
+)
 from restore.io.atomic import atomic_write
 from restore.weights import record_metrics
 

@@ -15,7 +15,13 @@ from click.testing import CliRunner
 
 from restore.cli import main
 from restore.engine.checkpoint import save_weights
-from restore.evaluate.inpaint import BASELINES, evaluate_inpaint, fit_mask, hole_bin, hole_psnr
+from restore.evaluate.inpaint import (
+    BASELINES,
+    evaluate_inpaint,
+    fit_mask,
+    hole_bin,
+    hole_psnr,
+)
 from restore.nets import build_network
 
 TINY_SPEC = {"arch": "unet", "in_channels": 3, "out_channels": 3, "extra_channels": 1, "base_channels": 4,
