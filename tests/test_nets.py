@@ -19,7 +19,7 @@ from restore.nets import ARCHITECTURES, build_network, network_spec, parse_netwo
 from restore.nets.discriminator import MultiScaleConfig, MultiScaleDiscriminator, PatchConfig, PatchDiscriminator
 from restore.nets.pix2pix_unet import Pix2PixUnetConfig, Pix2PixUnetGenerator
 from restore.nets.resnet import ResnetConfig, ResnetGenerator
-from restore.nets.unet import UNetConfig, UNetGenerator, fold_to_grey
+from restore.nets.unet import _RESIZE_TO_TRANSPOSED, ResizeConv2d, UNetConfig, UNetGenerator, fold_to_grey
 
 
 class _Identity(nn.Module):
@@ -456,6 +456,7 @@ def test_fold_to_grey_equals_colour_model_on_replicated_grey() -> None:
 
 SMALL_CONFIGS = [
     UNetConfig(base_channels=4, depth=2, blocks_per_level=1),
+    UNetConfig(base_channels=4, depth=2, blocks_per_level=1, upsampling="resize"),
     ResnetConfig(base_channels=4, n_blocks=1, value_range="unit"),
     Pix2PixUnetConfig(base_channels=2, num_downs=5, norm="instance"),
     PatchConfig(in_channels=6, base_channels=4, spectral_norm=True),
@@ -500,3 +501,56 @@ def test_gated_unet_builds_from_its_spec_and_keeps_sizes() -> None:
     assert network(torch.rand(1, 4, 16, 24)).shape == (1, 3, 16, 24)
     assert "head.conv.weight" in network.state_dict() and "down.0.conv.weight" in network.state_dict()
     assert "head.weight" in build_network(network_spec(dataclasses.replace(config, gated=False))).state_dict()
+
+
+# -- resize-convolution upsampling ------------------------------------------------------------
+
+
+def test_resize_convolution_is_nearest_upsampling_then_a_3x3_convolution() -> None:
+    torch.manual_seed(0)
+    layer = ResizeConv2d(5, 7)
+    x = torch.randn(2, 5, 9, 11)
+    upsampled = F.interpolate(x, scale_factor=2, mode="nearest")
+    assert torch.allclose(layer(x), F.conv2d(upsampled, layer.weight, layer.bias, padding=1), atol=1e-5)
+
+
+def test_resize_convolution_draws_no_checkerboard_on_a_flat_input() -> None:
+    """A flat feature map stays flat away from the border; a transposed convolution with
+    the same number of weights paints a period-2 grid on it."""
+    torch.manual_seed(0)
+    flat = torch.ones(1, 3, 8, 8)
+    resized = ResizeConv2d(3, 2)(flat)[..., 2:-2, 2:-2]
+    transposed = nn.ConvTranspose2d(3, 2, 4, stride=2, padding=1)(flat)[..., 2:-2, 2:-2]
+    assert resized.std(dim=(-2, -1)).max() < 1e-5
+    assert transposed.std(dim=(-2, -1)).min() > 1e-3
+
+
+def test_resize_unet_starts_from_a_transposed_checkpoint() -> None:
+    """adapt_state_dict: exact when the transposed kernels' phases are tied (the part a
+    resize-convolution can express), and only that part is kept otherwise."""
+    torch.manual_seed(0)
+    config = UNetConfig(extra_channels=1, base_channels=4, depth=2, max_channels=8, blocks_per_level=1, residual=False)
+    transposed = UNetGenerator(config)
+    resize = UNetGenerator(dataclasses.replace(config, upsampling="resize"))
+    state = transposed.state_dict()
+    tied = {}
+    for key, value in state.items():
+        if key.startswith("up.") and key.endswith(".0.weight"):
+            tied[key] = torch.randn(value.shape[1], value.shape[0], 3, 3)  # (out, in, 3, 3)
+            state[key] = _RESIZE_TO_TRANSPOSED @ tied[key].transpose(0, 1) @ _RESIZE_TO_TRANSPOSED.T
+    transposed.load_state_dict(state)
+    adapted = resize.adapt_state_dict(state)
+    resize.load_state_dict(adapted)  # strict: every key and shape fits
+    for key, weight in tied.items():
+        assert torch.allclose(adapted[key], weight, atol=1e-5)
+    x = torch.rand(2, 4, 16, 20)
+    assert torch.allclose(resize(x), transposed(x), atol=1e-4)
+    assert transposed.adapt_state_dict(state) is state  # a transposed U-Net takes the file as it is
+
+
+def test_old_unet_specs_mean_transposed_upsampling() -> None:
+    spec = network_spec(UNetConfig(base_channels=4, depth=2))
+    del spec["upsampling"]  # a checkpoint written before the setting existed
+    assert isinstance(build_network(spec).up[0][0], nn.ConvTranspose2d)
+    with pytest.raises(ValueError, match="upsampling"):
+        build_network({**spec, "upsampling": "bilinear"})

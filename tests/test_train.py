@@ -139,6 +139,18 @@ def test_init_weights_start_the_generator_from_a_file(clean_images: Path, tmp_pa
         Trainer(wider, tmp_path / "fourth", progress=False)
 
 
+def test_a_resize_convolution_run_starts_from_a_transposed_one(clean_images: Path, tmp_path: Path, tiny_config) -> None:
+    """The U-Net's adapt_state_dict is applied to init_weights (inpaint stage 3 starts so)."""
+    train(tiny_config("denoise", clean_images, steps=2), tmp_path / "transposed")
+    path = tmp_path / "transposed" / "last.safetensors"
+    trained, _ = load_weights(path)
+    config = tiny_config("denoise", clean_images, steps=1, init_weights=str(path),
+                         generator={**TINY_UNET, "upsampling": "resize"})
+    started = Trainer(config, tmp_path / "resize", progress=False).objective.networks["G"].state_dict()
+    assert started["up.0.0.weight"].shape[-2:] == (3, 3) and trained["up.0.0.weight"].shape[-2:] == (4, 4)
+    assert all(torch.equal(started[key], trained[key].float()) for key in trained if not key.startswith("up."))
+
+
 
 def test_partial_init_takes_the_matching_tensors_of_another_scale(clean_images: Path, tmp_path: Path, tiny_config) -> None:
     x2 = {**TINY_UNET, "upscale": 2}

@@ -181,10 +181,14 @@ class Trainer:
 
     def _load_init_weights(self, path: str) -> None:
         """Start every generator from ``path``: all of it (shapes must match the run's
-        network), or with ``init_strict = false`` the tensors whose name and shape match."""
-        state_dict, _ = load_weights(path)
+        network, after the network's own ``adapt_state_dict`` if it has one: a U-Net with
+        resize-convolutions takes a transposed-convolution file), or with
+        ``init_strict = false`` the tensors whose name and shape match."""
+        saved, _ = load_weights(path)
         for name in self.objective.generator_names:
             network = self.objective.networks[name]
+            adapt = getattr(network, "adapt_state_dict", None)
+            state_dict = adapt(saved) if adapt is not None else saved
             if not self.config.init_strict:
                 own = network.state_dict()
                 matching = {k: v for k, v in state_dict.items() if k in own and own[k].shape == v.shape}

@@ -14,7 +14,14 @@ and adds what restoration networks since DnCNN/DRUNet showed to matter:
 - ``upscale`` 2/3/4 appends a pixel-shuffle head for super-resolution; the residual is
   then added to an upsampling of the input: bicubic, or with ``upsample="fourier"``
   zero-padded k-space (sinc interpolation), the natural base for MR images whose low
-  resolution is a truncated k-space.
+  resolution is a truncated k-space;
+- ``upsampling="resize"`` replaces the decoder's transposed convolutions by nearest 2x
+  upsampling + 3x3 convolution (Odena et al. 2016, "Deconvolution and checkerboard
+  artifacts"): a transposed 4x4 stride-2 convolution gives its two output phases
+  different kernels and paints a regular grid wherever the decoder invents content
+  (inpainting's large holes). A resize-convolution is a transposed one whose phases are
+  tied, so :meth:`UNetGenerator.adapt_state_dict` can start it from a transposed-conv
+  checkpoint (the nearest tied kernel, least squares).
 
 The whole layout is a plain :class:`UNetConfig`, stored inside every checkpoint, so the
 network is always rebuilt from the file and never from CLI defaults.
@@ -50,6 +57,7 @@ class UNetConfig:
     upscale: int = 1  # 1, 2, 3 or 4: pixel-shuffle super-resolution head
     upsample: str = "bicubic"  # what the residual is added to when upscaling: bicubic | fourier
     gated: bool = False  # gated head and downsampling convolutions (inpainting)
+    upsampling: str = "transposed"  # decoder 2x upsampling: transposed (pix2pix) | resize (no checkerboard)
 
     def channels_at(self, level: int) -> int:
         return min(self.base_channels * 2**level, self.max_channels)
@@ -65,6 +73,8 @@ class UNetGenerator(nn.Module):
             raise ValueError(f"upscale must be 1, 2, 3 or 4, not {config.upscale}")
         if config.upsample not in ("bicubic", "fourier"):
             raise ValueError(f"upsample must be bicubic or fourier, not {config.upsample!r}")
+        if config.upsampling not in UPSAMPLINGS:
+            raise ValueError(f"upsampling must be {' or '.join(UPSAMPLINGS)}, not {config.upsampling!r}")
         self.config = config
         c = config
         width = [c.channels_at(level) for level in range(c.depth + 1)]
@@ -83,12 +93,33 @@ class UNetGenerator(nn.Module):
             dropout = c.dropout if level >= c.depth - 3 else 0.0
             self.up.append(
                 nn.Sequential(
-                    nn.ConvTranspose2d(width[level + 1], width[level], 4, stride=2, padding=1),
+                    self._upsampler(width[level + 1], width[level]),
                     nn.Dropout(dropout) if dropout > 0 else nn.Identity(),
                 )
             )
             self.decoder.append(self._blocks(width[level]))
         self.tail = self._tail(width[0])
+
+    def _upsampler(self, in_channels: int, out_channels: int) -> nn.Module:
+        if self.config.upsampling == "transposed":
+            return nn.ConvTranspose2d(in_channels, out_channels, 4, stride=2, padding=1)
+        return ResizeConv2d(in_channels, out_channels)
+
+    def adapt_state_dict(self, state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``state_dict`` of a U-Net with transposed-convolution upsampling, made to fit this
+        resize-convolution one (training starts from it: ``init_weights``); any other state
+        dict comes back as it is. Each 4x4 transposed kernel becomes the 3x3 kernel whose
+        resize-convolution is nearest to it in least squares: exact when the transposed
+        kernel's two output phases already agree, and otherwise what is dropped is
+        precisely the part that drew the checkerboard."""
+        if self.config.upsampling != "resize":
+            return state_dict
+        adapted = dict(state_dict)
+        for index in range(len(self.up)):
+            kernel = state_dict.get(f"up.{index}.0.weight")
+            if kernel is not None and kernel.shape[-2:] == (4, 4):
+                adapted[f"up.{index}.0.weight"] = resize_kernel_from_transposed(kernel)
+        return adapted
 
     def _blocks(self, channels: int) -> nn.Sequential:
         c = self.config
@@ -137,6 +168,41 @@ class UNetGenerator(nn.Module):
         elif c.upscale > 1:
             image = F.interpolate(image, scale_factor=c.upscale, mode="bicubic", align_corners=False)
         return image + out
+
+
+UPSAMPLINGS = ("transposed", "resize")
+
+# Per axis, the taps (k = 0..3) of a 4x4 stride-2 padding-1 transposed convolution that a
+# nearest-2x + 3x3 convolution with taps (w[-1], w[0], w[+1]) equals: output phase 0 takes
+# input j-1 with k=3 (= w[-1]) and input j with k=1 (= w[0] + w[+1]); phase 1 takes input
+# j with k=2 (= w[-1] + w[0]) and input j+1 with k=0 (= w[+1]).
+_RESIZE_TO_TRANSPOSED = torch.tensor([[0.0, 0.0, 1.0], [0.0, 1.0, 1.0], [1.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+
+
+class ResizeConv2d(nn.Module):
+    """Nearest 2x upsampling followed by a 3x3 convolution (``weight``: ``(out, in, 3, 3)``),
+    computed as the transposed 4x4 stride-2 convolution it equals (its kernel has tied
+    phases, :data:`_RESIZE_TO_TRANSPOSED`): the same result at the transposed
+    convolution's cost, 4/9 of convolving the upsampled map."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        reference = nn.Conv2d(in_channels, out_channels, 3, padding=1)  # PyTorch's default init
+        self.weight = nn.Parameter(reference.weight.detach().clone())
+        self.bias = nn.Parameter(reference.bias.detach().clone())
+        self.register_buffer("taps", _RESIZE_TO_TRANSPOSED.clone(), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        taps = self.taps.to(self.weight.dtype)
+        kernel = torch.einsum("ky,oiyx,lx->iokl", taps, self.weight, taps)
+        return F.conv_transpose2d(x, kernel.to(x.dtype), self.bias.to(x.dtype), stride=2, padding=1)
+
+
+def resize_kernel_from_transposed(kernel: torch.Tensor) -> torch.Tensor:
+    """``(in, out, 4, 4)`` ConvTranspose2d weight -> the ``(out, in, 3, 3)`` Conv2d weight
+    that, after nearest 2x upsampling, is nearest to it (least squares over the 16 taps)."""
+    fit = torch.linalg.pinv(_RESIZE_TO_TRANSPOSED)
+    return (fit @ kernel.float() @ fit.T).transpose(0, 1).contiguous().to(kernel.dtype)
 
 
 def fourier_upsample(image: torch.Tensor, scale: int) -> torch.Tensor:
