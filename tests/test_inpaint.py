@@ -24,7 +24,7 @@ from restore.tasks.inpaint import fill_holes
 from restore.tasks.mask_generator import DEFAULT_MASK_KINDS, generate_mask
 
 REPO = Path(__file__).resolve().parent.parent
-RECIPES = [REPO / "weights" / "recipes" / f"{name}.toml" for name in ("inpaint-stage1", "inpaint")]
+RECIPES = [REPO / "weights" / "recipes" / f"{name}.toml" for name in ("inpaint-stage1", "inpaint-stage2", "inpaint")]
 TINY_SPEC = {"arch": "unet", "in_channels": 3, "out_channels": 3, "extra_channels": 1, "base_channels": 4,
              "depth": 2, "max_channels": 8, "blocks_per_level": 1, "residual": False}
 
@@ -326,8 +326,9 @@ def test_hole_weight_changes_the_loss(clean_images: Path, tmp_path: Path, tiny_c
 
 @pytest.mark.parametrize("recipe_path", RECIPES, ids=lambda path: path.stem)
 def test_recipe_parses_and_runs_three_tiny_steps(recipe_path: Path, clean_images: Path, tmp_path: Path) -> None:
-    """Each stage's recipe, at toy size: stage 2's start (stage 1's 12 M-parameter weights)
-    cannot fit the toy network, so it starts from random weights here."""
+    """Each stage's recipe, at toy size: stages 2 and 3 start from the previous stage's
+    12 M-parameter weights, which cannot fit the toy network, so they start from random
+    weights here."""
     with open(recipe_path, "rb") as handle:
         recipe = tomllib.load(handle)
     assert recipe["task"] == "inpaint"
