@@ -182,8 +182,8 @@ _RESIZE_TO_TRANSPOSED = torch.tensor([[0.0, 0.0, 1.0], [0.0, 1.0, 1.0], [1.0, 1.
 class ResizeConv2d(nn.Module):
     """Nearest 2x upsampling followed by a 3x3 convolution (``weight``: ``(out, in, 3, 3)``),
     computed as the transposed 4x4 stride-2 convolution it equals (its kernel has tied
-    phases, :data:`_RESIZE_TO_TRANSPOSED`): the same result at the transposed
-    convolution's cost, 4/9 of convolving the upsampled map."""
+    phases, :data:`_RESIZE_TO_TRANSPOSED`): the same result with the transposed
+    convolution's multiply-adds, 4/9 of those of convolving the upsampled map."""
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
