@@ -18,7 +18,7 @@ import argparse
 
 import numpy as np
 
-from restore.model import load
+from restore.model import Restorer, load
 
 PERIODS = (2, 4, 8, 16)
 LEVELS = (60, 128, 200)
@@ -31,9 +31,8 @@ def phase_spread(block: np.ndarray, period: int) -> float:
     return float(np.std(means))
 
 
-def grid_strength(weights: str, level: int) -> list[float]:
+def grid_strength(model: Restorer, level: int) -> list[float]:
     """Per period, the phase spread inside a filled hole of a flat image at ``level``."""
-    model = load(weights, device="cpu")
     image = np.full((SIDE, SIDE, 3), level, np.uint8)
     hole = np.zeros((SIDE, SIDE), bool)
     start = (SIDE - HOLE) // 2
@@ -51,8 +50,9 @@ def main(argv: list[str] | None = None) -> None:
     print("phase spread in 8-bit levels inside a 128x128 hole of flat grey (0 = no grid)")
     print(f"{'weights':40s} {'grey':>4s} " + " ".join(f"{f'p={period}':>7s}" for period in PERIODS))
     for weights in args.weights or ["inpaint"]:
+        model = load(weights, device="cpu")
         for level in LEVELS:
-            cells = " ".join(f"{value:7.3f}" for value in grid_strength(weights, level))
+            cells = " ".join(f"{value:7.3f}" for value in grid_strength(model, level))
             print(f"{weights:40s} {level:4d} {cells}")
 
 
