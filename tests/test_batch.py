@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -56,10 +62,13 @@ def test_output_inside_input_is_not_walked(mixed_tree: Path) -> None:
     assert all("results" not in Path(outcome.input).parts for outcome in second.outcomes)
 
 
-def test_refuses_to_overwrite_inputs(mixed_tree: Path) -> None:
+def test_refuses_to_write_among_the_inputs(mixed_tree: Path) -> None:
+    for suffix in ("", "_x"):  # a suffix would keep the inputs, but mix the outputs in with them
+        with pytest.raises(BatchUsageError, match="is the --in folder"):
+            plan_jobs(mixed_tree, mixed_tree, BatchSettings(suffix=suffix))
     with pytest.raises(BatchUsageError, match="overwrite an input"):
-        plan_jobs(mixed_tree, mixed_tree, BatchSettings())
-    assert plan_jobs(mixed_tree, mixed_tree, BatchSettings(suffix="_x"))  # a suffix makes it safe
+        plan_jobs(mixed_tree / "rgb.png", mixed_tree, BatchSettings())
+    assert plan_jobs(mixed_tree / "rgb.png", mixed_tree, BatchSettings(suffix="_x"))  # one file, named apart
 
 
 def test_single_file_and_suffix_and_format(mixed_tree: Path, tmp_path: Path) -> None:
@@ -69,13 +78,36 @@ def test_single_file_and_suffix_and_format(mixed_tree: Path, tmp_path: Path) -> 
     assert (out / "rgb_inv.tif").is_file()
 
 
-def test_stale_temp_files_are_removed(mixed_tree: Path, tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    out.mkdir()
-    stale = out / ".rgb.png.abc123.tmp"
-    stale.write_bytes(b"half a file")
-    run_batch(mixed_tree, out, invert, BatchSettings(quiet=True))
-    assert not stale.exists()
+def dead_pid() -> int:
+    """The PID of a process that has ended (the test's own runs are too short for it to be reused)."""
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    return ended.pid
+
+
+def test_only_temp_files_of_dead_restore_writes_are_removed(mixed_tree: Path, tmp_path: Path) -> None:
+    """``--in photos/raw --out photos``: the clean-up of what a killed run left must not
+    touch the user's own ``*.tmp`` files, in --out or in --in, nor another process's
+    write in progress (locked), nor anything outside the folders this run writes to."""
+    photos = tmp_path / "photos"
+    raw = photos / "raw"
+    shutil.copytree(mixed_tree, raw)
+    dead = dead_pid()
+    users = [raw / ".draft.tmp", photos / ".thesis.docx.tmp", photos / ".rgb.png.abc123.tmp", photos / "sub" / ".x.tmp"]
+    in_input = raw / f".restore-tmp-{dead}-k1ll3d01.tmp"  # restore's name, but --in is no output folder
+    stale = [photos / f".restore-tmp-{dead}-k1ll3d00.tmp", photos / "sub" / f".restore-tmp-{dead}-k1ll3d02.tmp"]
+    reused = photos / f".restore-tmp-{os.getpid()}-r3us3d00.tmp"  # its PID runs again, but it predates us
+    locked = photos / f".restore-tmp-{dead}-l0cked00.tmp"  # a writer holds its lock
+    for path in (*users, in_input, *stale, reused, locked):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"half a file")
+    os.utime(reused, (time.time() - 3600, time.time() - 3600))
+    with open(locked, "rb") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        report = run_batch(raw, photos, invert, BatchSettings(quiet=True))
+    assert report.count("done") == 4
+    assert all(path.read_bytes() == b"half a file" for path in (*users, in_input, locked))
+    assert not any(path.exists() for path in (*stale, reused))
 
 
 def test_processing_error_is_reported_and_batch_goes_on(mixed_tree: Path, tmp_path: Path) -> None:

@@ -36,6 +36,7 @@ from restore.engine.config import from_dict, load_toml, to_toml
 from restore.engine.train import Trainer
 from restore.io.image import read_image
 from restore.nets import build_network
+from test_batch import dead_pid
 from test_train import logged_scalars
 from tiny_weights import tiny_denoise_spec, write_tiny_denoise_weights
 
@@ -109,6 +110,44 @@ def test_killed_batch_resumes_to_the_uninterrupted_result(tmp_path: Path) -> Non
     for name in names:
         np.testing.assert_array_equal(read_image(out / name).pixels, read_image(tmp_path / "reference" / name).pixels,
                                       err_msg=name)
+
+
+def temp_files(folder: Path) -> list[str]:
+    try:
+        return [entry.name for entry in os.scandir(folder) if entry.name.endswith(".tmp")]
+    except FileNotFoundError:
+        return []
+
+
+def test_two_runs_on_one_out_both_finish(tmp_path: Path) -> None:
+    """A second run starting while the first is writing an output: its start-up clean-up
+    must leave the first run's temp file alone. The first run is frozen (SIGSTOP) while it
+    holds one, the second runs to the end, then the first goes on: both exit 0."""
+    names = write_photos(tmp_path / "in", count=4, size=1024)  # big outputs: their writes take a while
+    weights = write_tiny_denoise_weights(tmp_path / "tiny.safetensors")
+    out = tmp_path / "out"
+    args = command("denoise", "--in", str(tmp_path / "in"), "--out", str(out), "--weights", str(weights),
+                   "--sigma", "25", "--workers", "1", "--quiet")
+    first = subprocess.Popen(args, env=quiet_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + KILL_TIMEOUT
+        while True:
+            if first.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("the first run never held a temp file in --out long enough to be frozen")
+            if temp_files(out):
+                first.send_signal(signal.SIGSTOP)
+                if temp_files(out):
+                    break
+                first.send_signal(signal.SIGCONT)
+        second = subprocess.run(args, env=quiet_env(), capture_output=True, text=True, timeout=KILL_TIMEOUT,
+                                check=False)
+    finally:
+        first.send_signal(signal.SIGCONT)
+    assert second.returncode == 0, second.stderr
+    assert first.wait(timeout=KILL_TIMEOUT) == 0, first.stderr.read()
+    assert all_files(out) == {*names, "report.json"}  # every output once, no temp file left
+    for name in names:
+        assert read_image(out / name).pixels.shape == (1024, 1024, 3), name
 
 
 # -- kill -9 of a training run ------------------------------------------------------------
@@ -203,7 +242,7 @@ def test_resume_discards_what_a_killed_run_left_past_its_checkpoint(
     checkpoint_of_step_4 = (run / "last.pt").read_bytes()
     Trainer(dataclasses.replace(config, steps=8), run, resume=True, progress=False).fit()
     (run / "last.pt").write_bytes(checkpoint_of_step_4)
-    (run / ".last.pt.k1ll3d.tmp").write_bytes(checkpoint_of_step_4[:100])
+    (run / f".restore-tmp-{dead_pid()}-k1ll3d00.tmp").write_bytes(checkpoint_of_step_4[:100])
     with open(run / "metrics.jsonl", "a") as log:
         log.write('{"step": 10, "ps')
 
@@ -239,7 +278,7 @@ def test_checkpoint_killed_while_written_never_replaces_the_good_one(tmp_path: P
                             check=False)
     assert killed.returncode == -signal.SIGKILL
     leftovers = [path for path in tmp_path.iterdir() if path.name.endswith(".tmp")]
-    assert len(leftovers) == 1 and leftovers[0].name.startswith(".last.pt.")  # the half-written file
+    assert len(leftovers) == 1 and leftovers[0].name.startswith(".restore-tmp-")  # the half-written file
     state = load_training_state(good)
     assert state["step"] == 1 and torch.equal(state["weights"], torch.zeros(1000))
 

@@ -150,8 +150,7 @@ def _read_regular_file(path: Path) -> bytes:
         raise ImageReadError(f"{_shown(path)}: cannot read the file ({error.strerror})") from error
     try:
         mode = os.fstat(descriptor).st_mode
-        if not stat.S_ISREG(mode):
-            kind = next((name for test, name in _SPECIAL_FILES if test(mode)), "special file")
+        if (kind := file_kind(mode)) is not None:
             raise ImageReadError(f"{_shown(path)}: not a regular file but a {kind}; only image files are read")
         with open(descriptor, "rb", closefd=False) as handle:
             return handle.read()
@@ -159,6 +158,14 @@ def _read_regular_file(path: Path) -> bytes:
         raise ImageReadError(f"{_shown(path)}: cannot read the file ({error.strerror})") from error
     finally:
         os.close(descriptor)
+
+
+def file_kind(mode: int) -> str | None:
+    """What a file of ``os.stat`` mode ``mode`` is when it is not a regular file (e.g.
+    ``named pipe``), or None for a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    return next((name for test, name in _SPECIAL_FILES if test(mode)), "special file")
 
 
 def _as_path(path: str | os.PathLike | bytes) -> Path:
