@@ -538,3 +538,65 @@ def test_unusable_weights_stop_the_run_before_any_image(tmp_path: Path, damage: 
     assert not (tmp_path / "out" / "000.png").exists()
     with pytest.raises(WeightsError, match=re.escape(message)):
         restore.load(weights)
+
+
+# -- paths that would lose data or end in a traceback --------------------------------------
+
+
+def denoise_cli(tmp_path: Path, *args: str):
+    weights = write_tiny_denoise_weights(tmp_path / "tiny.safetensors")
+    return CliRunner().invoke(main, ["denoise", "--weights", str(weights), "--sigma", "25", "--quiet", *args])
+
+
+def test_a_suffix_that_leads_out_of_out_is_a_usage_error(tmp_path: Path) -> None:
+    write_photos(tmp_path / "deep" / "er" / "in", count=3, size=8)
+    before = all_files(tmp_path)
+    result = denoise_cli(tmp_path, "--in", str(tmp_path / "deep" / "er" / "in"), "--out", str(tmp_path / "deep" / "out"),
+                         "--suffix", "/../../../escaped")
+    assert result.exit_code == 2 and "--suffix" in result.output, result.output
+    assert all_files(tmp_path) == before | {"tiny.safetensors"}  # nothing written anywhere
+
+
+@pytest.mark.parametrize("suffix", ["", "_clean"])
+def test_out_equal_to_in_is_refused_with_or_without_suffix(tmp_path: Path, suffix: str) -> None:
+    names = write_photos(tmp_path / "in", count=2, size=8)
+    result = denoise_cli(tmp_path, "--in", str(tmp_path / "in"), "--out", str(tmp_path / "in"), "--suffix", suffix)
+    assert result.exit_code == 2, result.output
+    assert all_files(tmp_path / "in") == set(names)
+
+
+def unusable_out_folders(tmp_path: Path) -> dict[str, Path]:
+    """--out folders that cannot be written, each as a user would meet it."""
+    (tmp_path / "a_file").write_text("not a folder")
+    folders = {"under a regular file": tmp_path / "a_file" / "out"}
+    if os.geteuid() != 0:  # root writes whatever the permissions
+        for name, locked in (("read-only", tmp_path / "locked"), ("read-only parent", tmp_path / "locked_parent")):
+            locked.mkdir()
+            locked.chmod(0o555)
+            folders[name] = locked if name == "read-only" else locked / "out"
+    if Path("/sys/kernel").is_dir():  # sysfs: no folder can be made there, even by root
+        folders["parent that refuses new folders"] = Path("/sys/restore-out")
+    return folders
+
+
+def test_an_out_folder_that_cannot_be_written_is_a_usage_error(tmp_path: Path) -> None:
+    write_photos(tmp_path / "in", count=1, size=8)
+    for problem, out in unusable_out_folders(tmp_path).items():
+        result = denoise_cli(tmp_path, "--in", str(tmp_path / "in"), "--out", str(out))
+        assert result.exit_code == 2, (problem, result.output)
+        assert f"--out {out}: cannot write there" in result.output, (problem, result.output)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_a_pipe_or_device_given_as_in_is_a_failed_input(tmp_path: Path, kind: str) -> None:
+    if kind == "fifo":
+        source = tmp_path / "pipe.png"
+        os.mkfifo(source)
+    else:
+        source = Path("/dev/zero")
+    out = tmp_path / "out"
+    result = denoise_cli(tmp_path, "--in", str(source), "--out", str(out))
+    assert result.exit_code == 1, result.output
+    word = "named pipe" if kind == "fifo" else "character device"
+    assert f"failed: {source}: not a regular file but a {word}" in result.output
+    assert json.loads((out / "report.json").read_text())["summary"] == {"done": 0, "skipped": 0, "failed": 1}
