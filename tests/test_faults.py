@@ -38,7 +38,7 @@ from restore.io.image import read_image
 from restore.nets import build_network
 from test_batch import dead_pid
 from test_train import logged_scalars
-from tiny_weights import tiny_denoise_spec, write_tiny_denoise_weights
+from tiny_weights import tiny_denoise_spec, write_tiny_denoise_weights, write_tiny_superres_weights
 
 KILL_TIMEOUT = 120.0  # seconds a subprocess may take to reach the point where it is killed
 
@@ -393,11 +393,15 @@ def test_bad_inputs_each_get_their_own_reason_and_good_ones_are_processed(bad_an
     assert all_files(out) == {*GOOD_OUTPUTS, "report.json"}
 
 
+def write_tiny_inpaint_weights(path: Path) -> Path:
+    spec = {**tiny_denoise_spec(), "residual": False}
+    save_weights(path, build_network(spec).state_dict(), {"task": "inpaint", "network": spec, "task_options": {}})
+    return path
+
+
 def test_bad_masks_fail_only_their_image(bad_and_good: Path, tmp_path: Path) -> None:
     """The same folder through ``restore inpaint``, which also reads a mask per image."""
-    spec = {**tiny_denoise_spec(), "residual": False}
-    weights = tmp_path / "inpaint.safetensors"
-    save_weights(weights, build_network(spec).state_dict(), {"task": "inpaint", "network": spec, "task_options": {}})
+    weights = write_tiny_inpaint_weights(tmp_path / "inpaint.safetensors")
     hole = np.zeros((24, 20), np.uint8)
     hole[5:12, 4:9] = 255
     for name in ("holed", "wrong_size", "cut_mask"):
@@ -600,3 +604,51 @@ def test_a_pipe_or_device_given_as_in_is_a_failed_input(tmp_path: Path, kind: st
     word = "named pipe" if kind == "fifo" else "character device"
     assert f"failed: {source}: not a regular file but a {word}" in result.output
     assert json.loads((out / "report.json").read_text())["summary"] == {"done": 0, "skipped": 0, "failed": 1}
+
+
+# -- settings that could only fail every image: refused before the first ------------------
+
+
+@pytest.mark.parametrize(("tile", "overlap"), [("64", "64"), ("64", "200"), ("auto", "128")])
+def test_an_overlap_as_large_as_the_tile_is_a_usage_error(tmp_path: Path, tile: str, overlap: str) -> None:
+    write_photos(tmp_path / "in", count=1, size=8)
+    result = denoise_cli(tmp_path, "--in", str(tmp_path / "in"), "--out", str(tmp_path / "out"),
+                         "--tile", tile, "--tile-overlap", overlap)
+    assert result.exit_code == 2 and "--tile-overlap" in result.output, result.output
+    assert not (tmp_path / "out").exists()  # before any image
+
+
+def test_an_output_too_large_for_max_pixels_is_refused(tmp_path: Path) -> None:
+    write_photos(tmp_path / "in", count=1, size=8)
+    weights = write_tiny_superres_weights(tmp_path / "sr.safetensors")
+    args = ["superres", "--in", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--weights", str(weights), "--quiet"]
+    result = CliRunner().invoke(main, [*args, "--outscale", "1e7"])  # no image could be written
+    assert result.exit_code == 2 and "--outscale" in result.output, result.output
+    assert not (tmp_path / "out").exists()
+    result = CliRunner().invoke(main, [*args, "--outscale", "10", "--max-pixels", "400"])  # 80x80: not this image
+    assert result.exit_code == 1 and "--outscale 10.0 makes a 80x80 output" in result.output, result.output
+    result = CliRunner().invoke(main, [*args, "--outscale", "4", "--max-pixels", "400"])  # the network's own x4 is fine
+    assert result.exit_code == 0, result.output
+
+
+def test_a_huge_dilation_is_refused_and_a_large_one_stays_cheap(tmp_path: Path) -> None:
+    write_photos(tmp_path / "in", count=1, size=16)
+    hole = np.zeros((16, 16), np.uint8)
+    hole[4:6, 4:6] = 255
+    cv2.imwrite(str(tmp_path / "in" / "000_mask.png"), hole)
+    weights = write_tiny_inpaint_weights(tmp_path / "inpaint.safetensors")
+    args = ["inpaint", "--in", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--weights", str(weights), "--quiet"]
+    result = CliRunner().invoke(main, [*args, "--dilate", "1000000"])
+    assert result.exit_code == 2 and "--dilate" in result.output, result.output
+    result = CliRunner().invoke(main, [*args, "--dilate", "5000"])  # a disc wider than the image: all of it is hole
+    assert result.exit_code == 0, result.output
+
+
+def test_max_pixels_reaches_mask_files(tmp_path: Path) -> None:
+    write_photos(tmp_path / "in", count=1, size=16)
+    (tmp_path / "in" / "000_mask.png").write_bytes(png_claiming_size(5000, 5000))
+    weights = write_tiny_inpaint_weights(tmp_path / "inpaint.safetensors")
+    result = CliRunner().invoke(main, ["inpaint", "--in", str(tmp_path / "in"), "--out", str(tmp_path / "out"),
+                                       "--weights", str(weights), "--quiet", "--max-pixels", "1000"])
+    assert result.exit_code == 1, result.output
+    assert "5000x5000" in result.output and "limit 1000" in result.output
