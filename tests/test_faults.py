@@ -7,6 +7,7 @@ rest run in-process on tiny images and a tiny (untrained) network."""
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import os
 import re
@@ -308,6 +309,19 @@ def png_claiming_size(width: int, height: int) -> bytes:
     return bytes(data)
 
 
+def jpeg_with_scans(pixels: np.ndarray, scans: int) -> bytes:
+    """A progressive JPEG of ``pixels`` with ``scans`` scans: Pillow's own (about 10), its
+    smallest scan repeated to make up the count (decoders warn and decode every one)."""
+    buffer = io.BytesIO()
+    PIL.Image.fromarray(pixels).save(buffer, "JPEG", progressive=True)
+    data = buffer.getvalue()
+    starts = [index for index in range(len(data) - 1) if data[index : index + 2] == b"\xff\xda"]
+    ends = [*starts[1:], data.rindex(b"\xff\xd9")]
+    start, end = min(zip(starts, ends), key=lambda scan: scan[1] - scan[0])
+    extra = scans - len(starts)
+    return data[:end] + data[start:end] * extra + data[end:]
+
+
 # bad input -> a word its reason must contain, and no other bad input's reason
 BAD_INPUTS = {
     "truncated.png": "truncated PNG",
@@ -322,6 +336,7 @@ BAD_INPUTS = {
     "pipe.png": "named pipe",  # reading it would wait forever for a writer
     "device.png": "character device",  # /dev/zero: reading it would never end
     "nan.tif": "NaN",  # float samples: one NaN would make the whole output NaN
+    "many_scans.jpg": "1000 scans",  # each scan is decoded over the whole image: minutes for a small file
 }
 
 
@@ -351,6 +366,7 @@ def bad_and_good(tmp_path: Path) -> Path:
     with_nan = rng.random((8, 8, 3), dtype=np.float32)
     with_nan[2, 3, 0] = np.nan
     tifffile.imwrite(root / "nan.tif", with_nan)
+    (root / "many_scans.jpg").write_bytes(jpeg_with_scans(rgb, 1000))
     # valid inputs in unusual forms
     PIL.Image.fromarray(rgb[:1, :1]).save(root / "one_pixel.png")
     rgba16 = rng.integers(0, 65536, (12, 10, 4), dtype=np.uint16)
