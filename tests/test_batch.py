@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import restore
 from restore.engine.batch import BatchSettings, BatchUsageError, Job, plan_jobs, run_batch
 from restore.io.atomic import atomic_write
 from restore.io.image import Image, read_image
@@ -273,3 +274,19 @@ def test_an_input_folder_named_report_json_fails_alone(tmp_path: Path) -> None:
     failed = {Path(o.input).name: o.reason for o in report.outcomes if o.status == "failed"}
     assert list(failed) == ["b.png"] and "report.json" in failed["b.png"]
     assert json.loads((out / "report.json").read_text())["summary"] == {"done": 1, "skipped": 0, "failed": 1}
+
+
+def test_report_names_the_version_and_each_inputs_own_time(tmp_path: Path) -> None:
+    """``b.png`` is read while ``a.png`` is processed (one second): its time must not include that wait."""
+    write_distinct_images(tmp_path / "in", ["a.png", "b.png"])
+
+    def slow_on_a(image: Image, source: Path) -> tuple[Image, dict]:
+        if source.name == "a.png":
+            time.sleep(1.0)
+        return invert(image, source)
+
+    run_batch(tmp_path / "in", tmp_path / "out", slow_on_a, BatchSettings(quiet=True, workers=1))
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["restore_version"] == restore.__version__
+    seconds = {Path(item["input"]).name: item["seconds"] for item in report["files"]}
+    assert seconds["a.png"] >= 1.0 > seconds["b.png"]

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from restore._version import __version__
 from restore.io.atomic import atomic_write, remove_stale_temps
 from restore.io.image import Image, ImageReadError, file_kind, read_image, write_image
 
@@ -113,7 +114,7 @@ class Outcome:
     input: str
     output: str | None
     status: str  # done | skipped | failed
-    seconds: float = 0.0
+    seconds: float = 0.0  # decoding, processing and writing this input, not waiting for its turn
     reason: str = ""
     info: dict[str, Any] = field(default_factory=dict)
 
@@ -138,6 +139,7 @@ class BatchReport:
     def to_json(self) -> str:
         return json.dumps(
             {
+                "restore_version": __version__,
                 "source": self.source,
                 "destination": self.destination,
                 "summary": {status: self.count(status) for status in ("done", "skipped", "failed")},
@@ -360,7 +362,7 @@ def _run_pipeline(
     units: Units = IMAGES,
 ) -> None:
     """Decode ahead in the pool, run the model here, encode/write in the pool."""
-    reads: deque[tuple[Job, float, Future]] = deque()
+    reads: deque[tuple[Job, Future]] = deque()
     writes: deque[tuple[Outcome, Future]] = deque()
     upcoming = iter(jobs)
     lookahead = 2 * max(1, settings.workers)
@@ -370,13 +372,13 @@ def _run_pipeline(
             job = next(upcoming, None)
             if job is None:
                 return
-            reads.append((job, time.perf_counter(), pool.submit(units.read, job, settings)))
+            reads.append((job, pool.submit(_timed, units.read, job, settings)))
 
     def collect_writes(block: bool) -> None:
         while writes and (block or writes[0][1].done()):
             outcome, future = writes.popleft()
             try:
-                future.result()
+                outcome.seconds = round(outcome.seconds + future.result()[1], 4)
             except Exception as error:  # see _EXPECTED_ERRORS
                 outcome.status, outcome.reason = "failed", f"cannot write output: {_described(error)}"
             report.outcomes.append(outcome)
@@ -385,24 +387,33 @@ def _run_pipeline(
 
     submit_reads()
     while reads:
-        job, started, future = reads.popleft()
+        job, future = reads.popleft()
         submit_reads()
         outcome = Outcome(display_path(job.source), display_path(job.output), "done")
         try:
-            image = future.result()
-            result, outcome.info = process(image, job.source)
+            image, outcome.seconds = future.result()
+            started = time.perf_counter()
+            try:
+                result, outcome.info = process(image, job.source)
+            finally:
+                outcome.seconds += time.perf_counter() - started
         except Exception as error:  # see _EXPECTED_ERRORS
             outcome.status, outcome.reason, outcome.output = "failed", _reason(error, job.source), None
-            outcome.seconds = round(time.perf_counter() - started, 4)
+            outcome.seconds = round(outcome.seconds, 4)
             report.outcomes.append(outcome)
             if bar is not None:
                 bar.update(1)
             continue
-        write = pool.submit(units.write, job.output, result, settings)
-        outcome.seconds = round(time.perf_counter() - started, 4)
-        writes.append((outcome, write))
+        writes.append((outcome, pool.submit(_timed, units.write, job.output, result, settings)))
         collect_writes(block=False)
     collect_writes(block=True)
+
+
+def _timed(function: Callable[..., Any], *args: Any) -> tuple[Any, float]:
+    """``function(*args)`` and the seconds it took: an image's time in the report is the
+    work done for it (decode, network, encode), not the time it waited in the queue."""
+    started = time.perf_counter()
+    return function(*args), time.perf_counter() - started
 
 
 def _reason(error: Exception, source: Path) -> str:
