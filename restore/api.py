@@ -137,6 +137,7 @@ def process_folder(task: str, src: str | Path, dst: str | Path, **options: Any) 
     batch_fields = BatchSettings.__dataclass_fields__
     settings = BatchSettings(**{k: v for k, v in options.items() if k in batch_fields})
     rest = {k: v for k, v in options.items() if k not in batch_fields}
-    processor = TaskProcessor(task, root=Path(src), **rest)
+    # the task reads files too (inpainting's masks) and sizes outputs (--outscale) by the same limit
+    processor = TaskProcessor(task, root=Path(src), max_pixels=settings.max_pixels, **rest)
     processor.check_weights()
     return run_batch(Path(src), Path(dst), processor, settings, is_input=processor.is_input)

@@ -7,6 +7,7 @@ rest run in-process on tiny images and a tiny (untrained) network."""
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import os
 import re
@@ -36,8 +37,9 @@ from restore.engine.config import from_dict, load_toml, to_toml
 from restore.engine.train import Trainer
 from restore.io.image import read_image
 from restore.nets import build_network
+from test_batch import dead_pid
 from test_train import logged_scalars
-from tiny_weights import tiny_denoise_spec, write_tiny_denoise_weights
+from tiny_weights import tiny_denoise_spec, write_tiny_denoise_weights, write_tiny_superres_weights
 
 KILL_TIMEOUT = 120.0  # seconds a subprocess may take to reach the point where it is killed
 
@@ -109,6 +111,44 @@ def test_killed_batch_resumes_to_the_uninterrupted_result(tmp_path: Path) -> Non
     for name in names:
         np.testing.assert_array_equal(read_image(out / name).pixels, read_image(tmp_path / "reference" / name).pixels,
                                       err_msg=name)
+
+
+def temp_files(folder: Path) -> list[str]:
+    try:
+        return [entry.name for entry in os.scandir(folder) if entry.name.endswith(".tmp")]
+    except FileNotFoundError:
+        return []
+
+
+def test_two_runs_on_one_out_both_finish(tmp_path: Path) -> None:
+    """A second run starting while the first is writing an output: its start-up clean-up
+    must leave the first run's temp file alone. The first run is frozen (SIGSTOP) while it
+    holds one, the second runs to the end, then the first goes on: both exit 0."""
+    names = write_photos(tmp_path / "in", count=4, size=1024)  # big outputs: their writes take a while
+    weights = write_tiny_denoise_weights(tmp_path / "tiny.safetensors")
+    out = tmp_path / "out"
+    args = command("denoise", "--in", str(tmp_path / "in"), "--out", str(out), "--weights", str(weights),
+                   "--sigma", "25", "--workers", "1", "--quiet")
+    first = subprocess.Popen(args, env=quiet_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + KILL_TIMEOUT
+        while True:
+            if first.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("the first run never held a temp file in --out long enough to be frozen")
+            if temp_files(out):
+                first.send_signal(signal.SIGSTOP)
+                if temp_files(out):
+                    break
+                first.send_signal(signal.SIGCONT)
+        second = subprocess.run(args, env=quiet_env(), capture_output=True, text=True, timeout=KILL_TIMEOUT,
+                                check=False)
+    finally:
+        first.send_signal(signal.SIGCONT)
+    assert second.returncode == 0, second.stderr
+    assert first.wait(timeout=KILL_TIMEOUT) == 0, first.stderr.read()
+    assert all_files(out) == {*names, "report.json"}  # every output once, no temp file left
+    for name in names:
+        assert read_image(out / name).pixels.shape == (1024, 1024, 3), name
 
 
 # -- kill -9 of a training run ------------------------------------------------------------
@@ -203,7 +243,7 @@ def test_resume_discards_what_a_killed_run_left_past_its_checkpoint(
     checkpoint_of_step_4 = (run / "last.pt").read_bytes()
     Trainer(dataclasses.replace(config, steps=8), run, resume=True, progress=False).fit()
     (run / "last.pt").write_bytes(checkpoint_of_step_4)
-    (run / ".last.pt.k1ll3d.tmp").write_bytes(checkpoint_of_step_4[:100])
+    (run / f".restore-tmp-{dead_pid()}-k1ll3d00.tmp").write_bytes(checkpoint_of_step_4[:100])
     with open(run / "metrics.jsonl", "a") as log:
         log.write('{"step": 10, "ps')
 
@@ -239,7 +279,7 @@ def test_checkpoint_killed_while_written_never_replaces_the_good_one(tmp_path: P
                             check=False)
     assert killed.returncode == -signal.SIGKILL
     leftovers = [path for path in tmp_path.iterdir() if path.name.endswith(".tmp")]
-    assert len(leftovers) == 1 and leftovers[0].name.startswith(".last.pt.")  # the half-written file
+    assert len(leftovers) == 1 and leftovers[0].name.startswith(".restore-tmp-")  # the half-written file
     state = load_training_state(good)
     assert state["step"] == 1 and torch.equal(state["weights"], torch.zeros(1000))
 
@@ -269,6 +309,19 @@ def png_claiming_size(width: int, height: int) -> bytes:
     return bytes(data)
 
 
+def jpeg_with_scans(pixels: np.ndarray, scans: int) -> bytes:
+    """A progressive JPEG of ``pixels`` with ``scans`` scans: Pillow's own (about 10), its
+    smallest scan repeated to make up the count (decoders warn and decode every one)."""
+    buffer = io.BytesIO()
+    PIL.Image.fromarray(pixels).save(buffer, "JPEG", progressive=True)
+    data = buffer.getvalue()
+    starts = [index for index in range(len(data) - 1) if data[index : index + 2] == b"\xff\xda"]
+    ends = [*starts[1:], data.rindex(b"\xff\xd9")]
+    start, end = min(zip(starts, ends), key=lambda scan: scan[1] - scan[0])
+    extra = scans - len(starts)
+    return data[:end] + data[start:end] * extra + data[end:]
+
+
 # bad input -> a word its reason must contain, and no other bad input's reason
 BAD_INPUTS = {
     "truncated.png": "truncated PNG",
@@ -283,6 +336,7 @@ BAD_INPUTS = {
     "pipe.png": "named pipe",  # reading it would wait forever for a writer
     "device.png": "character device",  # /dev/zero: reading it would never end
     "nan.tif": "NaN",  # float samples: one NaN would make the whole output NaN
+    "many_scans.jpg": "1000 scans",  # each scan is decoded over the whole image: minutes for a small file
 }
 
 
@@ -312,6 +366,7 @@ def bad_and_good(tmp_path: Path) -> Path:
     with_nan = rng.random((8, 8, 3), dtype=np.float32)
     with_nan[2, 3, 0] = np.nan
     tifffile.imwrite(root / "nan.tif", with_nan)
+    (root / "many_scans.jpg").write_bytes(jpeg_with_scans(rgb, 1000))
     # valid inputs in unusual forms
     PIL.Image.fromarray(rgb[:1, :1]).save(root / "one_pixel.png")
     rgba16 = rng.integers(0, 65536, (12, 10, 4), dtype=np.uint16)
@@ -354,11 +409,15 @@ def test_bad_inputs_each_get_their_own_reason_and_good_ones_are_processed(bad_an
     assert all_files(out) == {*GOOD_OUTPUTS, "report.json"}
 
 
+def write_tiny_inpaint_weights(path: Path) -> Path:
+    spec = {**tiny_denoise_spec(), "residual": False}
+    save_weights(path, build_network(spec).state_dict(), {"task": "inpaint", "network": spec, "task_options": {}})
+    return path
+
+
 def test_bad_masks_fail_only_their_image(bad_and_good: Path, tmp_path: Path) -> None:
     """The same folder through ``restore inpaint``, which also reads a mask per image."""
-    spec = {**tiny_denoise_spec(), "residual": False}
-    weights = tmp_path / "inpaint.safetensors"
-    save_weights(weights, build_network(spec).state_dict(), {"task": "inpaint", "network": spec, "task_options": {}})
+    weights = write_tiny_inpaint_weights(tmp_path / "inpaint.safetensors")
     hole = np.zeros((24, 20), np.uint8)
     hole[5:12, 4:9] = 255
     for name in ("holed", "wrong_size", "cut_mask"):
@@ -499,3 +558,113 @@ def test_unusable_weights_stop_the_run_before_any_image(tmp_path: Path, damage: 
     assert not (tmp_path / "out" / "000.png").exists()
     with pytest.raises(WeightsError, match=re.escape(message)):
         restore.load(weights)
+
+
+# -- paths that would lose data or end in a traceback --------------------------------------
+
+
+def denoise_cli(tmp_path: Path, *args: str):
+    weights = write_tiny_denoise_weights(tmp_path / "tiny.safetensors")
+    return CliRunner().invoke(main, ["denoise", "--weights", str(weights), "--sigma", "25", "--quiet", *args])
+
+
+def test_a_suffix_that_leads_out_of_out_is_a_usage_error(tmp_path: Path) -> None:
+    write_photos(tmp_path / "deep" / "er" / "in", count=3, size=8)
+    before = all_files(tmp_path)
+    result = denoise_cli(tmp_path, "--in", str(tmp_path / "deep" / "er" / "in"), "--out", str(tmp_path / "deep" / "out"),
+                         "--suffix", "/../../../escaped")
+    assert result.exit_code == 2 and "--suffix" in result.output, result.output
+    assert all_files(tmp_path) == before | {"tiny.safetensors"}  # nothing written anywhere
+
+
+@pytest.mark.parametrize("suffix", ["", "_clean"])
+def test_out_equal_to_in_is_refused_with_or_without_suffix(tmp_path: Path, suffix: str) -> None:
+    names = write_photos(tmp_path / "in", count=2, size=8)
+    result = denoise_cli(tmp_path, "--in", str(tmp_path / "in"), "--out", str(tmp_path / "in"), "--suffix", suffix)
+    assert result.exit_code == 2, result.output
+    assert all_files(tmp_path / "in") == set(names)
+
+
+def unusable_out_folders(tmp_path: Path) -> dict[str, Path]:
+    """--out folders that cannot be written, each as a user would meet it."""
+    (tmp_path / "a_file").write_text("not a folder")
+    folders = {"under a regular file": tmp_path / "a_file" / "out"}
+    if os.geteuid() != 0:  # root writes whatever the permissions
+        for name, locked in (("read-only", tmp_path / "locked"), ("read-only parent", tmp_path / "locked_parent")):
+            locked.mkdir()
+            locked.chmod(0o555)
+            folders[name] = locked if name == "read-only" else locked / "out"
+    if Path("/sys/kernel").is_dir():  # sysfs: no folder can be made there, even by root
+        folders["parent that refuses new folders"] = Path("/sys/restore-out")
+    return folders
+
+
+def test_an_out_folder_that_cannot_be_written_is_a_usage_error(tmp_path: Path) -> None:
+    write_photos(tmp_path / "in", count=1, size=8)
+    for problem, out in unusable_out_folders(tmp_path).items():
+        result = denoise_cli(tmp_path, "--in", str(tmp_path / "in"), "--out", str(out))
+        assert result.exit_code == 2, (problem, result.output)
+        assert f"--out {out}: cannot write there" in result.output, (problem, result.output)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_a_pipe_or_device_given_as_in_is_a_failed_input(tmp_path: Path, kind: str) -> None:
+    if kind == "fifo":
+        source = tmp_path / "pipe.png"
+        os.mkfifo(source)
+    else:
+        source = Path("/dev/zero")
+    out = tmp_path / "out"
+    result = denoise_cli(tmp_path, "--in", str(source), "--out", str(out))
+    assert result.exit_code == 1, result.output
+    word = "named pipe" if kind == "fifo" else "character device"
+    assert f"failed: {source}: not a regular file but a {word}" in result.output
+    assert json.loads((out / "report.json").read_text())["summary"] == {"done": 0, "skipped": 0, "failed": 1}
+
+
+# -- settings that could only fail every image: refused before the first ------------------
+
+
+@pytest.mark.parametrize(("tile", "overlap"), [("64", "64"), ("64", "200"), ("auto", "128")])
+def test_an_overlap_as_large_as_the_tile_is_a_usage_error(tmp_path: Path, tile: str, overlap: str) -> None:
+    write_photos(tmp_path / "in", count=1, size=8)
+    result = denoise_cli(tmp_path, "--in", str(tmp_path / "in"), "--out", str(tmp_path / "out"),
+                         "--tile", tile, "--tile-overlap", overlap)
+    assert result.exit_code == 2 and "--tile-overlap" in result.output, result.output
+    assert not (tmp_path / "out").exists()  # before any image
+
+
+def test_an_output_too_large_for_max_pixels_is_refused(tmp_path: Path) -> None:
+    write_photos(tmp_path / "in", count=1, size=8)
+    weights = write_tiny_superres_weights(tmp_path / "sr.safetensors")
+    args = ["superres", "--in", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--weights", str(weights), "--quiet"]
+    result = CliRunner().invoke(main, [*args, "--outscale", "1e7"])  # no image could be written
+    assert result.exit_code == 2 and "--outscale" in result.output, result.output
+    assert not (tmp_path / "out").exists()
+    result = CliRunner().invoke(main, [*args, "--outscale", "10", "--max-pixels", "400"])  # 80x80: not this image
+    assert result.exit_code == 1 and "--outscale 10.0 makes a 80x80 output" in result.output, result.output
+    result = CliRunner().invoke(main, [*args, "--outscale", "4", "--max-pixels", "400"])  # the network's own x4 is fine
+    assert result.exit_code == 0, result.output
+
+
+def test_a_huge_dilation_is_refused_and_a_large_one_stays_cheap(tmp_path: Path) -> None:
+    write_photos(tmp_path / "in", count=1, size=16)
+    hole = np.zeros((16, 16), np.uint8)
+    hole[4:6, 4:6] = 255
+    cv2.imwrite(str(tmp_path / "in" / "000_mask.png"), hole)
+    weights = write_tiny_inpaint_weights(tmp_path / "inpaint.safetensors")
+    args = ["inpaint", "--in", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--weights", str(weights), "--quiet"]
+    result = CliRunner().invoke(main, [*args, "--dilate", "1000000"])
+    assert result.exit_code == 2 and "--dilate" in result.output, result.output
+    result = CliRunner().invoke(main, [*args, "--dilate", "5000"])  # a disc wider than the image: all of it is hole
+    assert result.exit_code == 0, result.output
+
+
+def test_max_pixels_reaches_mask_files(tmp_path: Path) -> None:
+    write_photos(tmp_path / "in", count=1, size=16)
+    (tmp_path / "in" / "000_mask.png").write_bytes(png_claiming_size(5000, 5000))
+    weights = write_tiny_inpaint_weights(tmp_path / "inpaint.safetensors")
+    result = CliRunner().invoke(main, ["inpaint", "--in", str(tmp_path / "in"), "--out", str(tmp_path / "out"),
+                                       "--weights", str(weights), "--quiet", "--max-pixels", "1000"])
+    assert result.exit_code == 1, result.output
+    assert "5000x5000" in result.output and "limit 1000" in result.output

@@ -417,3 +417,12 @@ def test_resize_alpha_keeps_dtype_and_range(dtype: type) -> None:
     assert resized.shape == (16, 24) and resized.dtype == dtype
     assert resized.min() == 0 and resized.max() == top
     assert resized[:, 0].max() == 0 and resized[:, -1].min() == top
+
+
+
+def test_jpeg_scans_are_counted_segment_by_segment(tmp_path: Path) -> None:
+    """A comment full of start-of-scan bytes is no scan: only real scans count to the limit."""
+    pixels = np.random.default_rng(4).integers(0, 256, (40, 48, 3), dtype=np.uint8)
+    path = tmp_path / "commented.jpg"
+    PIL.Image.fromarray(pixels).save(path, "JPEG", progressive=True, comment=b"\xff\xda" * 1000)
+    assert read_image(path).pixels.shape == (40, 48, 3)

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from restore.cli.options import inference_options
+from restore.cli.options import check_tiling, inference_options
 
 
 def scan_options(function: Callable) -> Callable:
@@ -79,6 +79,7 @@ def _run(command: str, settings: dict[str, Any], scale: int | None = None) -> No
     from restore.engine.device import PrecisionError, check_precision, resolve_device
     from restore.volumes import process_scans
 
+    check_tiling(settings)
     source, destination = settings.pop("source"), settings.pop("destination")
     try:
         check_precision(resolve_device(settings["device"]), settings["precision"], allow_auto=True)

@@ -120,6 +120,16 @@ def task_options(function: Callable) -> Callable:
     return function
 
 
+def check_tiling(settings: dict[str, Any]) -> None:
+    """--tile-overlap against --tile, before any image (not as a failure of each)."""
+    from restore.engine.tiling import check_overlap
+
+    try:
+        check_overlap(settings["tile"], settings["tile_overlap"])
+    except ValueError as error:
+        raise click.UsageError(str(error)) from error
+
+
 def run_task(task: str, settings: dict[str, Any]) -> None:
     """Run a task command's folder batch and exit 0 (all done), 1 (some failed) or 2."""
     from restore.api import process_folder
@@ -127,6 +137,7 @@ def run_task(task: str, settings: dict[str, Any]) -> None:
     from restore.engine.checkpoint import WeightsError
     from restore.engine.device import PrecisionError, check_precision, resolve_device
 
+    check_tiling(settings)
     source, destination = settings.pop("source"), settings.pop("destination")
     try:
         check_precision(resolve_device(settings["device"]), settings["precision"], allow_auto=True)

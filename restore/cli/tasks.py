@@ -54,6 +54,10 @@ def superres(**settings: Any) -> None:
       restore superres --in photos/ --out big/ --scale 4
       restore superres --in scans/ --out big/ --model real --outscale 3
     """
+    outscale, limit = settings["outscale"], settings["max_pixels"]
+    if outscale is not None and outscale**2 > limit:
+        raise click.UsageError(f"--outscale {outscale} would make even a 1-pixel image larger than --max-pixels "
+                               f"{limit}; lower --outscale")
     if settings["scale"] is None:
         del settings["scale"]  # the default weights' scale, or the file's
     if settings["weights"] is None:
@@ -110,6 +114,10 @@ def inpaint(**settings: Any) -> None:
     Example:
       restore inpaint --in damaged/ --out fixed/ --dilate 4
     """
+    side, limit = 2 * settings["dilate"] + 1, settings["max_pixels"]
+    if side**2 > limit:
+        raise click.UsageError(f"--dilate {settings['dilate']} grows each hole into a disc {side} pixels wide, "
+                               f"larger than any image --max-pixels {limit} accepts; lower --dilate")
     run_task("inpaint", settings)
 
 

@@ -14,20 +14,23 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import time
-from collections import deque
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from restore._version import __version__
 from restore.io.atomic import atomic_write, remove_stale_temps
-from restore.io.image import Image, ImageReadError, read_image, write_image
+from restore.io.image import Image, ImageReadError, file_kind, read_image, write_image
 
 READABLE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif"}
 WRITABLE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
 REPORT_NAME = "report.json"
+_REPORT_READ_LIMIT = 256 * 1024 * 1024  # bytes of a report.json read to tell whether restore wrote it
 
 # What a bad input or a failed write raises. Any other exception is reported too, named by
 # its type: one input's failure (a decoder's bug on damaged bytes, memory for one huge
@@ -58,6 +61,7 @@ class Job:
     source: Path
     output: Path | None  # None: not an input we can process
     members: tuple[Path, ...] = ()  # the files of a unit made of several (a DICOM series folder)
+    problem: str = ""  # why this input cannot be processed although it may be readable (e.g. a name clash)
 
 
 class Units(Protocol):
@@ -78,10 +82,22 @@ class ImageUnits:
     """One image file per job, written in the format ``settings.ext`` asks for."""
 
     def plan(self, files: list[tuple[Path, Path]], destination: Path, settings: BatchSettings) -> list[Job]:
-        return [
-            Job(path, output_path(relative, destination, settings) if path.suffix.lower() in READABLE_SUFFIXES else None)
-            for path, relative in files
-        ]
+        """Outputs keep the input's stem. Where inputs would share an output (``photo.png``
+        and ``photo.gif``; ``shot.jpg`` and ``shot.png`` with ``--ext png``), the one
+        whose name is the output's keeps it and the others get their whole name as the
+        stem (``photo.gif.png``, ``shot.jpg.png``): no output is written twice, and the
+        names do not depend on the order files are found in."""
+        readable = [(path, relative) for path, relative in files if path.suffix.lower() in READABLE_SUFFIXES]
+        outputs = {path: output_path(relative, destination, settings) for path, relative in readable}
+        clashes: dict[str, list[Path]] = defaultdict(list)
+        for path, relative in readable:
+            clashes[_name_key(outputs[path])].append(path)
+        for path, relative in readable:
+            sharing = clashes[_name_key(outputs[path])]
+            owners = [other for other in sharing if outputs[other].suffix == other.suffix]
+            if len(sharing) > 1 and path != (owners[0] if owners else None):
+                outputs[path] = output_path(relative, destination, settings, stem=relative.name)
+        return [Job(path, outputs.get(path)) for path, _ in files]
 
     def read(self, job: Job, settings: BatchSettings) -> Image:
         return read_image(job.source, settings.max_pixels)
@@ -98,7 +114,7 @@ class Outcome:
     input: str
     output: str | None
     status: str  # done | skipped | failed
-    seconds: float = 0.0
+    seconds: float = 0.0  # decoding, processing and writing this input, not waiting for its turn
     reason: str = ""
     info: dict[str, Any] = field(default_factory=dict)
 
@@ -123,6 +139,7 @@ class BatchReport:
     def to_json(self) -> str:
         return json.dumps(
             {
+                "restore_version": __version__,
                 "source": self.source,
                 "destination": self.destination,
                 "summary": {status: self.count(status) for status in ("done", "skipped", "failed")},
@@ -137,11 +154,28 @@ def display_path(path: Path) -> str:
     return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
-def output_path(relative: Path, destination: Path, settings: BatchSettings) -> Path:
+def output_path(relative: Path, destination: Path, settings: BatchSettings, stem: str | None = None) -> Path:
+    """Where the input at ``relative`` (under --in) is written: its stem (or ``stem``),
+    the --suffix, and the --ext (or its own extension when that format is writable)."""
     suffix = relative.suffix if settings.ext == "same" else "." + settings.ext.lstrip(".")
     if suffix.lower() not in WRITABLE_SUFFIXES:
         suffix = ".png"  # e.g. GIF inputs: readable, not writable
-    return destination / relative.parent / f"{relative.stem}{settings.suffix}{suffix}"
+    return destination / relative.parent / f"{relative.stem if stem is None else stem}{settings.suffix}{suffix}"
+
+
+def _name_key(path: Path) -> str:
+    """Paths equal under this key are one file on a case-insensitive file system (macOS,
+    Windows): clashes are resolved the same way everywhere."""
+    return str(path).casefold()
+
+
+def check_suffix(suffix: str) -> None:
+    """A --suffix is part of a file name: it cannot lead out of the output folder."""
+    if any(character in suffix for character in ("/", "\\", "\0")) or ".." in suffix:
+        raise BatchUsageError(
+            f"--suffix {suffix!r}: a suffix is added to file names, so it cannot hold path separators, "
+            f"'..' or NUL; use e.g. _clean"
+        )
 
 
 def plan_jobs(
@@ -160,23 +194,75 @@ def plan_jobs(
         raise BatchUsageError(f"--in {display_path(source)}: no such file or folder")
     if settings.ext != "same" and "." + settings.ext.lstrip(".").lower() not in WRITABLE_SUFFIXES:
         raise BatchUsageError(f"--ext {settings.ext}: use same, png, jpg, tif, bmp or webp")
-    destination_resolved = _real_path(destination)
-    if source.is_file():
-        files = [(source, Path(source.name))]
-    else:
+    check_suffix(settings.suffix)
+    source_resolved, destination_resolved = _real_path(source), _real_path(destination)
+    if source.is_dir():
+        if destination_resolved == source_resolved:
+            raise BatchUsageError(
+                f"--out {display_path(destination)} is the --in folder: restore never writes among its inputs; "
+                f"choose an --out folder outside --in, or a new sub-folder of it (e.g. --out "
+                f"{display_path(source / 'restored')})"
+            )
         files = [(path, path.relative_to(source)) for path in _walk(source, destination_resolved)]
+    else:  # a file, or something given directly that is not one (a pipe, a device): reading it says why
+        files = [(source, Path(source.name))]
+    files = [(path, relative) for path, relative in files if not is_report(path)]
     inputs = {_real_path(path) for path, _ in files}
     jobs = units.plan([(path, relative) for path, relative in files if is_input(path)], destination, settings)
+    writes_into_source = source.is_dir() and source_resolved not in destination_resolved.parents
     for job in jobs:
         output = job.output
         if output is None:
             continue
-        if _real_path(output) in inputs:
+        real = _real_path(output)
+        if real in inputs:
             raise BatchUsageError(
                 f"the output {display_path(output)} would overwrite an input: choose an --out folder "
                 f"outside --in or set a --suffix"
             )
+        if not _lies_under(output, destination) or (writes_into_source and source_resolved in real.parents):
+            raise BatchUsageError(
+                f"the output {display_path(output)} would be written outside --out or into --in: "
+                f"choose an --out folder outside --in"
+            )
+        if _lies_under(output, destination / REPORT_NAME, or_is=True):
+            job.problem = (f"its output {display_path(output)} would be inside {REPORT_NAME}, the name of this "
+                           f"run's report; rename the folder")
+    _refuse_shared_outputs(jobs)
     return jobs
+
+
+def _lies_under(path: Path, folder: Path, or_is: bool = False) -> bool:
+    """Whether ``path`` is inside ``folder`` by name alone (links are not followed: this is
+    about the names restore builds)."""
+    relative = os.path.relpath(os.path.normpath(path), os.path.normpath(folder))
+    return (or_is and relative == ".") or (relative != "." and relative != ".." and not relative.startswith(".." + os.sep))
+
+
+def _refuse_shared_outputs(jobs: list[Job]) -> None:
+    """The last guard against two inputs reported done with one file: any job whose output
+    another job already writes fails with a reason (units normally plan distinct names)."""
+    first: dict[str, Job] = {}
+    for job in jobs:
+        if job.output is None or job.problem:
+            continue
+        owner = first.setdefault(_name_key(job.output), job)
+        if owner is not job:
+            job.problem = (f"its output {display_path(job.output)} is also that of {display_path(owner.source)}; "
+                           f"rename one of them")
+
+
+def is_report(path: Path) -> bool:
+    """Whether ``path`` is the report.json of a restore run (not an input of the next one:
+    ``restore superres --in denoised/`` after ``restore denoise --out denoised/``)."""
+    if path.name != REPORT_NAME:
+        return False
+    try:
+        with open(path, "rb") as handle:
+            report = json.loads(handle.read(_REPORT_READ_LIMIT))
+    except (OSError, ValueError):
+        return False
+    return isinstance(report, dict) and {"summary", "files"} <= report.keys()
 
 
 def _real_path(path: Path) -> Path:
@@ -211,8 +297,8 @@ def run_batch(
     written to ``destination/report.json``)."""
     source, destination = Path(source), Path(destination)
     jobs = plan_jobs(source, destination, settings, is_input, units)
-    destination.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(destination)
+    _prepare_destination(destination)
+    remove_stale_temps({destination, *(job.output.parent for job in jobs if job.output is not None)})
     report = BatchReport(display_path(source), display_path(destination))
     pending = [job for job in jobs if _needs_work(job, settings, report)]
     bar = _progress_bar(len(pending), settings.quiet)
@@ -227,10 +313,25 @@ def run_batch(
     return report
 
 
+def _prepare_destination(destination: Path) -> None:
+    """Create --out and check that files can be written there and that its report can be,
+    so that a folder restore cannot use is one usage error, not a failure per image."""
+    shown = display_path(destination)
+    try:
+        destination.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=destination):
+            pass
+    except OSError as error:
+        raise BatchUsageError(f"--out {shown}: cannot write there ({error.strerror}); choose another folder") from error
+    report = destination / REPORT_NAME
+    if report.is_symlink() or (report.exists() and not report.is_file()):
+        raise BatchUsageError(f"--out {shown}: {REPORT_NAME} there is not a file restore wrote; move it away")
+
+
 def _needs_work(job: Job, settings: BatchSettings, report: BatchReport) -> bool:
     """Record non-images and already-finished outputs; True for jobs left to run."""
-    if job.output is None:
-        reason = f"not an image file (unsupported extension {job.source.suffix or 'none'!r})"
+    if job.output is None or job.problem:
+        reason = job.problem or _not_an_input(job.source)
         report.outcomes.append(Outcome(display_path(job.source), None, "failed", reason=reason))
         return False
     if job.output.exists() and not settings.overwrite:
@@ -239,6 +340,16 @@ def _needs_work(job: Job, settings: BatchSettings, report: BatchReport) -> bool:
         )
         return False
     return True
+
+
+def _not_an_input(path: Path) -> str:
+    try:
+        kind = file_kind(path.stat().st_mode)
+    except OSError:  # a dangling link, or gone since the walk
+        kind = None
+    if kind is not None:
+        return f"not a regular file but a {kind}; only image files are read"
+    return f"not an image file (unsupported extension {path.suffix or 'none'!r})"
 
 
 def _run_pipeline(
@@ -251,7 +362,7 @@ def _run_pipeline(
     units: Units = IMAGES,
 ) -> None:
     """Decode ahead in the pool, run the model here, encode/write in the pool."""
-    reads: deque[tuple[Job, float, Future]] = deque()
+    reads: deque[tuple[Job, Future]] = deque()
     writes: deque[tuple[Outcome, Future]] = deque()
     upcoming = iter(jobs)
     lookahead = 2 * max(1, settings.workers)
@@ -261,13 +372,13 @@ def _run_pipeline(
             job = next(upcoming, None)
             if job is None:
                 return
-            reads.append((job, time.perf_counter(), pool.submit(units.read, job, settings)))
+            reads.append((job, pool.submit(_timed, units.read, job, settings)))
 
     def collect_writes(block: bool) -> None:
         while writes and (block or writes[0][1].done()):
             outcome, future = writes.popleft()
             try:
-                future.result()
+                outcome.seconds = round(outcome.seconds + future.result()[1], 4)
             except Exception as error:  # see _EXPECTED_ERRORS
                 outcome.status, outcome.reason = "failed", f"cannot write output: {_described(error)}"
             report.outcomes.append(outcome)
@@ -276,24 +387,33 @@ def _run_pipeline(
 
     submit_reads()
     while reads:
-        job, started, future = reads.popleft()
+        job, future = reads.popleft()
         submit_reads()
         outcome = Outcome(display_path(job.source), display_path(job.output), "done")
         try:
-            image = future.result()
-            result, outcome.info = process(image, job.source)
+            image, outcome.seconds = future.result()
+            started = time.perf_counter()
+            try:
+                result, outcome.info = process(image, job.source)
+            finally:
+                outcome.seconds += time.perf_counter() - started
         except Exception as error:  # see _EXPECTED_ERRORS
             outcome.status, outcome.reason, outcome.output = "failed", _reason(error, job.source), None
-            outcome.seconds = round(time.perf_counter() - started, 4)
+            outcome.seconds = round(outcome.seconds, 4)
             report.outcomes.append(outcome)
             if bar is not None:
                 bar.update(1)
             continue
-        write = pool.submit(units.write, job.output, result, settings)
-        outcome.seconds = round(time.perf_counter() - started, 4)
-        writes.append((outcome, write))
+        writes.append((outcome, pool.submit(_timed, units.write, job.output, result, settings)))
         collect_writes(block=False)
     collect_writes(block=True)
+
+
+def _timed(function: Callable[..., Any], *args: Any) -> tuple[Any, float]:
+    """``function(*args)`` and the seconds it took: an image's time in the report is the
+    work done for it (decode, network, encode), not the time it waited in the queue."""
+    started = time.perf_counter()
+    return function(*args), time.perf_counter() - started
 
 
 def _reason(error: Exception, source: Path) -> str:

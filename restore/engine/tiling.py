@@ -324,14 +324,23 @@ def _free_bytes(device: torch.device) -> int | None:
         return None
 
 
+def check_overlap(tile: int | str, overlap: int) -> None:
+    """Tiles must overlap by less than their size; ``tile="auto"`` may choose tiles as small
+    as the smallest automatic size, so the overlap must be below that."""
+    smallest = _MIN_TILE if tile == "auto" else int(tile)
+    if smallest and overlap >= smallest:
+        chosen = f"tiles of {_MIN_TILE} pixels with --tile auto" if tile == "auto" else f"--tile {tile}"
+        raise ValueError(f"--tile-overlap {overlap} must be smaller than the tile ({chosen}): lower "
+                         f"--tile-overlap or raise --tile")
+
+
 def _check_arguments(height: int, width: int, tile: int, overlap: int, scale: int, multiple: int,
                      batch_size: int) -> None:
     if height < 1 or width < 1:
         raise ValueError(f"the image is empty ({height}x{width})")
     if tile < 0 or overlap < 0:
         raise ValueError(f"tile and overlap must be >= 0, not tile={tile}, overlap={overlap}")
-    if tile and overlap >= tile:
-        raise ValueError(f"overlap ({overlap}) must be smaller than the tile ({tile})")
+    check_overlap(tile, overlap)
     if scale < 1 or multiple < 1 or batch_size < 1:
         raise ValueError(f"scale, multiple and batch_size must be >= 1, not {scale}, {multiple}, {batch_size}")
 

@@ -388,7 +388,7 @@ class Trainer:
         of the writes it was killed in, and the validation lines of the steps that now run
         again, so that metrics.jsonl keeps one line per step (TensorBoard events are
         dropped the same way, by the writer's ``purge_step``)."""
-        remove_stale_temps(self.run_dir)
+        remove_stale_temps([self.run_dir, self.run_dir / "samples"])
         log = self.run_dir / "metrics.jsonl"
         if log.is_file():
             lines = log.read_text().splitlines(keepends=True)

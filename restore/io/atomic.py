@@ -1,11 +1,29 @@
-"""Atomic file replacement: the one way every output and checkpoint is written."""
+"""Atomic file replacement: the one way every output and checkpoint is written.
+
+Temp files have names no other program makes (``.restore-tmp-<pid>-<random>.tmp``) and
+are locked (``flock``) by their writer until renamed, so the clean-up of what a killed
+run left can tell them from a user's files and from the in-flight writes of another
+restore process working in the same folder."""
 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock, so no temp file can be proven stale (none is removed)
+    fcntl = None  # type: ignore[assignment]
+
+TEMP_PREFIX = ".restore-tmp-"
+TEMP_SUFFIX = ".tmp"
+_TEMP_NAME = re.compile(rf"{re.escape(TEMP_PREFIX)}(\d+)-[a-z0-9_]+{re.escape(TEMP_SUFFIX)}")
+# Files modified before this process started cannot be this process's own in-flight writes.
+_PROCESS_STARTED = time.time()
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
@@ -13,20 +31,26 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
 
     The temporary file lives in the destination folder (a rename is only atomic within
     one file system), so readers see the old file or the complete new one, never a partial
-    one, even if the process is killed mid-write."""
+    one, even if the process is killed mid-write. It stays locked until the rename, so
+    :func:`remove_stale_temps` in another process leaves it alone."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
+    handle, temp_name = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", suffix=TEMP_SUFFIX, dir=path.parent)
     temp = Path(temp_name)
+    renamed = False
     try:
+        if fcntl is not None:
+            fcntl.flock(handle, fcntl.LOCK_EX)  # released when the descriptor closes (or the process dies)
         write(temp)
         with open(temp, "rb") as written:
             os.fsync(written.fileno())
         os.chmod(temp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get normal permissions
         os.replace(temp, path)
+        renamed = True
     finally:
-        temp.unlink(missing_ok=True)
+        if not renamed:  # after the rename the name may already be another writer's temp file
+            temp.unlink(missing_ok=True)
+        os.close(handle)
 
 
 def _umask() -> int:
@@ -35,11 +59,54 @@ def _umask() -> int:
     return mask
 
 
-def remove_stale_temps(folder: str | Path) -> None:
-    """Delete the temp files that interrupted :func:`atomic_write` calls left under
-    ``folder`` (``.NAME.XXXX.tmp``): never complete outputs. Only for folders no other
-    process writes to at the same time (a batch's --out, a training run's folder)."""
-    folder = Path(folder)
-    if folder.is_dir():
-        for stale in folder.rglob(".*.tmp"):
-            stale.unlink(missing_ok=True)
+def remove_stale_temps(folders: Iterable[str | Path]) -> list[Path]:
+    """Delete the temp files that interrupted :func:`atomic_write` calls left directly in
+    ``folders`` (not in their sub-folders) and return them.
+
+    A file is removed only when it is provably a dead write: its name is one
+    :func:`atomic_write` makes, no process holds its lock, and its writer is gone (no
+    process has its PID any more, or it was last modified before this process started,
+    so a reused PID cannot keep it forever). Anything else, a user's ``draft.tmp``
+    included, is left alone; so are the in-flight writes of other restore processes
+    working in the same folder."""
+    removed = []
+    for folder in folders:
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:  # missing or unreadable: nothing of ours to clean there
+            continue
+        for entry in entries:
+            match = _TEMP_NAME.fullmatch(entry.name)
+            if match and entry.is_file(follow_symlinks=False) and _is_stale(Path(entry.path), int(match.group(1))):
+                Path(entry.path).unlink(missing_ok=True)
+                removed.append(Path(entry.path))
+    return removed
+
+
+def _is_stale(path: Path, pid: int) -> bool:
+    if fcntl is None:
+        return False
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # locked: a live writer
+            return False
+        return not _process_exists(pid) or os.fstat(descriptor).st_mtime < _PROCESS_STARTED
+    finally:
+        os.close(descriptor)  # also releases the lock taken to test it
+
+
+def _process_exists(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)  # signal 0: only checks that the process exists
+    except (ProcessLookupError, OverflowError):  # none has it (or none can: out of range)
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True

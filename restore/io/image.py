@@ -30,6 +30,10 @@ from restore.io.png_stream import write_png
 PIL.Image.MAX_IMAGE_PIXELS = None
 
 DEFAULT_MAX_PIXELS = 20000 * 20000
+# A progressive JPEG is decoded once more per scan, so thousands of tiny scans make a small
+# file cost minutes (the libjpeg-turbo attack in Cure53's audit). Encoders write about 10;
+# 256 is NVIDIA nvImageCodec's default limit for the same reason.
+MAX_JPEG_SCANS = 256
 
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 _PILLOW_FORMATS = {"PNG": "png", "JPEG": "jpg", "BMP": "bmp", "WEBP": "webp", "GIF": "gif"}
@@ -150,8 +154,7 @@ def _read_regular_file(path: Path) -> bytes:
         raise ImageReadError(f"{_shown(path)}: cannot read the file ({error.strerror})") from error
     try:
         mode = os.fstat(descriptor).st_mode
-        if not stat.S_ISREG(mode):
-            kind = next((name for test, name in _SPECIAL_FILES if test(mode)), "special file")
+        if (kind := file_kind(mode)) is not None:
             raise ImageReadError(f"{_shown(path)}: not a regular file but a {kind}; only image files are read")
         with open(descriptor, "rb", closefd=False) as handle:
             return handle.read()
@@ -159,6 +162,14 @@ def _read_regular_file(path: Path) -> bytes:
         raise ImageReadError(f"{_shown(path)}: cannot read the file ({error.strerror})") from error
     finally:
         os.close(descriptor)
+
+
+def file_kind(mode: int) -> str | None:
+    """What a file of ``os.stat`` mode ``mode`` is when it is not a regular file (e.g.
+    ``named pipe``), or None for a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    return next((name for test, name in _SPECIAL_FILES if test(mode)), "special file")
 
 
 def _as_path(path: str | os.PathLike | bytes) -> Path:
@@ -210,6 +221,11 @@ def _read_with_pillow_header(data: bytes, path: Path, max_pixels: int) -> Image:
     orientation = _exif_orientation(header) if file_format in ("jpg", "webp") else 1
     if file_format == "jpg" and _jpeg_is_truncated(data):  # checked first: the more precise reason
         raise ImageReadError(f"{_shown(path)}: truncated JPEG (the data stops before its end-of-image marker)")
+    if file_format == "jpg" and (scans := _jpeg_scan_count(data)) > MAX_JPEG_SCANS:
+        raise ImageReadError(
+            f"{_shown(path)}: JPEG with {scans} scans (limit {MAX_JPEG_SCANS}): each scan is decoded over the "
+            f"whole image, so this file would take far longer than its size suggests; re-encode it if it is trusted"
+        )
     if file_format == "gif":
         samples = _decode_gif(header, path)
     else:
@@ -257,6 +273,38 @@ def _jpeg_is_truncated(data: bytes) -> bool:
     grey; markers cannot occur inside entropy-coded data (0xFF is stuffed), so this
     byte search is exact, and an EXIF thumbnail's own markers come before the scan."""
     return data.rfind(b"\xff\xd9") < data.rfind(b"\xff\xda")
+
+
+def _jpeg_scan_count(data: bytes) -> int:
+    """The number of start-of-scan segments, found by walking the marker segments (so an
+    EXIF thumbnail inside APP1 is not counted) and skipping each scan's entropy-coded data,
+    where 0xFF is always followed by 0x00 (stuffing) or a restart marker."""
+    position, scans = 2, 0  # after SOI
+    while position + 4 <= len(data) and data[position] == 0xFF:
+        marker = data[position + 1]
+        if marker == 0xFF:  # fill byte before a marker
+            position += 1
+            continue
+        if marker == 0xD9:  # end of image
+            break
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
+            position += 2
+            continue
+        position += 2 + int.from_bytes(data[position + 2 : position + 4], "big")
+        if marker == 0xDA:
+            scans += 1
+            position = _end_of_entropy_data(data, position)
+    return scans
+
+
+def _end_of_entropy_data(data: bytes, position: int) -> int:
+    """Where the marker after the entropy-coded data starting at ``position`` begins."""
+    while (position := data.find(b"\xff", position)) != -1 and position + 1 < len(data):
+        following = data[position + 1]
+        if following != 0x00 and not 0xD0 <= following <= 0xD7:
+            return position
+        position += 2
+    return len(data)
 
 
 def _grey_from_expanded(samples: np.ndarray) -> np.ndarray:

@@ -88,9 +88,12 @@ def colour_hole(pixels: np.ndarray, colour: tuple[int, int, int], tolerance: int
 
 
 def dilate(hole: np.ndarray, pixels: int) -> np.ndarray:
-    """Grow the holes by ``pixels`` in every direction (a disc, so corners stay round)."""
+    """Grow the holes by ``pixels`` in every direction (a disc, so corners stay round).
+    A disc wider than the image's height + width reaches every pixel from any hole, so the
+    radius is capped there: a huge ``pixels`` costs no more than that."""
     if pixels <= 0:
         return hole
+    pixels = min(pixels, hole.shape[0] + hole.shape[1])
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * pixels + 1, 2 * pixels + 1))
     return cv2.dilate(hole.astype(np.uint8), kernel).astype(bool)
 

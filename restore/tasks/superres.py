@@ -22,14 +22,16 @@ network's output to any factor of the input, as Real-ESRGAN's ``--outscale`` doe
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 import torch
 
+from restore.io.image import Image
 from restore.metrics.imresize import imresize
-from restore.tasks.base import Task
+from restore.tasks.base import PreparedImage, Task
 from restore.tasks.degradations import second_order_degradation, second_order_settings
 
 SCALES = (2, 3, 4)
@@ -64,6 +66,16 @@ def resize_output(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
     return resized.reshape(height, width, pixels.shape[2])
 
 
+def output_size(height: int, width: int, outscale: float) -> tuple[int, int]:
+    """The ``(height, width)`` of an output resized to ``outscale`` times the input."""
+    if outscale <= 0:
+        raise ValueError(f"outscale must be positive, not {outscale}")
+    size = int(height * outscale), int(width * outscale)
+    if min(size) < 1:
+        raise ValueError(f"outscale {outscale} leaves no pixel of a {width}x{height} image")
+    return size
+
+
 class SuperResTask(Task):
     name = "superres"
 
@@ -78,17 +90,29 @@ class SuperResTask(Task):
         del channels  # grey images run through the colour model (the Restorer replicates them)
         return [weights_name(self.scale, self.model)]
 
+    def prepare(
+        self, image: Image, source: Path | None, relative: Path | None, options: dict[str, Any]
+    ) -> PreparedImage:
+        """Refuse, before the network runs, an ``outscale`` output larger than both the
+        network's own output and ``max_pixels`` (the --max-pixels of the inputs)."""
+        del source, relative
+        outscale, limit = options.get("outscale"), options.get("max_pixels")
+        if outscale is not None and limit is not None:
+            height, width = output_size(image.height, image.width, outscale)
+            if height * width > max(int(limit), image.height * image.width * self.scale**2):
+                raise ValueError(
+                    f"--outscale {outscale} makes a {width}x{height} output ({width * height} pixels), more than "
+                    f"--max-pixels {limit} and than the network's x{self.scale}; lower --outscale"
+                )
+        return PreparedImage(image)
+
     def postprocess(self, output: np.ndarray, image: np.ndarray, options: dict[str, Any]) -> np.ndarray:
         """``options["outscale"]``: the output is resized to ``int(outscale * input size)``
         (Real-ESRGAN's sizing), e.g. 3.5 from an x4 network; None keeps the network's scale."""
         outscale = options.get("outscale")
         if outscale is None:
             return output
-        if outscale <= 0:
-            raise ValueError(f"outscale must be positive, not {outscale}")
-        height, width = int(image.shape[0] * outscale), int(image.shape[1] * outscale)
-        if height < 1 or width < 1:
-            raise ValueError(f"outscale {outscale} leaves no pixel of a {image.shape[1]}x{image.shape[0]} image")
+        height, width = output_size(image.shape[0], image.shape[1], outscale)
         if (height, width) == output.shape[:2]:
             return output
         return resize_output(output, height, width)
