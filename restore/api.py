@@ -107,7 +107,9 @@ class TaskProcessor:
         alpha = image.alpha
         if alpha is not None and alpha.shape != pixels.shape[:2]:
             alpha = self._resize_alpha(model, alpha, pixels.shape[0], pixels.shape[1], options)
-        return Image(pixels, alpha, format=image.format), {"weights": model.name, **prepared.info, **info}
+        metadata = image.metadata.scaled(pixels.shape[1] / image.width, pixels.shape[0] / image.height)
+        output = Image(pixels, alpha, format=image.format, metadata=metadata)
+        return output, {"weights": model.name, **prepared.info, **info}
 
     def _resize_alpha(
         self, model: Restorer, alpha: np.ndarray, height: int, width: int, options: dict[str, Any]

@@ -499,3 +499,61 @@ def test_unusable_weights_stop_the_run_before_any_image(tmp_path: Path, damage: 
     assert not (tmp_path / "out" / "000.png").exists()
     with pytest.raises(WeightsError, match=re.escape(message)):
         restore.load(weights)
+
+
+# -- fidelity: what a photo's file says besides its pixels ------------------------------------
+
+
+def photo_with_metadata(path: Path) -> None:
+    """A JPEG as a camera or scanner writes it: sRGB profile, EXIF turned 90 degrees, 300 DPI."""
+    import PIL.ImageCms
+
+    exif = PIL.Image.Exif()
+    exif[0x0112], exif[0x010F] = 6, "Scanner maker"
+    exif.get_ifd(0x8769)[0x9003] = "1971:05:04 10:00:00"
+    profile = PIL.ImageCms.ImageCmsProfile(PIL.ImageCms.createProfile("sRGB")).tobytes()
+    pixels = np.random.default_rng(3).integers(0, 256, (12, 20, 3), dtype=np.uint8)
+    PIL.Image.fromarray(pixels).save(path, quality=95, exif=exif.tobytes(), icc_profile=profile, dpi=(300, 300))
+
+
+@pytest.mark.parametrize("ext", ["same", "png", "tif", "webp"])
+def test_superres_keeps_profile_exif_and_physical_size(tmp_path: Path, ext: str) -> None:
+    from tiny_weights import write_tiny_superres_weights
+
+    (tmp_path / "in").mkdir()
+    photo_with_metadata(tmp_path / "in" / "scan.jpg")
+    weights = write_tiny_superres_weights(tmp_path / "x2.safetensors", scale=2)
+    result = CliRunner().invoke(main, ["superres", "--in", str(tmp_path / "in"), "--out", str(tmp_path / "out"),
+                                       "--weights", str(weights), "--ext", ext, "--quiet"])
+    assert result.exit_code == 0, result.output
+    output = tmp_path / "out" / f"scan.{'jpg' if ext == 'same' else ext}"
+    with PIL.Image.open(output) as written, PIL.Image.open(tmp_path / "in" / "scan.jpg") as original:
+        assert written.size == (24, 40)  # turned upright, then x2
+        assert written.info["icc_profile"] == original.info["icc_profile"]
+        exif = written.getexif()
+        assert exif.get(0x0112, 1) == 1 and exif[0x010F] == "Scanner maker"  # TIFF: no tag means 1
+        assert exif.get_ifd(0x8769)[0x9003] == "1971:05:04 10:00:00"
+    assert read_image(output).metadata.dpi == (600, 600)  # x2 the pixels over the same print size
+
+
+@pytest.mark.parametrize("quality", ["0", "101", "high"])
+def test_jpeg_quality_out_of_range_is_a_usage_error(tmp_path: Path, quality: str) -> None:
+    write_photos(tmp_path / "in", count=1, size=8)
+    result = CliRunner().invoke(main, ["denoise", "--in", str(tmp_path / "in"), "--out", str(tmp_path / "out"),
+                                       "--jpeg-quality", quality, "--quiet"])
+    assert result.exit_code == 2 and "--jpeg-quality" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_jpeg_quality_sets_the_quality_of_jpeg_outputs(tmp_path: Path) -> None:
+    weights = write_tiny_denoise_weights(tmp_path / "tiny.safetensors")
+    write_photos(tmp_path / "in", count=1, size=64)
+    sizes = {}
+    for quality in ("30", "95"):
+        out = tmp_path / f"q{quality}"
+        result = CliRunner().invoke(main, ["denoise", "--in", str(tmp_path / "in"), "--out", str(out), "--ext", "jpg",
+                                           "--weights", str(weights), "--sigma", "10", "--jpeg-quality", quality,
+                                           "--quiet"])
+        assert result.exit_code == 0, result.output
+        (sizes[quality],) = [path.stat().st_size for path in out.glob("*.jpg")]
+    assert sizes["30"] < sizes["95"]

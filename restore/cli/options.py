@@ -106,6 +106,9 @@ def task_options(function: Callable) -> Callable:
         click.option("--ext", type=click.Choice(["same", "png", "jpg", "tif", "bmp", "webp"]), default="same",
                      show_default=True, help="Output format; same keeps each input's. JPEG/BMP cannot hold "
                                              "16-bit or alpha: those are reduced."),
+        click.option("--jpeg-quality", default=95, show_default=True, type=click.IntRange(1, 100),
+                     help="Quality of JPEG and WebP outputs (1-100; higher is larger and closer to the "
+                          "network's output)."),
         click.option("--overwrite", is_flag=True,
                      help="Redo outputs that exist. By default they are skipped, so a re-run resumes."),
         click.option("--workers", default=2, show_default=True, type=click.IntRange(1),
