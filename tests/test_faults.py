@@ -557,3 +557,62 @@ def test_jpeg_quality_sets_the_quality_of_jpeg_outputs(tmp_path: Path) -> None:
         assert result.exit_code == 0, result.output
         (sizes[quality],) = [path.stat().st_size for path in out.glob("*.jpg")]
     assert sizes["30"] < sizes["95"]
+
+
+def grey_photo_as_rgb(path: Path, size: int = 24) -> np.ndarray:
+    """A grey picture stored as RGB, with the one-level channel differences a JPEG of one has."""
+    rng = np.random.default_rng(8)
+    grey = cv2.GaussianBlur(rng.random((size, size)).astype(np.float32), (0, 0), 2.0)
+    grey = np.rint(255 * (grey - grey.min()) / (grey.max() - grey.min())).astype(np.int16)
+    rgb = np.clip(np.stack([grey, grey + rng.integers(-1, 2, grey.shape), grey], axis=2), 0, 255).astype(np.uint8)
+    cv2.imwrite(str(path), rgb[:, :, ::-1])
+    return rgb
+
+
+def channel_spread(pixels: np.ndarray) -> int:
+    return int((pixels.astype(int).max(axis=2) - pixels.astype(int).min(axis=2)).max())
+
+
+@pytest.mark.parametrize("task", ["superres", "denoise"])
+def test_grey_photo_stored_as_rgb_comes_out_grey(tmp_path: Path, task: str) -> None:
+    """The untrained tiny networks add colour to a grey input, as superres-x4-real did (70 levels)."""
+    from tiny_weights import write_tiny_superres_weights
+
+    (tmp_path / "in").mkdir()
+    grey_photo_as_rgb(tmp_path / "in" / "grey.png")
+    cv2.imwrite(str(tmp_path / "in" / "colour.png"), write_colour_photo())
+    weights = (write_tiny_superres_weights(tmp_path / "w.safetensors", scale=2) if task == "superres"
+               else write_tiny_denoise_weights(tmp_path / "w.safetensors"))
+    extra = ["--sigma", "25"] if task == "denoise" else []
+    result = CliRunner().invoke(main, [task, "--in", str(tmp_path / "in"), "--out", str(tmp_path / "out"),
+                                       "--weights", str(weights), "--quiet", *extra])
+    assert result.exit_code == 0, result.output
+    assert channel_spread(read_image(tmp_path / "out" / "grey.png").pixels) == 0
+    assert channel_spread(read_image(tmp_path / "out" / "colour.png").pixels) > 10  # colour stays colour
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert {item["input"].rsplit("/", 1)[1]: item["info"].get("grey_as_rgb", False)
+            for item in report["files"]} == {"grey.png": True, "colour.png": False}
+
+
+def write_colour_photo(size: int = 24) -> np.ndarray:
+    rng = np.random.default_rng(9)
+    return cv2.GaussianBlur(rng.integers(0, 256, (size, size, 3), dtype=np.uint8), (0, 0), 1.0)
+
+
+def test_inpainting_a_grey_photo_keeps_its_pixels_and_fills_grey(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    original = grey_photo_as_rgb(tmp_path / "in" / "photo.png", size=32)
+    mask = np.zeros((32, 32), np.uint8)
+    mask[8:20, 10:24] = 255
+    cv2.imwrite(str(tmp_path / "in" / "photo_mask.png"), mask)
+    weights = tmp_path / "inpaint.safetensors"
+    torch.manual_seed(0)
+    spec = {**tiny_denoise_spec(), "extra_channels": 1}
+    save_weights(weights, build_network(spec).state_dict(), {"task": "inpaint", "network": spec, "task_options": {}})
+    result = CliRunner().invoke(main, ["inpaint", "--in", str(tmp_path / "in"), "--out", str(tmp_path / "out"),
+                                       "--weights", str(weights), "--quiet"])
+    assert result.exit_code == 0, result.output
+    filled = read_image(tmp_path / "out" / "photo.png").pixels
+    known = mask == 0
+    np.testing.assert_array_equal(filled[known], original[known])
+    assert channel_spread(filled[~known][None]) == 0
