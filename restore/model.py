@@ -20,6 +20,7 @@ from torch import nn
 
 from restore.engine.checkpoint import WeightsError, load_weights
 from restore.engine.device import autocast, check_precision, inference_precision, resolve_device
+from restore.engine.progress import Progress
 from restore.engine.tiling import BlockSink, OutputCollector, TileReader, auto_batch_size, auto_tile_size, stream_tiles
 from restore.io.convert import array_to_tensor, is_neutral_grey, tensor_to_array
 from restore.nets import build_network
@@ -143,11 +144,13 @@ class Restorer:
         )
         return collector.result, info
 
-    def restore_array(self, pixels: np.ndarray, **options: Any) -> tuple[np.ndarray, dict[str, Any]]:
+    def restore_array(
+        self, pixels: np.ndarray, progress: Progress | None = None, **options: Any
+    ) -> tuple[np.ndarray, dict[str, Any]]:
         """``(H, W, C)`` array (uint8, uint16 or float in [0, 1]) -> the task's output at the
         same dtype, and per-image decisions. Converted to float32 a tile at a time and
         written back a block at a time, so a huge 8-bit image costs little more than
-        its input and output arrays (bench/memory.py).
+        its input and output arrays (bench/memory.py). ``progress`` is told the tiles done.
 
         A grey picture stored as RGB (:func:`restore.io.convert.is_neutral_grey`) comes
         out grey too, for a task that keeps grey: the colour network runs on it and its
@@ -167,6 +170,7 @@ class Restorer:
         info = self._stream(
             lambda top, bottom, left, right: array_to_tensor(pixels[top:bottom, left:right]),
             channels, height, width, keep, eight_bit=pixels.dtype == np.uint8, options=options, neutral=neutral,
+            progress=progress,
         )
         if neutral:
             info = {**info, "grey_as_rgb": True}
@@ -178,7 +182,7 @@ class Restorer:
 
     def _stream(
         self, read: TileReader, channels: int, height: int, width: int, sink: BlockSink, *, eight_bit: bool,
-        options: dict[str, Any], neutral: bool = False,
+        options: dict[str, Any], neutral: bool = False, progress: Progress | None = None,
     ) -> dict[str, Any]:
         """The one inference path: the task's per-image decisions, then the network over
         tiles read from ``read`` (grey replicated for a colour model, the task's input built
@@ -208,7 +212,7 @@ class Restorer:
             self._forward, read_input, height, width, finish,
             tile=self.tile, overlap=self.tile_overlap, scale=self.scale, multiple=self.multiple,
             batch_size=self.batch_size, device=self.device,
-            autocast=functools.partial(autocast, self.device, precision),
+            autocast=functools.partial(autocast, self.device, precision), progress=progress,
         )
         return info
 

@@ -616,3 +616,24 @@ def test_inpainting_a_grey_photo_keeps_its_pixels_and_fills_grey(tmp_path: Path)
     known = mask == 0
     np.testing.assert_array_equal(filled[known], original[known])
     assert channel_spread(filled[~known][None]) == 0
+
+
+# -- progress within one image --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_a_single_large_image_shows_its_tiles_done(tmp_path: Path, quiet: bool) -> None:
+    from restore.engine.tiling import tile_starts
+
+    write_photos(tmp_path / "in", count=1, size=96)
+    weights = write_tiny_denoise_weights(tmp_path / "tiny.safetensors")
+    result = CliRunner().invoke(main, ["denoise", "--in", str(tmp_path / "in"), "--out", str(tmp_path / "out"),
+                                       "--weights", str(weights), "--sigma", "10", "--tile", "32",
+                                       "--tile-overlap", "8", *(["--quiet"] if quiet else [])])
+    assert result.exit_code == 0, result.output
+    tiles = len(tile_starts(96, 32, 8)) ** 2
+    shown = re.findall(r"(\d+)/(\d+) \[[^\]]*tile/s\]", result.output)
+    if quiet:
+        assert not shown and "tile" not in result.output
+    else:
+        assert (str(tiles), str(tiles)) in shown, result.output

@@ -115,7 +115,7 @@ def task_options(function: Callable) -> Callable:
                      help="Threads decoding and encoding images while the network runs."),
         click.option("--max-pixels", default=20000 * 20000, show_default=True, type=click.IntRange(1),
                      help="Inputs with more pixels are refused before decoding (decompression bombs)."),
-        click.option("--quiet", is_flag=True, help="No progress bar."),
+        click.option("--quiet", is_flag=True, help="No progress bars (inputs done; tiles or slices of the one in work)."),
     ]
     function = inference_options(function)
     for option in reversed(options):
