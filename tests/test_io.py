@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import struct
@@ -236,6 +237,7 @@ def test_tiff_orientation_tag_is_applied(tmp_path: Path) -> None:
 # --- metadata: ICC profile, EXIF, DPI ---------------------------------------------------------
 
 
+@functools.cache  # once: the profile's header records when it was made, to the second
 def srgb_profile() -> bytes:
     import PIL.ImageCms
 
