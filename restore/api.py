@@ -10,6 +10,7 @@ import numpy as np
 
 from restore.engine.batch import BatchReport, BatchSettings, run_batch
 from restore.engine.checkpoint import WeightsError
+from restore.engine.progress import Progress
 from restore.io.image import Image, resize_alpha
 from restore.model import RESTORER_SETTINGS, Restorer
 from restore.tasks import get_task
@@ -97,17 +98,23 @@ class TaskProcessor:
         """The task's filter of the files under ``--in`` (see :meth:`Task.is_input`)."""
         return self.task.is_input(path, self.options)
 
-    def __call__(self, image: Image, source: Path | None = None) -> tuple[Image, dict[str, Any]]:
+    def __call__(
+        self, image: Image, source: Path | None = None, progress: Progress | None = None
+    ) -> tuple[Image, dict[str, Any]]:
+        """The task's output for ``image`` (read from ``source``), and what was decided for
+        it; ``progress`` is told the network's tiles done."""
         prepared = self.task.prepare(image, source, self._relative(source), self.options)
         if not prepared.run:
             return prepared.image, prepared.info
         image, options = prepared.image, {**self.options, **prepared.options}
         model = self.model_for(image.channels)
-        pixels, info = model.restore_array(image.pixels, **options)
+        pixels, info = model.restore_array(image.pixels, progress, **options)
         alpha = image.alpha
         if alpha is not None and alpha.shape != pixels.shape[:2]:
             alpha = self._resize_alpha(model, alpha, pixels.shape[0], pixels.shape[1], options)
-        return Image(pixels, alpha, format=image.format), {"weights": model.name, **prepared.info, **info}
+        metadata = image.metadata.scaled(pixels.shape[1] / image.width, pixels.shape[0] / image.height)
+        output = Image(pixels, alpha, format=image.format, metadata=metadata)
+        return output, {"weights": model.name, **prepared.info, **info}
 
     def _resize_alpha(
         self, model: Restorer, alpha: np.ndarray, height: int, width: int, options: dict[str, Any]

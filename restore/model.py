@@ -20,8 +20,9 @@ from torch import nn
 
 from restore.engine.checkpoint import WeightsError, load_weights
 from restore.engine.device import autocast, check_precision, inference_precision, resolve_device
+from restore.engine.progress import Progress
 from restore.engine.tiling import BlockSink, OutputCollector, TileReader, auto_batch_size, auto_tile_size, stream_tiles
-from restore.io.convert import array_to_tensor, tensor_to_array
+from restore.io.convert import array_to_tensor, is_neutral_grey, tensor_to_array
 from restore.nets import build_network
 from restore.tasks import TASKS, get_task
 from restore.weights import WeightsEntry, resolve_weights
@@ -143,14 +144,24 @@ class Restorer:
         )
         return collector.result, info
 
-    def restore_array(self, pixels: np.ndarray, **options: Any) -> tuple[np.ndarray, dict[str, Any]]:
+    def restore_array(
+        self, pixels: np.ndarray, progress: Progress | None = None, **options: Any
+    ) -> tuple[np.ndarray, dict[str, Any]]:
         """``(H, W, C)`` array (uint8, uint16 or float in [0, 1]) -> the task's output at the
         same dtype, and per-image decisions. Converted to float32 a tile at a time and
         written back a block at a time, so a huge 8-bit image costs little more than
-        its input and output arrays (bench/memory.py)."""
+        its input and output arrays (bench/memory.py). ``progress`` is told the tiles done.
+
+        A grey picture stored as RGB (:func:`restore.io.convert.is_neutral_grey`) comes
+        out grey too, for a task that keeps grey: the colour network runs on it and its
+        output channels are averaged, as for a one-channel grey image, where it would
+        otherwise add colour fringes (superres-x4-real: up to 70 levels). The task's
+        post-processing still sees the input as it is (inpainting's known pixels are
+        put back bit for bit)."""
         if pixels.dtype.kind == "f":
             _check_finite(torch.from_numpy(pixels))
         height, width, channels = pixels.shape
+        neutral = self.task.keeps_grey and is_neutral_grey(pixels)
         output = np.empty((height * self.scale, width * self.scale, self.out_channels(channels)), dtype=pixels.dtype)
 
         def keep(top: int, left: int, block: torch.Tensor) -> None:
@@ -158,8 +169,11 @@ class Restorer:
 
         info = self._stream(
             lambda top, bottom, left, right: array_to_tensor(pixels[top:bottom, left:right]),
-            channels, height, width, keep, eight_bit=pixels.dtype == np.uint8, options=options,
+            channels, height, width, keep, eight_bit=pixels.dtype == np.uint8, options=options, neutral=neutral,
+            progress=progress,
         )
+        if neutral:
+            info = {**info, "grey_as_rgb": True}
         return self.task.postprocess(output, pixels, options), info
 
     def out_channels(self, channels: int) -> int:
@@ -168,11 +182,12 @@ class Restorer:
 
     def _stream(
         self, read: TileReader, channels: int, height: int, width: int, sink: BlockSink, *, eight_bit: bool,
-        options: dict[str, Any],
+        options: dict[str, Any], neutral: bool = False, progress: Progress | None = None,
     ) -> dict[str, Any]:
         """The one inference path: the task's per-image decisions, then the network over
         tiles read from ``read`` (grey replicated for a colour model, the task's input built
-        per tile), finished blocks handed to ``sink`` clamped to [0, 1] (and grey again)."""
+        per tile), finished blocks handed to ``sink`` clamped to [0, 1] (and grey again;
+        ``neutral``: an RGB input that is grey, whose output gets the channels' mean in each)."""
         if channels != self.channels and not (channels == 1 and self.channels == 3):
             raise ValueError(f"this {self.name} model takes {self.channels}-channel images, not {channels}")
         options, info = self.task.image_options(read, height, width, options)
@@ -187,14 +202,17 @@ class Restorer:
 
         def finish(top: int, left: int, block: torch.Tensor) -> None:
             block = block.clamp_(0, 1)
-            sink(top, left, block.mean(dim=1, keepdim=True) if channels == 1 and block.shape[1] == 3 else block)
+            if block.shape[1] == 3 and (channels == 1 or neutral):
+                grey = block.mean(dim=1, keepdim=True)
+                block = grey if channels == 1 else grey.expand_as(block)
+            sink(top, left, block)
 
         precision = inference_precision(self.device, self.precision, exact=not eight_bit)
         stream_tiles(
             self._forward, read_input, height, width, finish,
             tile=self.tile, overlap=self.tile_overlap, scale=self.scale, multiple=self.multiple,
             batch_size=self.batch_size, device=self.device,
-            autocast=functools.partial(autocast, self.device, precision),
+            autocast=functools.partial(autocast, self.device, precision), progress=progress,
         )
         return info
 

@@ -21,6 +21,7 @@ import torch
 
 from restore.engine.batch import BatchReport, BatchSettings, Job, run_batch
 from restore.engine.checkpoint import WeightsError
+from restore.engine.progress import Progress
 from restore.engine.volume import process_slices
 from restore.io.intensity import apply_change, normalisation_for
 from restore.io.medical import DEFAULT_MAX_VOXELS, Volume, output_name, read_volume, volume_kind, write_volume
@@ -118,7 +119,10 @@ class VolumeProcessor:
                                f"weights/recipes/{name}.toml and pass --weights RUN/best.safetensors")
         return name
 
-    def __call__(self, volume: Volume, source: Path) -> tuple[Volume, dict[str, Any]]:
+    def __call__(
+        self, volume: Volume, source: Path, progress: Progress | None = None
+    ) -> tuple[Volume, dict[str, Any]]:
+        """The restored scan and what was decided for it; ``progress`` is told the slices done."""
         del source  # named in the report by the batch engine
         stated = (volume.modality or "").lower()
         if stated in ("ct", "mr") and stated != self.modality:
@@ -131,7 +135,7 @@ class VolumeProcessor:
         physical = volume.physical()
         normalisation = normalisation_for(self.modality, physical)
         before = normalisation.forward(physical)
-        after = process_slices(np.clip(before, 0.0, 1.0), self._run_slice, axis, self.context)
+        after = process_slices(np.clip(before, 0.0, 1.0), self._run_slice, axis, self.context, progress)
         if scale == 1:
             physical = apply_change(physical, before, after, normalisation)
         else:

@@ -20,11 +20,12 @@ from hypothesis import strategies as st
 
 import restore
 from restore.engine.batch import BatchSettings, BatchUsageError, Job, plan_jobs, run_batch
+from restore.engine.progress import Progress
 from restore.io.atomic import atomic_write
 from restore.io.image import Image, read_image
 
 
-def invert(image: Image, source: Path) -> tuple[Image, dict]:
+def invert(image: Image, source: Path, progress: Progress | None) -> tuple[Image, dict]:
     """A stand-in task: exact, cheap, and visibly different from its input."""
     maximum = np.iinfo(image.pixels.dtype).max
     return Image(maximum - image.pixels, image.alpha, format=image.format), {"seen": source.name}
@@ -115,10 +116,10 @@ def test_only_temp_files_of_dead_restore_writes_are_removed(mixed_tree: Path, tm
 
 
 def test_processing_error_is_reported_and_batch_goes_on(mixed_tree: Path, tmp_path: Path) -> None:
-    def fails_on_grey(image: Image, source: Path) -> tuple[Image, dict]:
+    def fails_on_grey(image: Image, source: Path, progress: Progress | None) -> tuple[Image, dict]:
         if image.channels == 1:
             raise ValueError("grey is not supported by this stand-in")
-        return invert(image, source)
+        return invert(image, source, progress)
 
     report = run_batch(mixed_tree, tmp_path / "out", fails_on_grey, BatchSettings(quiet=True))
     failed = {Path(o.input).name: o.reason for o in report.outcomes if o.status == "failed"}
@@ -131,10 +132,10 @@ def test_any_failure_of_one_input_is_reported_with_its_type(mixed_tree: Path, tm
     """Not only the expected errors: a huge image's MemoryError or a decoder's bug on
     damaged bytes must not stop the batch either."""
 
-    def fails_on_grey(image: Image, source: Path) -> tuple[Image, dict]:
+    def fails_on_grey(image: Image, source: Path, progress: Progress | None) -> tuple[Image, dict]:
         if image.channels == 1:
             raise error
-        return invert(image, source)
+        return invert(image, source, progress)
 
     report = run_batch(mixed_tree, tmp_path / "out", fails_on_grey, BatchSettings(quiet=True))
     failed = {Path(o.input).name: o.reason for o in report.outcomes if o.status == "failed"}
@@ -173,7 +174,7 @@ def test_units_hook_plugs_other_inputs_into_the_same_engine(tmp_path: Path) -> N
         (source / name).write_text(name)
     seen = []
 
-    def upper(parts: list[str], folder: Path) -> tuple[list[str], dict]:
+    def upper(parts: list[str], folder: Path, progress: Progress | None) -> tuple[list[str], dict]:
         seen.append(folder.name)
         return [part.upper() for part in parts], {"parts": len(parts)}
 
@@ -280,10 +281,10 @@ def test_report_names_the_version_and_each_inputs_own_time(tmp_path: Path) -> No
     """``b.png`` is read while ``a.png`` is processed (one second): its time must not include that wait."""
     write_distinct_images(tmp_path / "in", ["a.png", "b.png"])
 
-    def slow_on_a(image: Image, source: Path) -> tuple[Image, dict]:
+    def slow_on_a(image: Image, source: Path, progress: Progress | None) -> tuple[Image, dict]:
         if source.name == "a.png":
             time.sleep(1.0)
-        return invert(image, source)
+        return invert(image, source, progress)
 
     run_batch(tmp_path / "in", tmp_path / "out", slow_on_a, BatchSettings(quiet=True, workers=1))
     report = json.loads((tmp_path / "out" / "report.json").read_text())

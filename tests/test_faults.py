@@ -668,3 +668,139 @@ def test_max_pixels_reaches_mask_files(tmp_path: Path) -> None:
                                        "--weights", str(weights), "--quiet", "--max-pixels", "1000"])
     assert result.exit_code == 1, result.output
     assert "5000x5000" in result.output and "limit 1000" in result.output
+# -- fidelity: what a photo's file says besides its pixels ------------------------------------
+
+
+def photo_with_metadata(path: Path) -> None:
+    """A JPEG as a camera or scanner writes it: sRGB profile, EXIF turned 90 degrees, 300 DPI."""
+    import PIL.ImageCms
+
+    exif = PIL.Image.Exif()
+    exif[0x0112], exif[0x010F] = 6, "Scanner maker"
+    exif.get_ifd(0x8769)[0x9003] = "1971:05:04 10:00:00"
+    profile = PIL.ImageCms.ImageCmsProfile(PIL.ImageCms.createProfile("sRGB")).tobytes()
+    pixels = np.random.default_rng(3).integers(0, 256, (12, 20, 3), dtype=np.uint8)
+    PIL.Image.fromarray(pixels).save(path, quality=95, exif=exif.tobytes(), icc_profile=profile, dpi=(300, 300))
+
+
+@pytest.mark.parametrize("ext", ["same", "png", "tif", "webp"])
+def test_superres_keeps_profile_exif_and_physical_size(tmp_path: Path, ext: str) -> None:
+    from tiny_weights import write_tiny_superres_weights
+
+    (tmp_path / "in").mkdir()
+    photo_with_metadata(tmp_path / "in" / "scan.jpg")
+    weights = write_tiny_superres_weights(tmp_path / "x2.safetensors", scale=2)
+    result = CliRunner().invoke(main, ["superres", "--in", str(tmp_path / "in"), "--out", str(tmp_path / "out"),
+                                       "--weights", str(weights), "--ext", ext, "--quiet"])
+    assert result.exit_code == 0, result.output
+    output = tmp_path / "out" / f"scan.{'jpg' if ext == 'same' else ext}"
+    with PIL.Image.open(output) as written, PIL.Image.open(tmp_path / "in" / "scan.jpg") as original:
+        assert written.size == (24, 40)  # turned upright, then x2
+        assert written.info["icc_profile"] == original.info["icc_profile"]
+        exif = written.getexif()
+        assert exif.get(0x0112, 1) == 1 and exif[0x010F] == "Scanner maker"  # TIFF: no tag means 1
+        assert exif.get_ifd(0x8769)[0x9003] == "1971:05:04 10:00:00"
+    assert read_image(output).metadata.dpi == (600, 600)  # x2 the pixels over the same print size
+
+
+@pytest.mark.parametrize("quality", ["0", "101", "high"])
+def test_jpeg_quality_out_of_range_is_a_usage_error(tmp_path: Path, quality: str) -> None:
+    write_photos(tmp_path / "in", count=1, size=8)
+    result = CliRunner().invoke(main, ["denoise", "--in", str(tmp_path / "in"), "--out", str(tmp_path / "out"),
+                                       "--jpeg-quality", quality, "--quiet"])
+    assert result.exit_code == 2 and "--jpeg-quality" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_jpeg_quality_sets_the_quality_of_jpeg_outputs(tmp_path: Path) -> None:
+    weights = write_tiny_denoise_weights(tmp_path / "tiny.safetensors")
+    write_photos(tmp_path / "in", count=1, size=64)
+    sizes = {}
+    for quality in ("30", "95"):
+        out = tmp_path / f"q{quality}"
+        result = CliRunner().invoke(main, ["denoise", "--in", str(tmp_path / "in"), "--out", str(out), "--ext", "jpg",
+                                           "--weights", str(weights), "--sigma", "10", "--jpeg-quality", quality,
+                                           "--quiet"])
+        assert result.exit_code == 0, result.output
+        (sizes[quality],) = [path.stat().st_size for path in out.glob("*.jpg")]
+    assert sizes["30"] < sizes["95"]
+
+
+def grey_photo_as_rgb(path: Path, size: int = 24) -> np.ndarray:
+    """A grey picture stored as RGB, with the one-level channel differences a JPEG of one has."""
+    rng = np.random.default_rng(8)
+    grey = cv2.GaussianBlur(rng.random((size, size)).astype(np.float32), (0, 0), 2.0)
+    grey = np.rint(255 * (grey - grey.min()) / (grey.max() - grey.min())).astype(np.int16)
+    rgb = np.clip(np.stack([grey, grey + rng.integers(-1, 2, grey.shape), grey], axis=2), 0, 255).astype(np.uint8)
+    cv2.imwrite(str(path), rgb[:, :, ::-1])
+    return rgb
+
+
+def channel_spread(pixels: np.ndarray) -> int:
+    return int((pixels.astype(int).max(axis=2) - pixels.astype(int).min(axis=2)).max())
+
+
+@pytest.mark.parametrize("task", ["superres", "denoise"])
+def test_grey_photo_stored_as_rgb_comes_out_grey(tmp_path: Path, task: str) -> None:
+    """The untrained tiny networks add colour to a grey input, as superres-x4-real did (70 levels)."""
+    from tiny_weights import write_tiny_superres_weights
+
+    (tmp_path / "in").mkdir()
+    grey_photo_as_rgb(tmp_path / "in" / "grey.png")
+    cv2.imwrite(str(tmp_path / "in" / "colour.png"), write_colour_photo())
+    weights = (write_tiny_superres_weights(tmp_path / "w.safetensors", scale=2) if task == "superres"
+               else write_tiny_denoise_weights(tmp_path / "w.safetensors"))
+    extra = ["--sigma", "25"] if task == "denoise" else []
+    result = CliRunner().invoke(main, [task, "--in", str(tmp_path / "in"), "--out", str(tmp_path / "out"),
+                                       "--weights", str(weights), "--quiet", *extra])
+    assert result.exit_code == 0, result.output
+    assert channel_spread(read_image(tmp_path / "out" / "grey.png").pixels) == 0
+    assert channel_spread(read_image(tmp_path / "out" / "colour.png").pixels) > 10  # colour stays colour
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert {item["input"].rsplit("/", 1)[1]: item["info"].get("grey_as_rgb", False)
+            for item in report["files"]} == {"grey.png": True, "colour.png": False}
+
+
+def write_colour_photo(size: int = 24) -> np.ndarray:
+    rng = np.random.default_rng(9)
+    return cv2.GaussianBlur(rng.integers(0, 256, (size, size, 3), dtype=np.uint8), (0, 0), 1.0)
+
+
+def test_inpainting_a_grey_photo_keeps_its_pixels_and_fills_grey(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    original = grey_photo_as_rgb(tmp_path / "in" / "photo.png", size=32)
+    mask = np.zeros((32, 32), np.uint8)
+    mask[8:20, 10:24] = 255
+    cv2.imwrite(str(tmp_path / "in" / "photo_mask.png"), mask)
+    weights = tmp_path / "inpaint.safetensors"
+    torch.manual_seed(0)
+    spec = {**tiny_denoise_spec(), "extra_channels": 1}
+    save_weights(weights, build_network(spec).state_dict(), {"task": "inpaint", "network": spec, "task_options": {}})
+    result = CliRunner().invoke(main, ["inpaint", "--in", str(tmp_path / "in"), "--out", str(tmp_path / "out"),
+                                       "--weights", str(weights), "--quiet"])
+    assert result.exit_code == 0, result.output
+    filled = read_image(tmp_path / "out" / "photo.png").pixels
+    known = mask == 0
+    np.testing.assert_array_equal(filled[known], original[known])
+    assert channel_spread(filled[~known][None]) == 0
+
+
+# -- progress within one image --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_a_single_large_image_shows_its_tiles_done(tmp_path: Path, quiet: bool) -> None:
+    from restore.engine.tiling import tile_starts
+
+    write_photos(tmp_path / "in", count=1, size=96)
+    weights = write_tiny_denoise_weights(tmp_path / "tiny.safetensors")
+    result = CliRunner().invoke(main, ["denoise", "--in", str(tmp_path / "in"), "--out", str(tmp_path / "out"),
+                                       "--weights", str(weights), "--sigma", "10", "--tile", "32",
+                                       "--tile-overlap", "8", *(["--quiet"] if quiet else [])])
+    assert result.exit_code == 0, result.output
+    tiles = len(tile_starts(96, 32, 8)) ** 2
+    shown = re.findall(r"(\d+)/(\d+) \[[^\]]*tile/s\]", result.output)
+    if quiet:
+        assert not shown and "tile" not in result.output
+    else:
+        assert (str(tiles), str(tiles)) in shown, result.output

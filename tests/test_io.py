@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import struct
@@ -231,6 +232,111 @@ def test_tiff_orientation_tag_is_applied(tmp_path: Path) -> None:
     stored = asymmetric_rgb()
     tifffile.imwrite(tmp_path / "o6.tif", stored, extratags=[(274, "H", 1, 6, True)])
     np.testing.assert_array_equal(read_image(tmp_path / "o6.tif").pixels, np.rot90(stored, k=-1))
+
+
+# --- metadata: ICC profile, EXIF, DPI ---------------------------------------------------------
+
+
+@functools.cache  # once: the profile's header records when it was made, to the second
+def srgb_profile() -> bytes:
+    import PIL.ImageCms
+
+    return PIL.ImageCms.ImageCmsProfile(PIL.ImageCms.createProfile("sRGB")).tobytes()
+
+
+def camera_exif(orientation: int = 1) -> PIL.Image.Exif:
+    exif = PIL.Image.Exif()
+    exif[0x0112] = orientation
+    exif[0x010F] = "Camera maker"
+    exif[0x011A], exif[0x011B], exif[0x0128] = 300.0, 300.0, 2
+    exif.get_ifd(0x8769)[0x9003] = "2021:06:01 12:00:00"  # DateTimeOriginal, in the EXIF sub-IFD
+    exif.get_ifd(0x8825)[0x0001] = "N"  # GPSLatitudeRef, in the GPS sub-IFD
+    return exif
+
+
+def written_metadata(path: Path) -> tuple[bytes | None, PIL.Image.Exif, tuple | None]:
+    with PIL.Image.open(path) as stored:
+        exif = stored.getexif()
+        exif.get_ifd(0x8769), exif.get_ifd(0x8825)  # read now: a TIFF's sub-IFDs are read from the open file
+        return stored.info.get("icc_profile"), exif, stored.info.get("dpi")
+
+
+@pytest.mark.parametrize("output", [".jpg", ".png", ".tif", ".webp"])
+@pytest.mark.parametrize("file_format", ["JPEG", "PNG", "TIFF", "WEBP"])
+def test_icc_exif_and_dpi_survive_every_output_format(tmp_path: Path, file_format: str, output: str) -> None:
+    source = tmp_path / f"in.{file_format.lower()}"
+    PIL.Image.fromarray(asymmetric_rgb()).save(source, file_format, exif=camera_exif().tobytes(),
+                                               icc_profile=srgb_profile(), dpi=(300, 300))
+    image = read_image(source)
+    write_image(tmp_path / f"out{output}", image)
+    profile, exif, dpi = written_metadata(tmp_path / f"out{output}")
+    assert profile == srgb_profile()
+    assert exif[0x010F] == "Camera maker"
+    assert exif.get_ifd(0x8769)[0x9003] == "2021:06:01 12:00:00" and exif.get_ifd(0x8825)[0x0001] == "N"
+    if output != ".webp":  # WebP has no resolution field: its DPI is EXIF's
+        assert dpi == pytest.approx((300, 300), abs=0.01)
+    assert (exif[0x011A], exif[0x011B]) == (300, 300)
+    assert read_image(tmp_path / f"out{output}").metadata.dpi == (300, 300)
+
+
+@pytest.mark.parametrize("file_format", ["JPEG", "WEBP", "TIFF"])
+def test_applied_orientation_is_reset_to_1(tmp_path: Path, file_format: str) -> None:
+    source = tmp_path / f"in.{file_format.lower()}"
+    PIL.Image.fromarray(asymmetric_rgb()).save(source, file_format, quality=100, exif=camera_exif(orientation=6).tobytes())
+    upright = read_image(source)
+    assert upright.pixels.shape[:2] == (40, 24)
+    write_image(tmp_path / "out.jpg", upright)
+    assert written_metadata(tmp_path / "out.jpg")[1][0x0112] == 1
+    assert read_image(tmp_path / "out.jpg").pixels.shape[:2] == (40, 24)  # a viewer turns it no further
+
+
+def test_png_orientation_is_kept_as_its_pixels_are_read_as_stored(tmp_path: Path) -> None:
+    PIL.Image.fromarray(asymmetric_rgb()).save(tmp_path / "in.png", exif=camera_exif(orientation=6).tobytes())
+    write_image(tmp_path / "out.png", read_image(tmp_path / "in.png"))
+    assert written_metadata(tmp_path / "out.png")[1][0x0112] == 6
+
+
+def test_scaled_metadata_keeps_the_physical_size_and_updates_exif(tmp_path: Path) -> None:
+    exif = camera_exif()
+    exif.get_ifd(0x8769)[0xA002], exif.get_ifd(0x8769)[0xA003] = 40, 24  # PixelXDimension, PixelYDimension
+    PIL.Image.fromarray(asymmetric_rgb()).save(tmp_path / "in.jpg", exif=exif.tobytes(), dpi=(300, 300))
+    image = read_image(tmp_path / "in.jpg")
+    big = cv2.resize(image.pixels, (160, 96))
+    write_image(tmp_path / "out.jpg", Image(big, metadata=image.metadata.scaled(4, 4)))
+    _, written, dpi = written_metadata(tmp_path / "out.jpg")
+    assert dpi == (1200, 1200) and (written[0x011A], written[0x011B]) == (1200, 1200)
+    assert (written.get_ifd(0x8769)[0xA002], written.get_ifd(0x8769)[0xA003]) == (160, 96)
+
+
+def test_profile_of_another_colour_space_is_dropped(tmp_path: Path) -> None:
+    """An RGB profile on a grey output would be refused or misapplied by colour-managed readers."""
+    PIL.Image.fromarray(asymmetric_rgb()).save(tmp_path / "in.png", icc_profile=srgb_profile())
+    image = read_image(tmp_path / "in.png")
+    write_image(tmp_path / "grey.png", Image(image.pixels[:, :, :1], metadata=image.metadata))
+    write_image(tmp_path / "rgb.png", image)
+    assert written_metadata(tmp_path / "grey.png")[0] is None
+    assert written_metadata(tmp_path / "rgb.png")[0] == srgb_profile()
+
+
+def test_metadata_of_16bit_alpha_and_grey_outputs_keeps_their_samples(tmp_path: Path) -> None:
+    metadata = read_image(_saved_with_metadata(tmp_path)).metadata
+    for extension in (".png", ".tif"):
+        for case in ("rgba16", "grey_alpha16", "grey8"):
+            shape, dtype, with_alpha = LOSSLESS_CASES[case]
+            original = Image(random_samples(shape, dtype), random_samples(shape[:2], dtype) if with_alpha else None,
+                             metadata=metadata)
+            write_image(tmp_path / f"{case}{extension}", original)
+            loaded = read_image(tmp_path / f"{case}{extension}")
+            np.testing.assert_array_equal(loaded.pixels, original.pixels)
+            if with_alpha:
+                np.testing.assert_array_equal(loaded.alpha, original.alpha)
+            assert loaded.metadata.dpi == (300, 300)
+
+
+def _saved_with_metadata(tmp_path: Path) -> Path:
+    path = tmp_path / "source.jpg"
+    PIL.Image.fromarray(asymmetric_rgb()).save(path, exif=camera_exif().tobytes(), dpi=(300, 300))
+    return path
 
 
 # --- bad inputs --------------------------------------------------------------------------

@@ -164,3 +164,10 @@ def test_process_slices_goes_along_the_chosen_axis(axis: int) -> None:
     assert result.shape == (*expected_shape, 2)
     kept = [slice(None, None, 2) if a != axis else slice(None) for a in range(3)]
     assert np.array_equal(result[tuple(kept)], volume)
+
+
+def test_process_slices_reports_every_slice_of_every_volume() -> None:
+    volume = np.zeros((3, 4, 5, 2), np.float32)  # 4-D: two volumes of three slices along axis 0
+    reports: list[tuple[int, int, str]] = []
+    process_slices(volume, lambda stack: stack[0], 0, progress=lambda *report: reports.append(report))
+    assert reports == [(done, 6, "slice") for done in range(1, 7)]

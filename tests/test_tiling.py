@@ -171,6 +171,17 @@ def test_blocks_leave_as_soon_as_final_and_cover_the_output_once(scale: int) -> 
     assert events.count("read") == events.count("block") == 3 * 6  # starts 0, 12, 21 x 0, 12, 24, 36, 48, 54
 
 
+@pytest.mark.parametrize("batch_size", [1, 4])
+def test_progress_counts_the_tiles_done(batch_size: int) -> None:
+    reports: list[tuple[int, int, str]] = []
+    stream_tiles(nn.Identity(), lambda top, bottom, left, right: torch.rand(1, 1, bottom - top, right - left),
+                 37, 70, lambda *_: None, tile=16, overlap=4, batch_size=batch_size,
+                 progress=lambda done, total, unit: reports.append((done, total, unit)))
+    done = [report[0] for report in reports]
+    assert {report[1:] for report in reports} == {(18, "tile")}  # 3 x 6 tiles, as above
+    assert done == sorted(done) and done[-1] == 18 and len(done) == -(-18 // batch_size)
+
+
 @pytest.mark.parametrize(("height", "batch_size", "expected"), [(37, 1, 2), (37, 4, 2), (16, 1, 0)])
 def test_free_memory_goes_back_after_each_tile_row_but_the_last(
     monkeypatch: pytest.MonkeyPatch, height: int, batch_size: int, expected: int

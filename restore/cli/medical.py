@@ -38,7 +38,7 @@ def scan_options(function: Callable) -> Callable:
                      help="Threads reading and writing scans while the network runs."),
         click.option("--max-voxels", default=1024**3, show_default=True, type=click.IntRange(1),
                      help="Scans whose header declares more voxels are refused before decoding."),
-        click.option("--quiet", is_flag=True, help="No progress bar."),
+        click.option("--quiet", is_flag=True, help="No progress bars (inputs done; tiles or slices of the one in work)."),
     ]
     function = inference_options(function)
     for option in reversed(options):

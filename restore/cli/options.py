@@ -106,13 +106,16 @@ def task_options(function: Callable) -> Callable:
         click.option("--ext", type=click.Choice(["same", "png", "jpg", "tif", "bmp", "webp"]), default="same",
                      show_default=True, help="Output format; same keeps each input's. JPEG/BMP cannot hold "
                                              "16-bit or alpha: those are reduced."),
+        click.option("--jpeg-quality", default=95, show_default=True, type=click.IntRange(1, 100),
+                     help="Quality of JPEG and WebP outputs (1-100; higher is larger and closer to the "
+                          "network's output)."),
         click.option("--overwrite", is_flag=True,
                      help="Redo outputs that exist. By default they are skipped, so a re-run resumes."),
         click.option("--workers", default=2, show_default=True, type=click.IntRange(1),
                      help="Threads decoding and encoding images while the network runs."),
         click.option("--max-pixels", default=20000 * 20000, show_default=True, type=click.IntRange(1),
                      help="Inputs with more pixels are refused before decoding (decompression bombs)."),
-        click.option("--quiet", is_flag=True, help="No progress bar."),
+        click.option("--quiet", is_flag=True, help="No progress bars (inputs done; tiles or slices of the one in work)."),
     ]
     function = inference_options(function)
     for option in reversed(options):

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from restore._version import __version__
+from restore.engine.progress import Progress, StepBar
 from restore.io.atomic import atomic_write, remove_stale_temps
 from restore.io.image import Image, ImageReadError, file_kind, read_image, write_image
 
@@ -37,8 +38,9 @@ _REPORT_READ_LIMIT = 256 * 1024 * 1024  # bytes of a report.json read to tell wh
 # image) must not stop the batch.
 _EXPECTED_ERRORS = (ImageReadError, OSError, ValueError, RuntimeError)
 
-# The per-image work of a task: decoded input -> output image and what was decided for it.
-ImageFunction = Callable[[Image, Path], tuple[Image, dict[str, Any]]]
+# The per-image work of a task: (decoded input, its file, where to report its tiles or slices,
+# None under --quiet) -> output image and what was decided for it.
+ImageFunction = Callable[[Image, Path, Progress | None], tuple[Image, dict[str, Any]]]
 
 
 class BatchUsageError(ValueError):
@@ -302,10 +304,13 @@ def run_batch(
     report = BatchReport(display_path(source), display_path(destination))
     pending = [job for job in jobs if _needs_work(job, settings, report)]
     bar = _progress_bar(len(pending), settings.quiet)
+    steps = None if bar is None else StepBar()
     try:
         with ThreadPoolExecutor(max(1, settings.workers), thread_name_prefix="restore-io") as pool:
-            _run_pipeline(pending, process, settings, pool, report, bar, units)
+            _run_pipeline(pending, process, settings, pool, report, bar, units, steps)
     finally:
+        if steps is not None:
+            steps.close()
         if bar is not None:
             bar.close()
         report.outcomes.sort(key=lambda outcome: outcome.input)
@@ -360,8 +365,10 @@ def _run_pipeline(
     report: BatchReport,
     bar,
     units: Units = IMAGES,
+    steps: StepBar | None = None,
 ) -> None:
-    """Decode ahead in the pool, run the model here, encode/write in the pool."""
+    """Decode ahead in the pool, run the model here, encode/write in the pool; ``steps``
+    shows the progress within each input."""
     reads: deque[tuple[Job, Future]] = deque()
     writes: deque[tuple[Outcome, Future]] = deque()
     upcoming = iter(jobs)
@@ -390,11 +397,13 @@ def _run_pipeline(
         job, future = reads.popleft()
         submit_reads()
         outcome = Outcome(display_path(job.source), display_path(job.output), "done")
+        if steps is not None:
+            steps.start(job.source.name)
         try:
             image, outcome.seconds = future.result()
             started = time.perf_counter()
             try:
-                result, outcome.info = process(image, job.source)
+                result, outcome.info = process(image, job.source, steps)
             finally:
                 outcome.seconds += time.perf_counter() - started
         except Exception as error:  # see _EXPECTED_ERRORS

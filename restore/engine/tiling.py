@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from restore.engine.heap import release_free_memory
+from restore.engine.progress import Progress
 
 # Peak device memory per output pixel while one tile runs. A 64-channel float32 feature
 # map is 256 bytes per pixel, and a U-Net keeps its skip connections plus a few working
@@ -111,6 +112,7 @@ def stream_tiles(
     batch_size: int = 4,
     device: torch.device = torch.device("cpu"),
     autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+    progress: Progress | None = None,
 ) -> None:
     """Run ``model`` over an image of ``height`` x ``width`` read region by region with
     ``read``, and hand the output to ``sink`` in blocks as soon as no later tile can
@@ -124,7 +126,8 @@ def stream_tiles(
     (the last one in each row and column shifted inward to end on the border, so they
     batch together) and go row by row. ``autocast`` is a zero-argument callable returning
     a context manager for the forward pass, e.g.
-    ``functools.partial(restore.engine.device.autocast, device, "bf16")``."""
+    ``functools.partial(restore.engine.device.autocast, device, "bf16")``. ``progress`` is
+    told the tiles done after each batch of them."""
     _check_arguments(height, width, tile, overlap, scale, multiple, batch_size)
     padded_height, padded_width = -(-height // multiple) * multiple, -(-width // multiple) * multiple
     reflect = padded_height - height < height and padded_width - width < width
@@ -170,6 +173,8 @@ def stream_tiles(
                 blender.add(y * scale, column, visible, final_rows[row])
                 if column == len(columns) - 1 and row < len(rows) - 1:
                     release_free_memory()  # a tile row is done: see restore/engine/heap.py
+            if progress is not None:
+                progress(first + len(batch), len(positions), "tile")
 
 
 class _Blender:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+_NEUTRAL_BAND_PIXELS = 2**20  # pixels per band of is_neutral_grey's check
+
 
 def dtype_scale(dtype: np.dtype) -> float:
     """The value that maps to 1.0 for an array of this dtype."""
@@ -20,6 +22,24 @@ def dtype_scale(dtype: np.dtype) -> float:
     if dtype.kind == "f":
         return 1.0
     raise TypeError(f"unsupported pixel dtype {dtype}: use uint8, uint16 or float")
+
+
+def is_neutral_grey(pixels: np.ndarray) -> bool:
+    """Whether ``(H, W, 3)`` pixels are a grey picture stored as RGB: every pixel's channels
+    within one level of each other (a level of the array's own depth; float counts as
+    16-bit). Scanned prints and converted photos are stored so, and a JPEG of one decodes
+    with such one-level differences. Checked a band of rows at a time, so a huge image
+    needs no full-size temporary and a colour one is usually told in its first band."""
+    if pixels.ndim != 3 or pixels.shape[2] != 3:
+        return False
+    tolerance = 1.0 if pixels.dtype.kind == "u" else 1 / 65535
+    rows = max(1, _NEUTRAL_BAND_PIXELS // max(1, pixels.shape[1]))
+    for top in range(0, pixels.shape[0], rows):
+        band = pixels[top : top + rows]
+        band = band.astype(np.int32) if band.dtype.kind == "u" else band
+        if not (band.max(axis=2) - band.min(axis=2) <= tolerance).all():
+            return False
+    return True
 
 
 def array_to_tensor(array: np.ndarray) -> torch.Tensor:

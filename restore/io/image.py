@@ -13,7 +13,7 @@ import io
 import itertools
 import os
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -23,6 +23,16 @@ import tifffile
 
 from restore.io.atomic import atomic_write
 from restore.io.convert import dtype_scale
+from restore.io.metadata import (
+    Metadata,
+    append_tiff_exif,
+    jpeg_with_metadata,
+    png_chunks,
+    read_metadata,
+    read_tiff_metadata,
+    tiff_options,
+    webp_with_metadata,
+)
 from restore.io.png_stream import write_png
 
 # read_image checks every header against its own ``max_pixels`` before decoding; Pillow's
@@ -69,11 +79,15 @@ class Image:
 
     ``format`` is the format the bytes were in, as a lowercase extension without the dot
     (``png``, ``jpg``, ``tif``, ``bmp``, ``webp``, ``gif``), so a writer can keep it; it
-    follows the content, not the file name. None for images made in memory."""
+    follows the content, not the file name. None for images made in memory.
+
+    ``metadata``: the ICC profile, EXIF and DPI of the file, written into the output
+    (:mod:`restore.io.metadata`); empty for images made in memory."""
 
     pixels: np.ndarray
     alpha: np.ndarray | None = None
     format: str | None = None
+    metadata: Metadata = field(default_factory=Metadata)
 
     @property
     def height(self) -> int:
@@ -92,8 +106,8 @@ def read_image(path: str | os.PathLike | bytes, max_pixels: int = DEFAULT_MAX_PI
     """Read an image file, keeping bit depth, grey/colour and alpha; RGB channel order.
 
     PNG, JPEG, TIFF, BMP, WebP and still GIF. The EXIF orientation of JPEG, WebP and
-    TIFF files is applied, so pixels come back the way viewers show them (outputs are
-    written without EXIF). The size in the header is checked against ``max_pixels``
+    TIFF files is applied, so pixels come back the way viewers show them (the metadata
+    read with them says orientation 1). The size in the header is checked against ``max_pixels``
     before any pixel is decoded, so a small file claiming a huge size (a decompression
     bomb) cannot exhaust memory. ``path`` may be bytes, for names that are not valid
     UTF-8. Every problem raises ImageReadError naming the file and the reason."""
@@ -113,6 +127,7 @@ def write_image(path: str | os.PathLike | bytes, image: Image, quality: int = 95
     written to PNG as 16-bit). Other formats get what they can hold: JPEG and BMP are
     8-bit without alpha (16-bit and float samples are scaled to 8 bits, alpha is
     dropped); WebP is 8-bit and keeps alpha (grey is stored as RGB, WebP has no grey).
+    The image's metadata (ICC profile, EXIF, DPI) goes into PNG, JPEG, TIFF and WebP files.
     ``quality`` (1-100) applies to JPEG and WebP. The file is written under a temporary
     name and renamed into place, so a crash never leaves a half-written image. PNG and TIFF
     are encoded straight into that file (PNG band by band, :mod:`restore.io.png_stream`),
@@ -232,7 +247,8 @@ def _read_with_pillow_header(data: bytes, path: Path, max_pixels: int) -> Image:
         samples = _decode_with_opencv(data, path, header.format)
         if file_format == "png" and data[25] in _PNG_GREY_COLOUR_TYPES and samples.ndim == 3:
             samples = _grey_from_expanded(samples)
-    return _to_image(samples, file_format, orientation, path)
+    metadata = read_metadata(header, upright=file_format in ("jpg", "webp"))
+    return _to_image(samples, file_format, orientation, path, metadata)
 
 
 def _exif_orientation(header: PIL.Image.Image) -> int:
@@ -330,7 +346,7 @@ def _read_tiff(data: bytes, path: Path, max_pixels: int) -> Image:
         raise ImageReadError(f"{_shown(path)}: corrupt or truncated TIFF ({error})") from error
     if samples is None:
         samples = _decode_with_opencv(data, path, "TIFF")
-    return _to_image(samples, "tif", orientation, path)
+    return _to_image(samples, "tif", orientation, path, read_tiff_metadata(data))
 
 
 def _has_second_full_page(tiff: tifffile.TiffFile, pages_scanned: int = 16) -> bool:
@@ -362,7 +378,7 @@ def _decode_tiff_page(page: tifffile.TiffPage) -> np.ndarray | None:
     return samples
 
 
-def _to_image(samples: np.ndarray, file_format: str, orientation: int, path: Path) -> Image:
+def _to_image(samples: np.ndarray, file_format: str, orientation: int, path: Path, metadata: Metadata) -> Image:
     """RGB(A)-ordered samples -> Image: checked dtype and channels, orientation applied,
     alpha split off."""
     if samples.ndim == 2:
@@ -383,7 +399,7 @@ def _to_image(samples: np.ndarray, file_format: str, orientation: int, path: Pat
     samples = _apply_orientation(samples, orientation)
     colour = 1 if channels <= 2 else 3
     alpha = np.ascontiguousarray(samples[:, :, colour]) if channels in (2, 4) else None
-    return Image(np.ascontiguousarray(samples[:, :, :colour]), alpha, file_format)
+    return Image(np.ascontiguousarray(samples[:, :, :colour]), alpha, file_format, metadata)
 
 
 def _apply_orientation(samples: np.ndarray, orientation: int) -> np.ndarray:
@@ -422,12 +438,14 @@ def _write_png(temp: Path, image: Image) -> None:
         return np.dstack([pixels, _convert_depth(image.alpha[top:bottom], depth)])
 
     channels = image.channels + (image.alpha is not None)
+    chunks = png_chunks(image.metadata, image.channels, image.width, image.height)
     with open(temp, "wb") as handle:
-        write_png(handle, image.height, image.width, channels, depth, band)
+        write_png(handle, image.height, image.width, channels, depth, band, chunks)
 
 
-def _encode(image: Image, extension: str, quality: int, path: Path) -> memoryview:
-    """The encoded JPEG, BMP or WebP file: a view of the encoder's buffer, not a copy."""
+def _encode(image: Image, extension: str, quality: int, path: Path) -> bytes | memoryview:
+    """The encoded JPEG, BMP or WebP file with the image's metadata (BMP: a view of the
+    encoder's buffer, not a copy)."""
     pixels = _convert_depth(image.pixels, np.dtype(np.uint8))
     keeps_alpha = _WRITE_KEEPS_ALPHA[extension] and image.alpha is not None
     alpha = _convert_depth(image.alpha, np.dtype(np.uint8)) if keeps_alpha else None
@@ -446,7 +464,11 @@ def _encode(image: Image, extension: str, quality: int, path: Path) -> memoryvie
         raise ValueError(
             f"{_shown(path)}: OpenCV could not encode a {samples.shape} {samples.dtype} image as {extension}"
         )
-    return memoryview(encoded.reshape(-1))
+    written_channels = samples.shape[2] - (alpha is not None) if samples.ndim == 3 else 1
+    embed = {".jpg": jpeg_with_metadata, ".jpeg": jpeg_with_metadata, ".webp": webp_with_metadata}.get(extension)
+    if embed is None:
+        return memoryview(encoded.reshape(-1))
+    return embed(encoded.tobytes(), image.metadata, written_channels, image.width, image.height)
 
 
 def _convert_depth(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -470,4 +492,6 @@ def _write_tiff(temp: Path, image: Image) -> None:
         planarconfig="contig" if samples.ndim == 3 else None,
         extrasamples=["unassalpha"] if image.alpha is not None else None,
         compression="zlib",  # lossless, and read by every TIFF reader
+        **tiff_options(image.metadata, image.channels, samples.nbytes),
     )
+    append_tiff_exif(temp, image.metadata, image.width, image.height)

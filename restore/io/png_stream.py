@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import BinaryIO
 
 import numpy as np
@@ -35,18 +35,23 @@ def write_png(
     channels: int,
     dtype: np.dtype,
     band: Callable[[int, int], np.ndarray],
+    chunks: Sequence[tuple[bytes, bytes]] = (),
 ) -> None:
     """Write a ``height`` x ``width`` PNG of ``channels`` (1-4: grey, grey+alpha, RGB, RGBA)
     uint8 or uint16 samples to ``handle``. ``band(top, bottom)`` returns rows
     ``top:bottom`` as an ``(rows, width, channels)`` array of ``dtype``; it is called once
     per band, top to bottom, so the caller can build each band on demand (depth conversion,
-    alpha stacking) without ever materialising the whole image."""
+    alpha stacking) without ever materialising the whole image. ``chunks`` are ``(type,
+    payload)`` ancillary chunks written before the image data (iCCP, pHYs, eXIf: every
+    one the specification allows there)."""
     dtype = np.dtype(dtype)
     if dtype not in (np.dtype(np.uint8), np.dtype(np.uint16)) or channels not in COLOUR_TYPES:
         raise ValueError(f"PNG holds 1-4 channels of uint8 or uint16, not {channels} of {dtype}")
     handle.write(SIGNATURE)
     header = struct.pack(">IIBBBBB", width, height, 8 * dtype.itemsize, COLOUR_TYPES[channels], 0, 0, 0)
     _write_chunk(handle, b"IHDR", header)
+    for kind, payload in chunks:
+        _write_chunk(handle, kind, payload)
     compressor = zlib.compressobj(COMPRESSION_LEVEL, strategy=zlib.Z_RLE)
     row_bytes = width * channels * dtype.itemsize
     rows_per_band = max(1, BAND_BYTES // row_bytes)

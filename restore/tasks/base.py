@@ -35,6 +35,9 @@ class Task(ABC):
 
     name: str = ""
     scale: int = 1  # output size / input size
+    # A grey picture stored as RGB comes out grey (see Restorer.restore_array): restoration
+    # must not invent colour; a translation (style) may be meant to.
+    keeps_grey: bool = True
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         """``options`` are the run's ``task_options``. Most tasks read them per sample in

@@ -28,6 +28,7 @@ its weights file's task options, so it always gets the input it learned from.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -211,5 +212,5 @@ class InpaintTask(Task):
                                  run=False)
         if found.from_alpha:
             opaque = np.full_like(image.alpha, dtype_scale(image.alpha.dtype))
-            image = Image(image.pixels, opaque, format=image.format)
+            image = dataclasses.replace(image, alpha=opaque)
         return PreparedImage(image, options={"mask": found.hole}, info=info)

@@ -121,6 +121,7 @@ def cyclegan_config() -> dict[str, Any]:
 
 class StyleTask(Task):
     name = "style"
+    keeps_grey = False  # translating (e.g. a grey label map to a photo) may add colour
 
     def default_config(self) -> dict[str, Any]:
         return cyclegan_config()
