@@ -299,3 +299,71 @@ def test_add_refuses_a_task_the_model_does_not_fit(tmp_path: Path) -> None:
     weights = shared_model(REALESR)
     code, output = run("weights", "add", weights, "--name", "anime", "--task", "denoise")
     assert code == 2 and "restore superres" in output
+
+
+# -- scoring and fine-tuning ------------------------------------------------------------
+
+
+def compact_x2(path: Path, seed: int = 0) -> Path:
+    """A small random Real-ESRGAN SRVGGNetCompact x2, saved as Real-ESRGAN does (``params``)."""
+    from spandrel.architectures.Compact import Compact as SRVGGNetCompact
+
+    torch.manual_seed(seed)
+    network = SRVGGNetCompact(num_in_ch=3, num_out_ch=3, num_feat=8, num_conv=2, upscale=2)
+    torch.save({"params": network.state_dict()}, path)
+    return path
+
+
+def test_eval_superres_puts_several_models_and_baselines_in_one_table(tmp_path: Path) -> None:
+    from restore.evaluate.superres import make_benchmark_set
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for index in range(2):
+        write_image(photos / f"p{index}.png", Image(photo(24, 20, seed=index)))
+    data = tmp_path / "set"
+    make_benchmark_set(sorted(photos.iterdir()), data, [2])
+    first, second = compact_x2(tmp_path / "first.pth", seed=1), compact_x2(tmp_path / "second.pth", seed=2)
+    code, output = run("eval", "superres", "--data", data, "--scale", "2", "--weights", first, "--weights", second,
+                       "--method", "bicubic", "--json", tmp_path / "table.json")
+    assert code == 0, output
+    header = next(line for line in output.splitlines() if line.startswith("image"))
+    assert header.split() == ["image", "bicubic", "first", "second"]
+    table = json.loads((tmp_path / "table.json").read_text())
+    assert table["settings"]["weights"] == [str(first), str(second)]
+
+
+def test_finetuned_community_model_is_rebuilt_without_the_original_file(tmp_path: Path) -> None:
+    original = compact_x2(tmp_path / "compact.pth")
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    for index in range(4):
+        write_image(clean / f"{index}.png", Image(photo(32, 32, seed=10 + index)))
+    code, output = run("train", "superres", "--data", clean, "--out", tmp_path / "run", "--init-weights", original,
+                       "--steps", "2", "--batch-size", "2", "--crop", "16", "--quiet")
+    assert code == 0, output
+    from safetensors.torch import load_file
+
+    tuned = load_file(str(tmp_path / "run" / "last.safetensors"))
+    started = torch.load(original, weights_only=True)["params"]
+    assert set(tuned) == {f"model.{key}" for key in started}
+    assert any(not torch.equal(tuned[f"model.{key}"], value) for key, value in started.items())  # it trained
+    original.unlink()
+    write_image(tmp_path / "a.png", Image(photo(10, 12)))
+    code, output = run("superres", "--in", tmp_path / "a.png", "--out", tmp_path / "out", "--weights",
+                       tmp_path / "run" / "last.safetensors", "--quiet")
+    assert code == 0, output
+    assert read_image(tmp_path / "out" / "a.png").pixels.shape == (20, 24, 3)
+
+
+def test_finetuning_a_blind_grey_denoiser_trains_without_a_noise_map(tmp_path: Path) -> None:
+    weights = shared_model(DNCNN)
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    for index in range(2):
+        write_image(clean / f"{index}.png", Image(photo(24, 24, seed=20 + index)))
+    code, output = run("train", "denoise", "--data", clean, "--out", tmp_path / "run", "--init-weights", weights,
+                       "--steps", "1", "--batch-size", "1", "--crop", "16", "--quiet")
+    assert code == 0, output
+    code, output = run("weights", "inspect", tmp_path / "run" / "last.safetensors")
+    assert code == 0 and "DnCNN" in output and "fine-tuned" in output and "in_channels: 1" in output

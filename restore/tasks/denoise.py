@@ -139,9 +139,10 @@ class DenoiseTask(Task):
             # shot noise grows with intensity: std^2 = a * x + sigma^2, a up to sigma_max^2
             gain = high**2 * float(torch.rand((), generator=generator))
             std = torch.sqrt(gain * clean.clamp(min=0) + sigma**2)
-            sigma_map = std.mean(dim=0, keepdim=True)
-            return network_input(clean + noise * std, sigma_map), clean
-        return network_input(base + noise * sigma, sigma_map), clean
+            noisy, sigma_map = clean + noise * std, std.mean(dim=0, keepdim=True)
+        else:
+            noisy = base + noise * sigma
+        return (noisy if self.blind else network_input(noisy, sigma_map)), clean
 
 
 def to_grey_rgb(image: torch.Tensor) -> torch.Tensor:

@@ -11,7 +11,7 @@ from torch import nn
 from restore.engine.checkpoint import WeightsError
 from restore.nets import build_network
 from restore.zoo.files import read_checkpoint
-from restore.zoo.network import ARCH, Description, build, recognise
+from restore.zoo.network import ARCH, PREFIX, Description, build, recognise
 
 PURPOSE_WORDS = {"superres": "super-resolution", "denoise": "restoration (denoising)", "inpaint": "inpainting"}
 
@@ -20,7 +20,7 @@ def community_metadata(
     state_dict: dict[str, torch.Tensor], source: str, task: str
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """restore's metadata for a community checkpoint run by ``task``, and its state dict as
-    loaded. A model whose purpose does not fit ``task`` is refused, naming its architecture
+    :class:`restore.zoo.network.CommunityNetwork` holds it (``model.`` + the checkpoint's keys). A model whose purpose does not fit ``task`` is refused, naming its architecture
     and the command that runs it."""
     network, state_dict = recognise(state_dict, source)
     description = network.description
@@ -33,7 +33,7 @@ def community_metadata(
             f"{source}: {description.label} is a {PURPOSE_WORDS[fits]} model (x{description.upscale}), not a {task} "
             f"one: use `restore {fits} --weights {source}`"
         )
-    return state_dict, description.metadata(Path(source).name)
+    return {PREFIX + key: value for key, value in state_dict.items()}, description.metadata(Path(source).name)
 
 
 def network_from_weights(spec: dict[str, Any], state_dict: dict[str, torch.Tensor]) -> nn.Module:

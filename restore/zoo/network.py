@@ -25,6 +25,7 @@ from restore.engine.checkpoint import WeightsError
 from restore.zoo.ffdnet import FFDNet, ffdnet_channels
 
 ARCH = "community"  # the network spec's ``arch`` for every architecture recognised here
+PREFIX = "model."  # CommunityNetwork's state dict: the architecture's own, under this prefix
 FFDNET = "FFDNet"  # restore's own adapter, not in spandrel's registry
 # spandrel's architectures that take the noise level as an extra input channel; spandrel's own
 # call fixes it at 15, restore passes --sigma (DnCNN only in its FDnCNN form, tagged so)
@@ -66,7 +67,8 @@ class Description:
         return TASK_OF_PURPOSE.get(self.purpose)
 
     def spec(self) -> dict[str, Any]:
-        return {"arch": ARCH, **dataclasses.asdict(self)}
+        fields = dataclasses.asdict(self)
+        return {"arch": ARCH, **fields, "precisions": list(self.precisions), "tags": list(self.tags)}
 
     @classmethod
     def from_spec(cls, spec: dict[str, Any]) -> Description:
@@ -86,6 +88,10 @@ class Description:
         if task == "denoise":
             options["blind"] = self.kind == "image"
         return {"task": task, "task_options": options, "network": self.spec(), "source": source}
+
+
+class UnrecognisedArchitecture(WeightsError):
+    """A state dict that no architecture known to spandrel (or restore's adapters) fits."""
 
 
 class CommunityNetwork(nn.Module):
@@ -160,7 +166,7 @@ def recognise(state_dict: dict[str, torch.Tensor], source: str) -> tuple[Communi
         descriptor = spandrel.MAIN_REGISTRY.load(state_dict)
     except spandrel.UnsupportedModelError:
         keys = ", ".join(list(state_dict)[:4])
-        raise WeightsError(
+        raise UnrecognisedArchitecture(
             f"{source}: no restore metadata, and spandrel {spandrel.__version__} does not recognise its architecture "
             f"(first keys: {keys}); docs/bring-your-own-model.md lists the supported ones"
         ) from None
@@ -170,9 +176,13 @@ def recognise(state_dict: dict[str, torch.Tensor], source: str) -> tuple[Communi
 
 
 def build(spec: dict[str, Any], state_dict: dict[str, torch.Tensor]) -> CommunityNetwork:
-    """Rebuild the architecture a spec names from its own tensors (a restore file written
-    by fine-tuning, :mod:`restore.zoo.finetune`), without the original checkpoint."""
+    """Rebuild the architecture a spec names from a :class:`CommunityNetwork` state dict
+    (keys prefixed ``model.``: a restore file written by fine-tuning, or a community
+    checkpoint as :func:`restore.zoo.models.community_metadata` returns it)."""
     description = Description.from_spec(spec)
+    if not all(key.startswith(PREFIX) for key in state_dict):
+        raise WeightsError(f"damaged {description.architecture} weights: not a community network's state dict")
+    state_dict = {key.removeprefix(PREFIX): value for key, value in state_dict.items()}
     if description.architecture == FFDNET:
         return _ffdnet(state_dict)
     import spandrel
