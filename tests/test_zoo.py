@@ -367,3 +367,32 @@ def test_finetuning_a_blind_grey_denoiser_trains_without_a_noise_map(tmp_path: P
     assert code == 0, output
     code, output = run("weights", "inspect", tmp_path / "run" / "last.safetensors")
     assert code == 0 and "DnCNN" in output and "fine-tuned" in output and "in_channels: 1" in output
+
+
+def test_lama_gets_the_mask_and_known_pixels_stay_bit_identical(tmp_path: Path) -> None:
+    """A random LaMa (its published layout: ``model.model.*``, image + mask in) against
+    spandrel's whole-image call; the image is no multiple of 8, LaMa's size requirement."""
+    import spandrel
+    from safetensors.torch import save_file
+    from spandrel.architectures.LaMa import LaMa
+
+    torch.manual_seed(0)
+    state = {key: value.contiguous() for key, value in LaMa(in_nc=4, out_nc=3).eval().state_dict().items()}
+    weights = tmp_path / "big-lama.safetensors"
+    save_file(state, str(weights))
+    source = tmp_path / "in"
+    source.mkdir()
+    image = photo(30, 41, seed=11)
+    hole = np.zeros((30, 41), dtype=bool)
+    hole[10:20, 12:25] = True
+    write_image(source / "a.png", Image(image))
+    write_image(source / "a_mask.png", Image((hole * 255).astype(np.uint8)[:, :, None]))
+    code, output = run("inpaint", "--in", source, "--out", tmp_path / "out", "--weights", weights,
+                       "--tile", "0", "--precision", "fp32", "--quiet")
+    assert code == 0, output
+    out = read_image(tmp_path / "out" / "a.png").pixels
+    assert np.array_equal(out[~hole], image[~hole])
+    descriptor = spandrel.MAIN_REGISTRY.load(state).eval()
+    with torch.inference_mode():
+        reference = to_levels(descriptor(to_tensor(image), torch.from_numpy(hole[None, None].astype(np.float32))))
+    assert np.abs(out.astype(int) - reference)[hole].max() <= 1
