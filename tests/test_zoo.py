@@ -50,6 +50,15 @@ def photo(height: int, width: int, channels: int = 3, dtype: type = np.uint8, se
     return (smooth * top).round().astype(dtype)
 
 
+def restore_one(tmp_path: Path, command: str, weights: Path, image: np.ndarray, *options: str) -> np.ndarray:
+    """``restore COMMAND`` on one image file; its output's pixels."""
+    write_image(tmp_path / "one.png", Image(image))
+    code, output = run(command, "--in", tmp_path / "one.png", "--out", tmp_path / "one_out", "--weights", weights,
+                       *options, "--quiet")
+    assert code == 0, output
+    return read_image(tmp_path / "one_out" / "one.png").pixels
+
+
 def spandrel_reference(path: Path, image: torch.Tensor) -> torch.Tensor:
     """The whole-image forward of the projects' own scripts, through spandrel's descriptor."""
     import spandrel
@@ -143,11 +152,7 @@ def test_realesr_matches_whole_image_forward_in_8_and_16_bit_grey_and_rgba(tmp_p
 def test_realesr_tiled_stays_within_a_few_levels(tmp_path: Path) -> None:
     weights = shared_model(REALESR)
     image = photo(100, 90, seed=5)
-    write_image(tmp_path / "big.png", Image(image))
-    code, output = run("superres", "--in", tmp_path / "big.png", "--out", tmp_path / "out", "--weights", weights,
-                       "--tile", "48", "--precision", "fp32", "--quiet")
-    assert code == 0, output
-    out = read_image(tmp_path / "out" / "big.png").pixels.astype(int)
+    out = restore_one(tmp_path, "superres", weights, image, "--tile", "48", "--precision", "fp32").astype(int)
     difference = np.abs(out - to_levels(spandrel_reference(weights, to_tensor(image))))
     assert difference.max() <= 4 and difference.mean() < 0.1
 
@@ -155,15 +160,11 @@ def test_realesr_tiled_stays_within_a_few_levels(tmp_path: Path) -> None:
 def test_grey_dncnn_runs_on_each_channel_of_a_colour_image(tmp_path: Path) -> None:
     weights = shared_model(DNCNN)
     image = photo(30, 26, seed=6)
-    write_image(tmp_path / "c.png", Image(image))
-    code, output = run("denoise", "--in", tmp_path / "c.png", "--out", tmp_path / "out", "--weights", weights,
-                       "--tile", "0", "--precision", "fp32", "--quiet")
-    assert code == 0, output
-    out = read_image(tmp_path / "out" / "c.png").pixels
+    out = restore_one(tmp_path, "denoise", weights, image, "--tile", "0", "--precision", "fp32")
     channels = to_tensor(image).permute(1, 0, 2, 3)  # each channel an image of its own
     reference = to_levels(spandrel_reference(weights, channels).permute(1, 0, 2, 3))
     assert out.shape == image.shape and np.abs(out.astype(int) - reference).max() <= 1
-    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    report = json.loads((tmp_path / "one_out" / "report.json").read_text())
     assert report["files"][0]["info"]["sigma"] is None  # blind: no noise level estimated
 
 
@@ -202,12 +203,8 @@ def test_ffdnet_kair_layout_is_not_taken_for_dncnn_and_matches_kair_forward(tmp_
     weights = tmp_path / "ffdnet_color.pth"
     torch.save(state, weights)
     image = photo(27, 33, seed=7)
-    write_image(tmp_path / "n.png", Image(image))
-    code, output = run("denoise", "--in", tmp_path / "n.png", "--out", tmp_path / "out", "--weights", weights,
-                       "--sigma", "25", "--tile", "0", "--precision", "fp32", "--quiet")
-    assert code == 0, output
+    out = restore_one(tmp_path, "denoise", weights, image, "--sigma", "25", "--tile", "0", "--precision", "fp32")
     reference = to_levels(kair_ffdnet_forward(state, to_tensor(image), 25.0))
-    out = read_image(tmp_path / "out" / "n.png").pixels
     assert np.abs(out.astype(int) - reference).max() <= 1
     code, output = run("weights", "inspect", weights)
     assert code == 0 and "FFDNet" in output and "noise_map" in output
@@ -333,15 +330,21 @@ def test_eval_superres_puts_several_models_and_baselines_in_one_table(tmp_path: 
     assert table["settings"]["weights"] == [str(first), str(second)]
 
 
-def test_finetuned_community_model_is_rebuilt_without_the_original_file(tmp_path: Path) -> None:
-    original = compact_x2(tmp_path / "compact.pth")
+def fine_tune(tmp_path: Path, task: str, weights: Path, images: int, steps: int) -> Path:
+    """``restore train TASK --init-weights WEIGHTS`` on ``images`` small photos; the run folder."""
     clean = tmp_path / "clean"
     clean.mkdir()
-    for index in range(4):
+    for index in range(images):
         write_image(clean / f"{index}.png", Image(photo(32, 32, seed=10 + index)))
-    code, output = run("train", "superres", "--data", clean, "--out", tmp_path / "run", "--init-weights", original,
-                       "--steps", "2", "--batch-size", "2", "--crop", "16", "--quiet")
+    code, output = run("train", task, "--data", clean, "--out", tmp_path / "run", "--init-weights", weights,
+                       "--steps", str(steps), "--batch-size", "2", "--crop", "16", "--quiet")
     assert code == 0, output
+    return tmp_path / "run"
+
+
+def test_finetuned_community_model_is_rebuilt_without_the_original_file(tmp_path: Path) -> None:
+    original = compact_x2(tmp_path / "compact.pth")
+    fine_tune(tmp_path, "superres", original, images=4, steps=2)
     from safetensors.torch import load_file
 
     tuned = load_file(str(tmp_path / "run" / "last.safetensors"))
@@ -357,15 +360,8 @@ def test_finetuned_community_model_is_rebuilt_without_the_original_file(tmp_path
 
 
 def test_finetuning_a_blind_grey_denoiser_trains_without_a_noise_map(tmp_path: Path) -> None:
-    weights = shared_model(DNCNN)
-    clean = tmp_path / "clean"
-    clean.mkdir()
-    for index in range(2):
-        write_image(clean / f"{index}.png", Image(photo(24, 24, seed=20 + index)))
-    code, output = run("train", "denoise", "--data", clean, "--out", tmp_path / "run", "--init-weights", weights,
-                       "--steps", "1", "--batch-size", "1", "--crop", "16", "--quiet")
-    assert code == 0, output
-    code, output = run("weights", "inspect", tmp_path / "run" / "last.safetensors")
+    run_dir = fine_tune(tmp_path, "denoise", shared_model(DNCNN), images=2, steps=1)
+    code, output = run("weights", "inspect", run_dir / "last.safetensors")
     assert code == 0 and "DnCNN" in output and "fine-tuned" in output and "in_channels: 1" in output
 
 
