@@ -249,6 +249,6 @@ def precision_for(network: nn.Module, precision: str) -> str:
         return "fp32"
     if precision not in supported:
         name = network.description.architecture
-        raise WeightsError(f"{name} does not support {precision} (spandrel says: {', '.join(supported)}); "
-                           f"use --precision {supported[-1] if len(supported) > 1 else 'fp32'}")
+        raise WeightsError(f"{name} does not support {precision}: spandrel says it runs in {', '.join(supported)}; "
+                           f"use --precision fp32")
     return precision
