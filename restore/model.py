@@ -18,14 +18,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from restore.engine.checkpoint import WeightsError, load_weights
+from restore.engine.checkpoint import WeightsError
 from restore.engine.device import autocast, check_precision, inference_precision, resolve_device
 from restore.engine.progress import Progress
 from restore.engine.tiling import BlockSink, OutputCollector, TileReader, auto_batch_size, auto_tile_size, stream_tiles
 from restore.io.convert import array_to_tensor, is_neutral_grey, tensor_to_array
-from restore.nets import build_network
 from restore.tasks import TASKS, get_task
 from restore.weights import WeightsEntry, resolve_weights
+from restore.zoo.files import read_checkpoint
+from restore.zoo.models import network_from_weights
+from restore.zoo.network import precision_for
 
 ImageLike = TypeVar("ImageLike", np.ndarray, torch.Tensor)
 
@@ -89,13 +91,16 @@ class Restorer:
             raise WeightsError(f"{self.name}: its task options are unusable ({error})") from error
         self.device = resolve_device(device)
         check_precision(self.device, precision, allow_auto=True)
-        self.precision = precision
+        self.precision = precision_for(network, precision)
         spec = metadata["network"]
         self.channels = int(spec.get("in_channels", 3))
         self.scale = int(spec.get("upscale", 1))
         self.network = network.eval().requires_grad_(False).to(self.device)
         self.network.to(memory_format=torch.channels_last)
         self.multiple = int(getattr(network, "size_multiple", 1))
+        self.per_channel = bool(getattr(network, "per_channel", False))  # a grey network run on each channel
+        if tile == "auto" and not getattr(network, "tileable", True):
+            tile = 0  # an architecture that needs the whole image (spandrel's tiling hint)
         if batch_size == "auto":
             batch_size = auto_batch_size(self.device)
         if tile == "auto":  # sized for a whole batch of tiles in flight
@@ -109,8 +114,8 @@ class Restorer:
     def from_weights(cls, name_or_path: str | Path, task: str | None = None, **settings: Any) -> Restorer:
         """``task``: for a file without restore's metadata (a plain ``.pth`` published by
         another project), the task that may recognise its architecture from its keys."""
-        path, entry = resolve_weights(str(name_or_path))
-        state_dict, metadata = load_weights(path)
+        path, entry = resolve_weights(str(name_or_path), task)
+        state_dict, metadata = read_checkpoint(path)
         if "network" not in metadata or "task" not in metadata:
             if task is None:
                 raise WeightsError(f"{path}: no restore metadata (task, network); it was not written by restore")
@@ -118,8 +123,7 @@ class Restorer:
         if metadata["task"] not in TASKS:
             raise WeightsError(f"{path}: weights for an unknown task {metadata['task']!r}; known: {', '.join(TASKS)}")
         try:
-            network = build_network(metadata["network"])
-            network.load_state_dict({key: value.float() for key, value in state_dict.items()})
+            network = network_from_weights(metadata["network"], state_dict)
         except (ValueError, TypeError, RuntimeError) as error:  # a damaged spec, or tensors that do not fit it
             detail = " ".join(line.strip() for line in str(error).splitlines()[:2])
             raise WeightsError(f"{path}: cannot build the network the file describes ({detail})") from error
@@ -178,7 +182,9 @@ class Restorer:
 
     def out_channels(self, channels: int) -> int:
         """Channels of the output for a ``channels``-channel input (grey stays grey)."""
-        return 1 if channels == 1 else int(self.metadata["network"].get("out_channels", self.channels))
+        if channels == 1 or self.per_channel:
+            return channels
+        return int(self.metadata["network"].get("out_channels", self.channels))
 
     def _stream(
         self, read: TileReader, channels: int, height: int, width: int, sink: BlockSink, *, eight_bit: bool,
@@ -188,14 +194,14 @@ class Restorer:
         tiles read from ``read`` (grey replicated for a colour model, the task's input built
         per tile), finished blocks handed to ``sink`` clamped to [0, 1] (and grey again;
         ``neutral``: an RGB input that is grey, whose output gets the channels' mean in each)."""
-        if channels != self.channels and not (channels == 1 and self.channels == 3):
+        if channels != self.channels and not (channels == 1 and self.channels == 3) and not self.per_channel:
             raise ValueError(f"this {self.name} model takes {self.channels}-channel images, not {channels}")
         options, info = self.task.image_options(read, height, width, options)
         spatial = {key: options[key] for key in self.task.spatial_options if options.get(key) is not None}
 
         def read_input(top: int, bottom: int, left: int, right: int) -> torch.Tensor:
             region = read(top, bottom, left, right)
-            if region.shape[1] != self.channels:
+            if region.shape[1] < self.channels:
                 region = region.expand(-1, self.channels, -1, -1)
             cut = {key: _cut(value, top, bottom, left, right) for key, value in spatial.items()}
             return self.task.inference_input(region, {**options, **cut})
@@ -285,9 +291,11 @@ def _check_finite(image: torch.Tensor) -> None:
         raise ValueError(f"the image has {count} NaN or infinite sample(s); the network needs finite values")
 
 
-def load(name_or_path: str | Path, **settings: Any) -> Restorer:
-    """Load shipped weights by name (see ``restore weights list``) or a weights file.
+def load(name_or_path: str | Path, task: str | None = None, **settings: Any) -> Restorer:
+    """Load shipped weights by name (see ``restore weights list``), a user model's name
+    (``restore weights add``) or a weights file; ``task`` lets a community checkpoint
+    (Real-ESRGAN, KAIR, ...) be recognised for that task.
 
     ``settings``: ``device`` (auto|cpu|cuda|mps), ``precision`` (auto|fp32|bf16|fp16),
     ``tile``, ``tile_overlap``, ``batch_size`` (N or auto), ``ensemble``, ``compile``."""
-    return Restorer.from_weights(name_or_path, **settings)
+    return Restorer.from_weights(name_or_path, task=task, **settings)

@@ -64,8 +64,10 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def resolve_weights(name_or_path: str) -> tuple[Path, WeightsEntry | None]:
-    """A manifest name (checked against its sha256) or a path to a weights file."""
+def resolve_weights(name_or_path: str, task: str | None = None) -> tuple[Path, WeightsEntry | None]:
+    """A manifest name (checked against its sha256), a user model's name (``restore
+    weights add``: checked likewise, and against ``task`` when given) or a path to a
+    weights file."""
     manifest = load_manifest()
     if name_or_path in manifest:
         entry = manifest[name_or_path]
@@ -78,11 +80,21 @@ def resolve_weights(name_or_path: str) -> tuple[Path, WeightsEntry | None]:
                 f"{entry.sha256[:12]}...: the file is damaged or was replaced; reinstall restore"
             )
         return entry.path, entry
+    from restore.zoo.registry import checked_path, load_registry  # the registry imports this module
+
+    users = load_registry()
+    if name_or_path in users:
+        model = users[name_or_path]
+        if task is not None and model.task != task:
+            raise WeightsError(f"user model {model.name!r} is registered for {model.task}: use `restore {model.task}`")
+        return checked_path(model), None
     path = Path(name_or_path).expanduser()
     if path.is_file():
         return path, None
     known = ", ".join(sorted(manifest)) or "none shipped"
-    raise WeightsError(f"{name_or_path!r} is neither a shipped weights name ({known}) nor an existing file")
+    mine = ", ".join(sorted(users)) or "none"
+    raise WeightsError(f"{name_or_path!r} is neither a shipped weights name ({known}), a user model ({mine}) "
+                       f"nor an existing file")
 
 
 MANIFEST_HEADER = (

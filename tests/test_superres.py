@@ -36,7 +36,7 @@ def test_scale_comes_from_the_options(scale: int) -> None:
 
 def test_default_scale_is_4_and_others_are_refused() -> None:
     assert get_task("superres").scale == 4
-    with pytest.raises(ValueError, match=r"scale must be one of \(2, 3, 4\), not 5"):
+    with pytest.raises(ValueError, match=r"scale must be one of \(2, 3, 4, 8\), not 5"):
         get_task("superres", {"scale": 5})
     with pytest.raises(ValueError, match="unknown mode 'blurry'"):
         get_task("superres").make_pair(torch.rand(3, 8, 8), {"mode": "blurry"}, torch.Generator())

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -14,6 +16,36 @@ PRECISION_OPTION = click.option("--precision", type=click.Choice(["fp32", "bf16"
                                 show_default=True, help="Our model's precision on the CPU.")
 TILE_OPTION = click.option("--tile", default=0, show_default=True, type=click.IntRange(0),
                            help="Our model runs in tiles of N pixels (0 = whole image or slice).")
+
+
+def weights_option(default: str) -> Callable:
+    """``--weights``, repeatable: every model named gets its own rows in the one table."""
+    return click.option("--weights", "weights", multiple=True, metavar="NAME|PATH",
+                        help="A model to measure: a shipped name, a user model (`restore weights add`) or a "
+                             "weights file, restore's or a community checkpoint (Real-ESRGAN, KAIR, ...). "
+                             f"Repeat to compare several in one table. Default: {default}")
+
+
+def settings_weights(weights: Sequence[str]) -> str | list[str]:
+    """The models measured, as a table's settings record them: the name, or the list of names."""
+    return weights[0] if len(weights) == 1 else list(weights)
+
+
+def model_rows(weights: Sequence[str], method: str, make: Callable[[str, bool], Any]) -> dict[str, Any]:
+    """The rows of a model method (``ours``/``ours+``) for each model: named ``ours``/``ours+``
+    for one model, by each model's name (file stem) for several; ``make(weights, ensemble)``
+    builds one row's method."""
+    from restore.evaluate.report import MODEL_METHODS
+
+    ensemble = MODEL_METHODS[method]
+    if len(weights) == 1:
+        return {method: make(weights[0], ensemble)}
+    rows: dict[str, Any] = {}
+    for name in weights:
+        label = Path(name).stem if Path(name).suffix else name
+        label = label if label + "+" * ensemble not in rows else f"{label}#{len(rows) + 1}"
+        rows[label + "+" * ensemble] = make(name, ensemble)
+    return rows
 
 
 @click.group(name="eval", invoke_without_command=True)
@@ -73,9 +105,7 @@ DENOISE_METHODS = ("ours", "bm3d", "nlmeans", "noisy")
                    "repeat for several sets. Set12/BSD68 are read as grey, others as stored.")
 @click.option("--sigma", "sigmas", default="15,25,50", show_default=True, callback=_number_list,
               help="Noise levels (0-255 scale), comma-separated.")
-@click.option("--weights", default=None,
-              help="Our model: a shipped name or a weights file. Default: the shipped model "
-                   "`restore denoise` would use for the set's channel count.")
+@weights_option("the shipped model `restore denoise` would use for the set's channel count.")
 @click.option("--methods", default=",".join(DENOISE_METHODS), show_default=True,
               help="Rows to compute: ours (the model), bm3d (the bm3d package; slow), nlmeans "
                    "(OpenCV fastNlMeans), noisy (the input).")
@@ -84,7 +114,7 @@ DENOISE_METHODS = ("ours", "bm3d", "nlmeans", "noisy")
 @PRECISION_OPTION
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write every table, per-image values included, as JSON.")
-def evaluate_denoise_command(folders: tuple[Path, ...], sigmas: list[float], weights: str | None, methods: str,
+def evaluate_denoise_command(folders: tuple[Path, ...], sigmas: list[float], weights: tuple[str, ...], methods: str,
                              max_images: int | None, precision: str, json_path: Path | None) -> None:
     """The standard synthetic denoising benchmark (DnCNN/FFDNet/DRUNet protocol): clean
     uint8 images plus N(0, sigma/255) noise seeded 0 per image, outputs rounded to uint8,
@@ -110,18 +140,19 @@ def evaluate_denoise_command(folders: tuple[Path, ...], sigmas: list[float], wei
     for folder in folders:
         channels = dataset_channels(folder)
         try:
-            name = weights or default_weights("denoise", channels)
-            table_methods = {
-                method: model_method(name, precision=precision) if method == "ours" else BASELINES[method]
-                for method in chosen
-            }
+            names = weights or (default_weights("denoise", channels),)
+            table_methods = {}
+            for method in chosen:
+                table_methods.update(
+                    model_rows(names, method, lambda name, _: model_method(name, precision=precision))
+                    if method == "ours" else {method: BASELINES[method]})
         except WeightsError as error:
-            raise click.ClickException(str(error)) from error
+            raise click.UsageError(str(error)) from error
         try:
             table = evaluate_denoise(folder, table_methods, sigmas, channels=channels, max_images=max_images)
         except (FileNotFoundError, ValueError) as error:  # no images, 16-bit images, a method's bad output
             raise click.UsageError(str(error)) from error
-        table.settings["weights"] = name if "ours" in chosen else None
+        table.settings["weights"] = settings_weights(names) if "ours" in chosen else None
         click.echo(table.to_text() + "\n")
         results[folder.name] = table.to_dict()
         if json_path:  # after every set, so a long run keeps what it has done
@@ -142,9 +173,8 @@ SUPERRES_METHODS = ("bicubic", "lanczos", "ours", "ours+")
               help="Repeatable. bicubic: MATLAB-exact bicubic upscaling of the provided LR files (the "
                    "literature's baseline); lanczos: OpenCV Lanczos; ours: the model; ours+: the model with "
                    "the x8 flip/rotation self-ensemble (EDSR+'s rows; 8x the time). [default: bicubic]")
-@click.option("--weights", default=None, metavar="NAME|PATH",
-              help="The model for --method ours and ours+: a shipped name or a weights file. Default: the "
-                   "shipped superres-x<scale>.")
+@weights_option("the shipped superres-x<scale>. Measured by --method ours (added when --weights is given) "
+                "and ours+.")
 @click.option("--max-images", type=click.IntRange(1), default=None, help="Only the first N images (name order).")
 @TILE_OPTION
 @PRECISION_OPTION
@@ -152,7 +182,7 @@ SUPERRES_METHODS = ("bicubic", "lanczos", "ours", "ours+")
               help="Also write the per-image table as CSV.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the table, per-image values included, as JSON.")
-def evaluate_superres_command(data: Path, scale: str, methods: tuple[str, ...], weights: str | None,
+def evaluate_superres_command(data: Path, scale: str, methods: tuple[str, ...], weights: tuple[str, ...],
                               max_images: int | None, tile: int, precision: str, csv_path: Path | None,
                               json_path: Path | None) -> None:
     """The standard super-resolution benchmark (Set5, Set14, BSD100 ...): the provided LR
@@ -174,15 +204,15 @@ def evaluate_superres_command(data: Path, scale: str, methods: tuple[str, ...], 
         table_methods = {}
         for method in chosen:
             if method in MODEL_METHODS:
-                weights = weights or default_weights("superres", 3, {"scale": factor})
-                table_methods[method] = model_method(weights, factor, tile=tile, precision=precision,
-                                                     ensemble=MODEL_METHODS[method])
+                weights = weights or (default_weights("superres", 3, {"scale": factor}),)
+                table_methods.update(model_rows(weights, method, lambda name, ensemble: model_method(
+                    name, factor, tile=tile, precision=precision, ensemble=ensemble)))
             else:
                 table_methods[method] = BASELINES[method]
         table = evaluate_superres(data, factor, table_methods, max_images=max_images)
     except (FileNotFoundError, ValueError) as error:  # WeightsError is a ValueError
         raise click.UsageError(str(error)) from error
-    table.settings["weights"] = weights if MODEL_METHODS.keys() & set(chosen) else None
+    table.settings["weights"] = settings_weights(weights) if MODEL_METHODS.keys() & set(chosen) else None
     click.echo(table.to_text())
     if csv_path:
         table.write_csv(csv_path)
@@ -203,9 +233,7 @@ INPAINT_DEFAULT_METHODS = ("ours", "telea", "navier_stokes", "biharmonic")
 @click.option("--masks", "masks_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Folder of hole masks (white = hole), e.g. ../shared/data/eval/inpaint/masks (NVIDIA's). "
                    "Each is centre-cropped (or nearest-resized) to the image and binned by its hole area.")
-@click.option("--weights", default=None, metavar="NAME|PATH",
-              help="Our model: a shipped name or a weights file. Default: the shipped `inpaint` weights; "
-                   "without them the table has the baselines only.")
+@weights_option("the shipped `inpaint` weights; without them the table has the baselines only.")
 @click.option("--methods", default=",".join(INPAINT_DEFAULT_METHODS), show_default=True,
               help="Rows: ours; ours+ (the model with the x8 flip/rotation self-ensemble, as `restore inpaint "
                    "--ensemble`; 8x the time); telea and navier_stokes (OpenCV, radius 3); biharmonic "
@@ -219,7 +247,7 @@ INPAINT_DEFAULT_METHODS = ("ours", "telea", "navier_stokes", "biharmonic")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the table and the image+mask pairs as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress lines.")
-def evaluate_inpaint_command(data: Path, masks_dir: Path, weights: str | None, methods: str, limit: int | None,
+def evaluate_inpaint_command(data: Path, masks_dir: Path, weights: tuple[str, ...], methods: str, limit: int | None,
                              tile: int, precision: str, csv_path: Path | None, json_path: Path | None,
                              quiet: bool) -> None:
     """Inpainting per hole-area bin (0-10 %, ..., 50-60 %, LaMa's way of reporting):
@@ -240,20 +268,20 @@ def evaluate_inpaint_command(data: Path, masks_dir: Path, weights: str | None, m
     unknown = set(chosen) - set(INPAINT_METHODS)
     if unknown or not chosen:
         raise click.BadParameter(f"choose from {', '.join(INPAINT_METHODS)}", param_hint="--methods")
-    if MODEL_METHODS.keys() & set(chosen) and weights is None and "inpaint" not in load_manifest():
+    if MODEL_METHODS.keys() & set(chosen) and not weights and "inpaint" not in load_manifest():
         click.echo("no shipped inpaint weights and no --weights: measuring the baselines only", err=True)
         chosen = [method for method in chosen if method not in MODEL_METHODS]
     progress = None if quiet else (lambda line: click.echo(line, err=True))
     try:
-        table_methods = {
-            method: model_method(weights or "inpaint", tile=tile, precision=precision, ensemble=MODEL_METHODS[method])
-            if method in MODEL_METHODS else BASELINES[method]
-            for method in chosen
-        }
+        table_methods = {}
+        for method in chosen:
+            table_methods.update(model_rows(weights or ("inpaint",), method, lambda name, ensemble: model_method(
+                name, tile=tile, precision=precision, ensemble=ensemble)) if method in MODEL_METHODS
+                else {method: BASELINES[method]})
         table = evaluate_inpaint(data, masks_dir, table_methods, limit=limit, progress=progress)
     except (FileNotFoundError, ValueError) as error:  # WeightsError is a ValueError
         raise click.UsageError(str(error)) from error
-    table.settings["weights"] = (weights or "inpaint") if MODEL_METHODS.keys() & set(chosen) else None
+    table.settings["weights"] = settings_weights(weights or ("inpaint",)) if MODEL_METHODS.keys() & set(chosen) else None
     click.echo(table.to_text())
     if csv_path:
         table.write_csv(csv_path)

@@ -100,7 +100,9 @@ def task_options(function: Callable) -> Callable:
         click.option("--out", "destination", required=True, type=click.Path(file_okay=False, path_type=Path),
                      help="Output folder. The input's sub-folder tree is mirrored here, with report.json."),
         click.option("--weights", default=None, metavar="NAME|PATH",
-                     help="Shipped weights name (see `restore weights list`) or a .safetensors/.pt file. "
+                     help="Shipped weights or user model name (see `restore weights list`), a restore "
+                          ".safetensors, or a community checkpoint (.pth/.pt/.ckpt/.safetensors of any "
+                          "architecture spandrel recognises; docs/bring-your-own-model.md). "
                           "Default: the task's shipped weights for each image's channels."),
         click.option("--suffix", default="", help="Appended to each output name, e.g. _clean."),
         click.option("--ext", type=click.Choice(["same", "png", "jpg", "tif", "bmp", "webp"]), default="same",

@@ -2,30 +2,106 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 
 @click.group()
 def weights() -> None:
-    """Shipped default weights (weights/manifest.toml)."""
+    """Shipped weights (weights/manifest.toml), your own models, and what any weights file holds."""
 
 
 @weights.command(name="list")
 def list_weights() -> None:
-    """One line per shipped weights file: task, size, and its headline metric."""
+    """One line per shipped weights file (task, size, headline metric), then the user's own
+    models (`restore weights add`)."""
     from restore.weights import load_manifest
+    from restore.zoo.registry import load_registry, restore_home
 
     manifest = load_manifest()
     if not manifest:
         click.echo("no weights are shipped in this installation")
+    else:
+        click.echo("shipped:")
+        rows = [("name", "task", "params", "channels", "metrics")]
+        for entry in manifest.values():
+            metrics = ", ".join(f"{key} {value}" for key, value in entry.metrics.items())
+            rows.append((entry.name, entry.task, f"{entry.parameters / 1e6:.2f}M", str(entry.channels), metrics))
+        _echo_table(rows)
+    users = _usage_errors(load_registry)
+    click.echo(f"\nuser models ({restore_home()}):")
+    if not users:
+        click.echo("  none: add one with `restore weights add FILE --name NAME`")
         return
-    rows = [("name", "task", "params", "channels", "metrics")]
-    for entry in manifest.values():
-        metrics = ", ".join(f"{key} {value}" for key, value in entry.metrics.items())
-        rows.append((entry.name, entry.task, f"{entry.parameters / 1e6:.2f}M", str(entry.channels), metrics))
+    rows = [("name", "task", "architecture", "scale", "params", "file")]
+    for model in users.values():
+        rows.append((model.name, model.task, model.architecture, f"x{model.scale}", f"{model.parameters / 1e6:.2f}M",
+                     f"{model.path}{' (linked)' if model.linked else ''}"))
+    _echo_table(rows)
+
+
+def _echo_table(rows: list[tuple[str, ...]]) -> None:
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
     for row in rows:
-        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        click.echo("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
+def _usage_errors(function, *args, **kwargs):  # noqa: ANN001, ANN202 - any call, its result
+    """``function(*args, **kwargs)``, a weights error becoming a usage error (exit 2)."""
+    from restore.engine.checkpoint import WeightsError
+
+    try:
+        return function(*args, **kwargs)
+    except WeightsError as error:
+        raise click.UsageError(str(error)) from error
+
+
+@weights.command()
+@click.argument("file", metavar="FILE|NAME")
+@click.option("--task", type=click.Choice(["superres", "denoise", "inpaint"]), default=None,
+              help="Check the file as weights for this command (a wrong purpose is refused).")
+def inspect(file: str, task: str | None) -> None:
+    """What a weights file holds, without running anything from it: architecture, purpose,
+    scale, channels, parameters, size requirements, supported precisions and sha256. For
+    restore's files and community checkpoints (.pth, .pt, .ckpt, .safetensors) alike."""
+    from restore.weights import resolve_weights, sha256_of
+    from restore.zoo.models import describe_file
+
+    path, _ = _usage_errors(resolve_weights, file)
+    described = _usage_errors(describe_file, path, task)
+    click.echo(f"file: {path}")
+    for key, value in described.items():
+        if value not in (None, ""):
+            click.echo(f"{key}: {value}")
+    click.echo(f"sha256: {sha256_of(path)}")
+
+
+@weights.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--name", required=True, help="The name to pass to --weights.")
+@click.option("--task", type=click.Choice(["superres", "denoise", "inpaint"]), default=None,
+              help="The command that runs it. Default: the one its architecture's purpose fits.")
+@click.option("--link", is_flag=True, help="Record the file where it is instead of copying it (it must not move).")
+def add(file: Path, name: str, task: str | None, link: bool) -> None:
+    """Add a weights file (restore's or any architecture spandrel recognises) to your own
+    models, copied into restore's data folder (RESTORE_HOME overrides it), so that
+    `--weights NAME` finds it. Its sha256 is recorded: a file changed later is refused."""
+    from restore.zoo.registry import add_model
+
+    model = _usage_errors(add_model, file, name, task=task, link=link)
+    click.echo(f"added {model.name}: {model.architecture}, {model.task} x{model.scale}, "
+               f"{model.parameters / 1e6:.2f}M parameters, sha256 {model.sha256[:12]} ({model.path})")
+
+
+@weights.command()
+@click.argument("name")
+def remove(name: str) -> None:
+    """Forget a user model (restore's copy is deleted, a linked file is left alone)."""
+    from restore.zoo.registry import remove_model
+
+    model = _usage_errors(remove_model, name)
+    click.echo(f"removed {model.name}" + (f" (the linked file {model.path} is kept)" if model.linked else ""))
 
 
 @weights.command()

@@ -126,21 +126,31 @@ def load_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, A
         elif "quantized" in header:
             raise WeightsError(f"{path}: unknown quantization {header['quantized']!r} (this restore reads {INT8!r})")
         return state_dict, _restore_metadata(header, path)
-    if path.suffix in (".pt", ".pth", ".ckpt"):
-        try:
-            loaded = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as error:  # pickle errors come in many types; all mean "refused"
-            raise WeightsError(
-                f"{path}: refused to load: not a plain tensor checkpoint ({_refusal_reason(error)}). "
-                f"Only tensors are unpickled, so nothing in the file was run; use a .safetensors "
-                f"file, or a .pth holding only tensors"
-            ) from error
+    if path.suffix in PICKLE_SUFFIXES:
+        loaded = load_tensor_pickle(path)
         if isinstance(loaded, dict) and "state_dict" in loaded and isinstance(loaded["state_dict"], dict):
             loaded = loaded["state_dict"]
         if not isinstance(loaded, dict) or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
             raise WeightsError(f"{path}: expected a state dict of tensors")
         return dict(loaded), {}
     raise WeightsError(f"{path}: unknown weights format {path.suffix!r} (use .safetensors, .pt or .pth)")
+
+
+PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt")
+
+
+def load_tensor_pickle(path: Path) -> Any:
+    """The object a ``.pt``/``.pth``/``.ckpt`` file holds, unpickled with ``weights_only=True``
+    onto the CPU (tensors saved on a GPU load anywhere): only tensors, containers and plain
+    values are rebuilt, so a pickle that would run code is refused, and nothing in it runs."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # pickle errors come in many types; all mean "refused"
+        raise WeightsError(
+            f"{path}: refused to load: not a plain tensor checkpoint ({_refusal_reason(error)}). "
+            f"Only tensors are unpickled, so nothing in the file was run; use a .safetensors "
+            f"file, or a .pth holding only tensors"
+        ) from error
 
 
 def _refusal_reason(error: Exception) -> str:

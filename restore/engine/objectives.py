@@ -28,6 +28,8 @@ from restore.losses import (
     ssim_loss,
 )
 from restore.nets import build_network
+from restore.zoo.finetune import community_generator
+from restore.zoo.network import ARCH as COMMUNITY
 from restore.nets.init import init_weights
 
 
@@ -92,8 +94,11 @@ class Objective:
         chains both generators' parameters into a single optimiser)."""
         init = spec.get("init", {})
         for name in names:
-            network = build_network(spec)
-            init_weights(network, init.get("type", "normal"), init.get("gain", 0.02))
+            if spec.get("arch") == COMMUNITY:  # fine-tuning a community checkpoint: its own weights
+                network = community_generator(spec, self.config.init_weights, self.config.task)
+            else:
+                network = build_network(spec)
+                init_weights(network, init.get("type", "normal"), init.get("gain", 0.02))
             self.networks[name] = network
         self.optimizers[optimizer] = _adam([self.networks[name] for name in names], lr, betas)
         self.base_lrs[optimizer] = lr

@@ -16,6 +16,7 @@ Resuming loads ``last.pt`` and continues the exact sample sequence (see
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import json
 import math
@@ -47,6 +48,8 @@ from restore.io.atomic import atomic_write, remove_stale_temps
 from restore.engine.objectives import Objective, PairedObjective, UnpairedObjective, Updater
 from restore.metrics import psnr, ssim
 from restore.nets import network_spec, parse_network_spec
+from restore.zoo.finetune import community_training
+from restore.zoo.network import ARCH as COMMUNITY
 from restore.tasks import get_task
 
 VALIDATION_SEED = 20_240_601  # fixed so validation pairs never change between runs
@@ -125,7 +128,12 @@ def resolve_config(task_name: str, config_file: str | None, overrides: dict[str,
     layout = overrides.get("data", {}).get("layout") or file_settings.get("data", {}).get("layout") or "clean"
     config = merge_into(TrainConfig(task=task_name), get_task(task_name, options).default_config_for(layout))
     config = merge_into(config, file_settings)
-    return merge_into(config, overrides)
+    config = merge_into(config, overrides)
+    community = community_training(config.init_weights, task_name) if config.init_weights else None
+    if community is not None:  # train the checkpoint's own architecture, at its scale
+        config = dataclasses.replace(config, generator=community["generator"],
+                                     task_options={**config.task_options, **community["task_options"]})
+    return config
 
 
 class Trainer:
@@ -151,7 +159,8 @@ class Trainer:
         self.step = 0
         torch.manual_seed(config.seed)
         self.objective = self._build_objective()
-        if config.init_weights and not resume:  # a resumed run has its own weights in last.pt
+        # a resumed run has its own weights in last.pt; a community architecture was built with them
+        if config.init_weights and not resume and config.generator.get("arch") != COMMUNITY:
             self._load_init_weights(config.init_weights)
         self.updater = Updater(self.device, config.precision, config.optim.grad_clip)
         self.emas = {
@@ -316,6 +325,12 @@ class Trainer:
             return {"AtoB": "BtoA", "BtoA": "AtoB"}[direction]
         return direction
 
+    def _network_spec(self) -> dict[str, Any]:
+        """The generator's spec as saved with its weights: every field, no init."""
+        if self.config.generator.get("arch") == COMMUNITY:
+            return self.config.generator  # recognised from the checkpoint, already complete
+        return network_spec(parse_network_spec(self.config.generator))
+
     def _save(self, best: bool) -> None:
         if not self.dist.is_main:
             return
@@ -324,7 +339,7 @@ class Trainer:
             suffix = "" if name == "G" else f"_{name[2:]}"
             metadata = {
                 "task": self.config.task,
-                "network": network_spec(parse_network_spec(self.config.generator)),  # every field, no init
+                "network": self._network_spec(),
                 "task_options": self.config.task_options,
                 "step": self.step,
                 "direction": self._direction_of(name),

@@ -118,7 +118,7 @@ def model_method(weights: str, **settings: Any) -> DenoiseMethod:
     from restore.engine.checkpoint import WeightsError
     from restore.model import load
 
-    model = load(weights, **{"device": "cpu", **settings})
+    model = load(weights, task="denoise", **{"device": "cpu", **settings})
     if model.task.name != "denoise":
         raise WeightsError(f"{weights}: these weights are for {model.task.name}, not denoise")
 

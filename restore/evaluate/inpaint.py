@@ -104,7 +104,7 @@ def model_method(weights: str, **settings: Any) -> InpaintMethod:
     from restore.engine.checkpoint import WeightsError
     from restore.model import load
 
-    model = load(weights, **{"device": "cpu", **settings})
+    model = load(weights, task="inpaint", **{"device": "cpu", **settings})
     if model.task.name != "inpaint":
         raise WeightsError(f"{weights}: these weights are for {model.task.name}, not inpaint")
 

@@ -71,7 +71,7 @@ def model_method(weights: str, scale: int, **settings: Any) -> SuperResMethod:
     from restore.engine.checkpoint import WeightsError
     from restore.model import load
 
-    model = load(weights, **{"device": "cpu", **settings})
+    model = load(weights, task="superres", **{"device": "cpu", **settings})
     if model.task.name != "superres":
         raise WeightsError(f"{weights}: these weights are for {model.task.name}, not superres")
     if model.scale != scale:
@@ -179,7 +179,7 @@ class SuperResTable:
 
     def to_text(self, per_image: bool = True) -> str:
         """PSNR dB / SSIM per image (optional) and mean, one column per method, then s/MP."""
-        cell = 18
+        cell = max(18, *(len(method) + 2 for method in self.methods))  # a model's name heads its column
         names = [pair.name for pair in self.pairs] if per_image else []
         width = max(len("s per output MP"), *(len(name) for name in names), len(self.dataset) + 8)
         lines = [

@@ -62,9 +62,11 @@ class Task(ABC):
     ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """Make sense of a plain state dict without restore's metadata (a checkpoint
         published by another project): return the state dict to load and the metadata
-        (``task``, ``network`` spec) to build the network from. By default none is known."""
-        del state_dict
-        raise WeightsError(f"{source}: no restore metadata (task, network); it was not written by restore")
+        (``task``, ``network`` spec) to build the network from. By default any architecture
+        spandrel recognises whose purpose fits the task (:mod:`restore.zoo`)."""
+        from restore.zoo.models import community_metadata  # spandrel is slow to import
+
+        return community_metadata(state_dict, source, self.name)
 
     @abstractmethod
     def make_pair(

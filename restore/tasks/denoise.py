@@ -64,6 +64,12 @@ def estimate_sigma_in_bands(read: TileReader, height: int, width: int) -> float:
 class DenoiseTask(Task):
     name = "denoise"
 
+    def __init__(self, options: dict[str, Any] | None = None) -> None:
+        """``options["blind"]``: the network takes the noisy image alone, without a noise-level
+        map (DnCNN and other community restoration models, :mod:`restore.zoo`)."""
+        super().__init__(options)
+        self.blind = bool((options or {}).get("blind", False))
+
     def default_weights(self, channels: int) -> list[str]:
         # a grey image given to the colour model is replicated to RGB and averaged back
         return ["denoise-gray", "denoise-color"] if channels == 1 else ["denoise-color"]
@@ -72,8 +78,12 @@ class DenoiseTask(Task):
         self, read: TileReader, height: int, width: int, options: dict[str, Any]
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         """``options["sigma"]``: the noise level on the 0-255 scale (relative to the full
-        range, also for 16-bit images), or ``"auto"`` to estimate it per image."""
+        range, also for 16-bit images), or ``"auto"`` to estimate it per image. A blind
+        network needs none (and ignores a given one, with a warning)."""
         sigma = options.get("sigma", "auto")
+        if self.blind:
+            ignored = {} if sigma == "auto" else {"warning": "--sigma has no effect: the model is a blind denoiser"}
+            return options, {"sigma": None, **ignored}
         estimated = sigma == "auto"
         level = estimate_sigma_in_bands(read, height, width) if estimated else float(sigma)
         if estimated and level > 255:
@@ -84,6 +94,8 @@ class DenoiseTask(Task):
         return {**options, "sigma": level}, {"sigma": round(level, 3), "sigma_estimated": estimated}
 
     def inference_input(self, image: torch.Tensor, options: dict[str, Any]) -> torch.Tensor:
+        if self.blind:
+            return image
         sigma_map = torch.full((image.shape[0], 1, *image.shape[2:]), options["sigma"] / 255.0)
         return network_input(image, sigma_map)
 
@@ -127,9 +139,10 @@ class DenoiseTask(Task):
             # shot noise grows with intensity: std^2 = a * x + sigma^2, a up to sigma_max^2
             gain = high**2 * float(torch.rand((), generator=generator))
             std = torch.sqrt(gain * clean.clamp(min=0) + sigma**2)
-            sigma_map = std.mean(dim=0, keepdim=True)
-            return network_input(clean + noise * std, sigma_map), clean
-        return network_input(base + noise * sigma, sigma_map), clean
+            noisy, sigma_map = clean + noise * std, std.mean(dim=0, keepdim=True)
+        else:
+            noisy = base + noise * sigma
+        return (noisy if self.blind else network_input(noisy, sigma_map)), clean
 
 
 def to_grey_rgb(image: torch.Tensor) -> torch.Tensor:

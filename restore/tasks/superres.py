@@ -34,7 +34,7 @@ from restore.metrics.imresize import imresize
 from restore.tasks.base import PreparedImage, Task
 from restore.tasks.degradations import second_order_degradation, second_order_settings
 
-SCALES = (2, 3, 4)
+SCALES = (2, 3, 4, 8)  # 8: community models (restore ships x2 and x4)
 MODES = ("bicubic", "real")  # training degradations
 MODELS = ("psnr", "real")  # shipped weights families, chosen at inference
 DEFAULT_SCALE = 4
