@@ -157,7 +157,7 @@ class Trainer:
         self.amp = functools.partial(autocast, self.device, config.precision)
         self.progress = progress and self.dist.is_main
         self.step = 0
-        torch.manual_seed(config.seed)
+        seed_everything(config.seed)
         self.objective = self._build_objective()
         # a resumed run has its own weights in last.pt; a community architecture was built with them
         if config.init_weights and not resume and config.generator.get("arch") != COMMUNITY:
@@ -578,6 +578,16 @@ def _crop_to(image: torch.Tensor, multiple: int, limit: int) -> torch.Tensor:
     width = min(image.shape[-1], limit) // multiple * multiple
     top, left = (image.shape[-2] - height) // 2, (image.shape[-1] - width) // 2
     return image[..., top : top + height, left : left + width]
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch and the global numpy and Python RNGs. restore itself draws only from
+    torch (samples have their own generators), but last.pt saves all three and a resumed
+    run restores them: left unseeded, a fresh process starts numpy and Python from OS
+    entropy, and a run resumed in another process could never match an uninterrupted one."""
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
 
 
 def _numpy_state() -> list:
