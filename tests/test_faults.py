@@ -298,6 +298,30 @@ def test_resuming_from_a_damaged_checkpoint_says_so(clean_images: Path, tmp_path
     assert "cannot read this training state" in result.output and "damaged" in result.output
 
 
+def test_training_into_an_earlier_run_is_refused_unless_overwrite(clean_images: Path, tmp_path: Path, tiny_config) -> None:
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text(to_toml(tiny_config("denoise", clean_images, steps=2)))
+    run = tmp_path / "run"
+    train = ["train", "denoise", "--config", str(recipe), "--out", str(run), "--quiet"]
+    assert CliRunner().invoke(main, train).exit_code == 0
+    (run / "notes.txt").write_text("mine")
+    before = {name: (run / name).read_bytes() for name in ("best.safetensors", "last.pt", "config.toml", "metrics.jsonl")}
+
+    refused = CliRunner().invoke(main, [*train, "--steps", "4"])
+    assert refused.exit_code == 2, refused.output
+    assert "--resume" in refused.output and "fresh --out" in refused.output and "--overwrite" in refused.output
+    assert {name: (run / name).read_bytes() for name in before} == before
+    both = CliRunner().invoke(main, [*train, "--resume", "--overwrite"])
+    assert both.exit_code == 2 and "choose one" in both.output
+
+    replaced = CliRunner().invoke(main, [*train, "--steps", "4", "--overwrite"])
+    assert replaced.exit_code == 0, replaced.output
+    steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [4]  # the new run's validation only, not mixed with the old run's
+    assert load_training_state(run / "last.pt")["step"] == 4
+    assert (run / "notes.txt").read_text() == "mine"  # not a file training writes
+
+
 # -- a folder of bad inputs ---------------------------------------------------------------
 
 

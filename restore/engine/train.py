@@ -61,6 +61,17 @@ STALL_VALIDATIONS = 3
 STALL_TOLERANCE_DB = 1e-4
 
 
+# what a run writes into its folder (see the module docstring), as globs under it
+RUN_OUTPUTS = (
+    "config.toml", "last.pt", "metrics.jsonl", "best*.safetensors", "last*.safetensors",
+    "samples/step_*.png", "tensorboard/events.out.tfevents.*",
+)
+
+
+class RunExists(ValueError):
+    """The run folder holds an earlier run, and neither resuming nor replacing it was asked."""
+
+
 class TrainingDiverged(RuntimeError):
     """A loss became NaN or infinite; the last good checkpoint is kept."""
 
@@ -139,8 +150,23 @@ def resolve_config(task_name: str, config_file: str | None, overrides: dict[str,
 class Trainer:
     """Trains any task from a :class:`TrainConfig` into ``run_dir``."""
 
-    def __init__(self, config: TrainConfig, run_dir: str | Path, resume: bool = False, progress: bool = True) -> None:
+    def __init__(
+        self, config: TrainConfig, run_dir: str | Path, resume: bool = False, progress: bool = True,
+        overwrite: bool = False,
+    ) -> None:
+        """``overwrite``: start afresh in a folder that holds an earlier run, deleting that
+        run's outputs first (without it, or ``resume``, such a folder is refused: a new run
+        would replace its best weights and mix its metrics)."""
         self.run_dir = Path(run_dir)
+        if resume and overwrite:
+            raise ValueError("resume continues the run in the folder, overwrite replaces it: choose one")
+        self.replaced = [] if resume else previous_run_files(self.run_dir)
+        if self.replaced and not overwrite:
+            shown = ", ".join(path.relative_to(self.run_dir).as_posix() for path in self.replaced[:3])
+            raise RunExists(
+                f"{self.run_dir} already holds a training run ({shown}...): continue it with --resume, "
+                f"train into a fresh --out folder, or replace it with --overwrite"
+            )
         self.dist = distributed.setup()
         self.resume = resume
         if resume:
@@ -357,6 +383,8 @@ class Trainer:
         if self.dist.is_main:
             if self.resume:
                 self._discard_past_checkpoint()
+            for path in self.replaced:
+                path.unlink(missing_ok=True)
             atomic_write(self.run_dir / "config.toml", lambda temp: temp.write_text(to_toml(self.config)))
         config = self.config
         batches = iter(self._loader())
@@ -562,6 +590,13 @@ class Trainer:
         rows = [torch.nn.functional.pad(row, (0, width - row.shape[-1], 0, height - row.shape[-2])) for row in rows]
         path = self.run_dir / "samples" / f"step_{self.step:07d}.png"
         atomic_write(path, lambda temp: save_image(rows, temp, nrow=3, format="png"))
+
+
+def previous_run_files(run_dir: Path) -> list[Path]:
+    """The outputs of an earlier run in ``run_dir`` (only files the trainer names itself)."""
+    if not run_dir.is_dir():
+        return []
+    return sorted({path for pattern in RUN_OUTPUTS for path in run_dir.glob(pattern) if path.is_file()})
 
 
 def _logged_step(line: str) -> float:
