@@ -206,14 +206,20 @@ class Restorer:
             cut = {key: _cut(value, top, bottom, left, right) for key, value in spatial.items()}
             return self.task.inference_input(region, {**options, **cut})
 
+        precision = inference_precision(self.device, self.precision, exact=not eight_bit)
+
         def finish(top: int, left: int, block: torch.Tensor) -> None:
+            if not bool(torch.isfinite(block).all()):  # clamping would hide it as black or white
+                raise NonFiniteOutput(
+                    f"the network's output has NaN or infinite values (at {precision} precision"
+                    + ("; try --precision fp32)" if precision != "fp32" else ")")
+                )
             block = block.clamp_(0, 1)
             if block.shape[1] == 3 and (channels == 1 or neutral):
                 grey = block.mean(dim=1, keepdim=True)
                 block = grey if channels == 1 else grey.expand_as(block)
             sink(top, left, block)
 
-        precision = inference_precision(self.device, self.precision, exact=not eight_bit)
         stream_tiles(
             self._forward, read_input, height, width, finish,
             tile=self.tile, overlap=self.tile_overlap, scale=self.scale, multiple=self.multiple,
@@ -273,6 +279,11 @@ class Restorer:
         """:meth:`run` plus the task's post-processing, which works on float32 arrays."""
         output = tensor_to_array(self.run(image, **options)[0], np.float32)
         return array_to_tensor(self.task.postprocess(output, tensor_to_array(image, np.float32), options))
+
+
+class NonFiniteOutput(ValueError):
+    """The network produced NaN or infinity for an image (finite weights and input, so an
+    overflow): that image fails instead of being written as a black one."""
 
 
 def _cut(value: Any, top: int, bottom: int, left: int, right: int) -> Any:

@@ -553,10 +553,20 @@ def damaged_weights(good: Path, damage: str) -> Path:
     path = good.with_name(f"{damage}.safetensors")
     tensors = load_file(str(good))
     spec = {**tiny_denoise_spec(), "base_channels": 8}
+    good_header = {"restore": json.dumps({"task": "denoise", "network": tiny_denoise_spec()})}
     header = {"truncated": None, "not_restore": {}, "bad_json": {"restore": "{not json"},
               "mismatch": {"restore": json.dumps({"task": "denoise", "network": spec})},
               "unknown_arch": {"restore": json.dumps({"task": "denoise", "network": {"arch": "vit"}})},
-              "unknown_task": {"restore": json.dumps({"task": "colourise", "network": tiny_denoise_spec()})}}[damage]
+              "unknown_task": {"restore": json.dumps({"task": "colourise", "network": tiny_denoise_spec()})},
+              "task_list": {"restore": json.dumps({"task": ["denoise"], "network": tiny_denoise_spec()})},
+              "network_text": {"restore": json.dumps({"task": "denoise", "network": "unet"})},
+              "spec_value": {"restore": json.dumps({"task": "denoise",
+                                                    "network": {**tiny_denoise_spec(), "depth": "two"}})},
+              "nan": good_header, "inf": good_header}[damage]
+    if damage in ("nan", "inf"):
+        first = next(iter(tensors))
+        tensors[first] = tensors[first].clone()
+        tensors[first].view(-1)[0] = float(damage)
     if header is None:
         path.write_bytes(good.read_bytes()[:300])
     else:
@@ -571,6 +581,11 @@ def damaged_weights(good: Path, damage: str) -> Path:
     ("mismatch", "cannot build the network the file describes (Error(s) in loading state_dict"),
     ("unknown_arch", "unknown network arch 'vit'"),
     ("unknown_task", "unknown task 'colourise'"),
+    ("task_list", 'damaged restore metadata in the file\'s header (task is ["denoise"], not a string)'),
+    ("network_text", 'damaged restore metadata in the file\'s header (network is "unet", not a table)'),
+    ("spec_value", "unet: depth must be a whole number, not 'two'"),
+    ("nan", "holds 1 NaN or infinite value(s)"),
+    ("inf", "holds 1 NaN or infinite value(s)"),
 ])
 def test_unusable_weights_stop_the_run_before_any_image(tmp_path: Path, damage: str, message: str) -> None:
     weights = damaged_weights(write_tiny_denoise_weights(tmp_path / "good.safetensors"), damage)
@@ -828,3 +843,22 @@ def test_a_single_large_image_shows_its_tiles_done(tmp_path: Path, quiet: bool) 
         assert not shown and "tile" not in result.output
     else:
         assert (str(tiles), str(tiles)) in shown, result.output
+
+
+def test_non_finite_output_fails_its_image_and_the_batch_goes_on(tmp_path: Path) -> None:
+    """Finite weights so large that the network overflows on a bright image (fp32 ends at
+    3.4e38); with no biases and ReLU a black image stays exactly 0 and is restored."""
+    weights, metadata = load_weights(write_tiny_superres_weights(tmp_path / "sr.safetensors", scale=2))
+    huge = {key: tensor * 1e8 if tensor.ndim > 1 else torch.zeros_like(tensor) for key, tensor in weights.items()}
+    save_weights(tmp_path / "overflows.safetensors", huge, metadata)
+    (tmp_path / "in").mkdir()
+    cv2.imwrite(str(tmp_path / "in" / "black.png"), np.zeros((16, 16, 3), np.uint8))
+    cv2.imwrite(str(tmp_path / "in" / "bright.png"), np.full((16, 16, 3), 200, np.uint8))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["superres", "--in", str(tmp_path / "in"), "--out", str(out), "--weights",
+                                       str(tmp_path / "overflows.safetensors"), "--quiet"])
+    assert result.exit_code == 1, result.output
+    report = {Path(item["input"]).name: item for item in json.loads((out / "report.json").read_text())["files"]}
+    assert report["black.png"]["status"] == "done" and (out / "black.png").is_file()
+    assert report["bright.png"]["status"] == "failed" and not (out / "bright.png").exists()
+    assert "NaN or infinite" in report["bright.png"]["reason"]
