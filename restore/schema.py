@@ -54,7 +54,7 @@ def check_field(owner: type, name: str, value: Any, where: str = "") -> None:
     if expected is not None:
         raise ValueError(f"{where}{name} must be {expected}, not {_shown(value)}")
     if name != "seed" and isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
-        raise ValueError(f"{where}{name} must not be negative, not {_shown(value)}")
+        raise ValueError(f"{where}{name} must be 0 or more, not {_shown(value)}")
 
 
 def _plural(hint: Any) -> str:

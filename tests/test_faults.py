@@ -322,6 +322,63 @@ def test_training_into_an_earlier_run_is_refused_unless_overwrite(clean_images: 
     assert (run / "notes.txt").read_text() == "mine"  # not a file training writes
 
 
+@pytest.mark.parametrize("recipe, message", [
+    ('steps = "forty"', "steps must be a whole number, not 'forty'"),
+    ('[optim]\nlr_g = "fast"', "optim.lr_g must be a number, not 'fast'"),
+    ("[data]\ncrop = -16", "data.crop must be 0 or more, not -16"),
+    ("[data]\ncrop = 4", "data.crop must be at least 8, not 4"),
+    ('[data]\ntrain = "folder"', 'data.train must be a list of text items, e.g. ["folder"], not \'folder\''),
+    ('generator = "unet"', "generator must be a table, not 'unet'"),
+    ("[generator]\ndepth = 2.5", "unet: depth must be a whole number, not 2.5"),
+])
+def test_recipe_values_of_the_wrong_type_are_named(tmp_path: Path, recipe: str, message: str) -> None:
+    (tmp_path / "recipe.toml").write_text(recipe + "\n")
+    result = CliRunner().invoke(main, ["train", "denoise", "--config", str(tmp_path / "recipe.toml"),
+                                       "--out", str(tmp_path / "run"), "--quiet"])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    assert message in result.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_unreadable_training_images_are_skipped_with_a_warning(clean_images: Path, tmp_path: Path, tiny_config) -> None:
+    good = (clean_images / "000.png").read_bytes()
+    (clean_images / "003.png").write_bytes(good[:80])  # truncated
+    (clean_images / "005.png").write_text("not an image")
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text(to_toml(tiny_config("denoise", clean_images, steps=2)))
+    result = CliRunner().invoke(main, ["train", "denoise", "--config", str(recipe), "--out", str(tmp_path / "run"),
+                                       "--quiet"])
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.output.splitlines() if line.startswith("warning: skipped")]
+    assert len(warnings) == 2 and "003.png" in warnings[0] and "005.png" in warnings[1]
+    assert "trained 2 steps" in result.output
+
+    for path in clean_images.iterdir():
+        path.write_bytes(good[:80])
+    result = CliRunner().invoke(main, ["train", "denoise", "--config", str(recipe), "--out", str(tmp_path / "again"),
+                                       "--quiet"])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    assert "none of the 6 training files" in result.output  # 2 of the 8 are held out for validation
+
+
+def test_images_smaller_than_the_crop_and_the_network_train(tmp_path: Path, tiny_config) -> None:
+    """3x5 images: smaller than the 16-pixel crop, and than the 4-pixel multiple the tiny
+    U-Net needs, which validation crops to."""
+    data = write_small_images(tmp_path / "small")
+    config = tiny_config("denoise", data, steps=2)
+    trainer = Trainer(config, tmp_path / "run", progress=False)
+    metrics = trainer.fit()
+    assert trainer.step == 2 and np.isfinite(metrics["psnr"])
+
+
+def write_small_images(folder: Path) -> Path:
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for index in range(4):
+        cv2.imwrite(str(folder / f"{index}.png"), rng.integers(0, 256, (3, 5, 3), dtype=np.uint8))
+    return folder
+
+
 # -- a folder of bad inputs ---------------------------------------------------------------
 
 
