@@ -919,3 +919,13 @@ def test_non_finite_output_fails_its_image_and_the_batch_goes_on(tmp_path: Path)
     assert report["black.png"]["status"] == "done" and (out / "black.png").is_file()
     assert report["bright.png"]["status"] == "failed" and not (out / "bright.png").exists()
     assert "NaN or infinite" in report["bright.png"]["reason"]
+
+
+def test_eval_names_an_unreadable_prediction(tmp_path: Path) -> None:
+    names = write_photos(tmp_path / "ref", count=2, size=16)
+    (tmp_path / "pred").mkdir()
+    (tmp_path / "pred" / names[0]).write_bytes((tmp_path / "ref" / names[0]).read_bytes())
+    (tmp_path / "pred" / names[1]).write_bytes(b"")
+    result = CliRunner().invoke(main, ["eval", "--pred", str(tmp_path / "pred"), "--ref", str(tmp_path / "ref")])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    assert f"{names[1]}: file is empty (0 bytes)" in result.output

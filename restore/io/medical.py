@@ -30,6 +30,7 @@ NIFTI_SUFFIXES = (".nii", ".nii.gz")
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff")
 NUMPY_SUFFIXES = (".npy",)
 SERIES_DESCRIPTION_LIMIT = 64  # VR LO
+IMAGE_PIXEL_TAGS = ("Rows", "Columns", "BitsAllocated")  # type 1 in the Image Pixel module
 DEFAULT_MAX_VOXELS = 1024**3
 
 # Compressed transfer syntaxes -> the package that lets pydicom decode them (RLE and
@@ -187,6 +188,14 @@ def _read_dicom(path: Path) -> Any:
         raise MedicalReadError(f"{path}: not a readable DICOM file ({error})") from error
     if "PixelData" not in dataset:
         raise MedicalReadError(f"{path}: DICOM file without pixel data ({dataset.get('SOPClassUID', 'unknown class')})")
+    for keyword in IMAGE_PIXEL_TAGS:
+        value = dataset.get(keyword)
+        if not isinstance(value, int) or value <= 0:
+            state = "has no" if value is None else f"has an unusable ({value!r})"
+            raise MedicalReadError(
+                f"{path}: the DICOM file {state} {keyword} tag, which the pixel data cannot be read "
+                f"without: the file is damaged or incomplete"
+            )
     if int(dataset.get("SamplesPerPixel", 1)) != 1:
         raise MedicalReadError(f"{path}: colour DICOM ({dataset.get('PhotometricInterpretation')}); only grey scans are supported")
     return dataset
