@@ -37,6 +37,10 @@ class WeightsEntry:
         return weights_dir() / self.file
 
 
+# the metrics key of bench/precision_check.py's record: bf16 outputs measured against fp32.
+# Only weights that have it may run in bf16 under --precision auto.
+BF16_CHECK = "bf16_vs_fp32"
+
 # what `restore weights list` shows of an entry's metrics, most telling first: the first
 # number under one of these keys, searched level by level in the first benchmark recorded
 HEADLINE_KEYS = ("mean_hole_psnr_gain_over_telea", "psnr_y", "psnr", "ours_psnr", "mean_gradient")
