@@ -929,3 +929,13 @@ def test_eval_names_an_unreadable_prediction(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["eval", "--pred", str(tmp_path / "pred"), "--ref", str(tmp_path / "ref")])
     assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
     assert f"{names[1]}: file is empty (0 bytes)" in result.output
+
+
+def test_non_finite_weights_in_a_published_pth_are_refused(tmp_path: Path) -> None:
+    network = build_network(tiny_denoise_spec())
+    state = {"params": {key: value.clone() for key, value in network.state_dict().items()}}  # BasicSR's wrapper
+    first = next(iter(state["params"]))
+    state["params"][first].view(-1)[0] = float("nan")
+    torch.save(state, tmp_path / "model.pth")
+    with pytest.raises(WeightsError, match=f"tensor '{first}' holds 1 NaN or infinite value"):
+        restore.load(tmp_path / "model.pth", task="denoise")

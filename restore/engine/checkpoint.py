@@ -132,7 +132,7 @@ def load_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, A
             state_dict = _dequantize_int8(state_dict, path)
         elif "quantized" in header:
             raise WeightsError(f"{path}: unknown quantization {header['quantized']!r} (this restore reads {INT8!r})")
-        _check_finite(state_dict, path)
+        check_finite(state_dict, path)
         return state_dict, _restore_metadata(header, path)
     if path.suffix in PICKLE_SUFFIXES:
         loaded = load_tensor_pickle(path)
@@ -140,7 +140,7 @@ def load_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, A
             loaded = loaded["state_dict"]
         if not isinstance(loaded, dict) or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
             raise WeightsError(f"{path}: expected a state dict of tensors")
-        _check_finite(loaded, path)
+        check_finite(loaded, path)
         return dict(loaded), {}
     raise WeightsError(f"{path}: unknown weights format {path.suffix!r} (use .safetensors, .pt or .pth)")
 
@@ -162,7 +162,7 @@ def load_tensor_pickle(path: Path) -> Any:
         ) from error
 
 
-def _check_finite(state_dict: dict[str, torch.Tensor], path: Path) -> None:
+def check_finite(state_dict: dict[str, torch.Tensor], path: Path) -> None:
     """Refuse NaN and infinite weights: one of them turns every output pixel into NaN,
     which the image writers would store as black."""
     for key, tensor in state_dict.items():
