@@ -41,6 +41,13 @@ def type_problem(value: Any, hint: Any) -> str | None:
             example = json.dumps(value) if type_problem(value, item) is None else _example(item)
             return f"a list of {_plural(item)}, e.g. [{example}]"
         return None
+    if origin is tuple:  # written as a TOML list: tuple[float, float] (fixed length) or tuple[str, ...]
+        items = [args[0]] * len(value) if len(args) == 2 and args[1] is Ellipsis else list(args)
+        if isinstance(value, (list, tuple)) and len(value) == len(items) and not any(
+                type_problem(element, item) for element, item in zip(value, items)):
+            return None
+        count = "" if args[-1] is Ellipsis else f"{len(args)} "
+        return f"a list of {count}{_plural(args[0])}, e.g. [{_example(args[0])}]"
     if origin is dict or hint is dict:
         return None if isinstance(value, dict) else "a table"
     return None

@@ -134,7 +134,7 @@ def merge_into(config: Any, updates: dict[str, Any], where: str = "") -> Any:
                 replaced = "arch" in value and value["arch"] != current.get("arch")
                 changes[key] = dict(value) if replaced else {**current, **value}
             else:
-                changes[key] = value
+                changes[key] = tuple(value) if isinstance(current, tuple) else value  # TOML has lists only
     for key, minimum in MINIMUMS.get(type(config), {}).items():
         value = changes.get(key)
         if value is not None and value < minimum:
