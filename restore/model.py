@@ -24,7 +24,7 @@ from restore.engine.progress import Progress
 from restore.engine.tiling import BlockSink, OutputCollector, TileReader, auto_batch_size, auto_tile_size, stream_tiles
 from restore.io.convert import array_to_tensor, is_neutral_grey, tensor_to_array
 from restore.tasks import TASKS, get_task
-from restore.weights import WeightsEntry, resolve_weights
+from restore.weights import BF16_CHECK, WeightsEntry, resolve_weights
 from restore.zoo.files import read_checkpoint
 from restore.zoo.models import network_from_weights
 from restore.zoo.network import precision_for
@@ -137,7 +137,8 @@ class Restorer:
         """``(1, C, H, W)`` [0, 1] CPU tensor -> restored float32 tensor and per-image decisions.
 
         ``eight_bit``: the image was decoded from 8-bit samples, so precision ``auto`` may
-        run it in bf16 (see :func:`restore.engine.device.inference_precision`).
+        run it in bf16 if the weights' bf16 outputs were measured (see
+        :func:`restore.engine.device.inference_precision`).
         Grey images given to a colour model are replicated to RGB and averaged back (and
         colour to a grey model is refused), so grey stays grey whatever the weights."""
         _check_finite(image)
@@ -206,14 +207,21 @@ class Restorer:
             cut = {key: _cut(value, top, bottom, left, right) for key, value in spatial.items()}
             return self.task.inference_input(region, {**options, **cut})
 
+        measured = self.entry is not None and BF16_CHECK in self.entry.metrics
+        precision = inference_precision(self.device, self.precision, exact=not eight_bit, measured=measured)
+
         def finish(top: int, left: int, block: torch.Tensor) -> None:
+            if not bool(torch.isfinite(block).all()):  # clamping would hide it as black or white
+                raise NonFiniteOutput(
+                    f"the network's output has NaN or infinite values (at {precision} precision"
+                    + ("; try --precision fp32)" if precision != "fp32" else ")")
+                )
             block = block.clamp_(0, 1)
             if block.shape[1] == 3 and (channels == 1 or neutral):
                 grey = block.mean(dim=1, keepdim=True)
                 block = grey if channels == 1 else grey.expand_as(block)
             sink(top, left, block)
 
-        precision = inference_precision(self.device, self.precision, exact=not eight_bit)
         stream_tiles(
             self._forward, read_input, height, width, finish,
             tile=self.tile, overlap=self.tile_overlap, scale=self.scale, multiple=self.multiple,
@@ -273,6 +281,11 @@ class Restorer:
         """:meth:`run` plus the task's post-processing, which works on float32 arrays."""
         output = tensor_to_array(self.run(image, **options)[0], np.float32)
         return array_to_tensor(self.task.postprocess(output, tensor_to_array(image, np.float32), options))
+
+
+class NonFiniteOutput(ValueError):
+    """The network produced NaN or infinity for an image (finite weights and input, so an
+    overflow): that image fails instead of being written as a black one."""
 
 
 def _cut(value: Any, top: int, bottom: int, left: int, right: int) -> Any:

@@ -136,12 +136,14 @@ class VolumeProcessor:
         normalisation = normalisation_for(self.modality, physical)
         before = normalisation.forward(physical)
         after = process_slices(np.clip(before, 0.0, 1.0), self._run_slice, axis, self.context, progress)
-        if scale == 1:
-            physical = apply_change(physical, before, after, normalisation)
-        else:
-            physical = normalisation.inverse(after)
         in_plane = tuple(a for a in range(3) if a != axis)
-        result = volume.with_voxels(volume.from_physical(physical), in_plane, scale)
+        if scale == 1:
+            changed = apply_change(physical, before, after, normalisation)
+            # an unchanged voxel keeps its stored value exactly (float64 cannot hold every int64)
+            stored = np.where(changed == physical, volume.voxels, volume.from_physical(changed))
+        else:
+            stored = volume.from_physical(normalisation.inverse(after))
+        result = volume.with_voxels(stored, in_plane, scale)
         info = {"weights": self.model.name, "modality": self.modality, "axis": axis, "context": self.context,
                 "shape": list(result.voxels.shape), "normalisation": [normalisation.low, normalisation.high]}
         return result, info

@@ -37,6 +37,33 @@ class WeightsEntry:
         return weights_dir() / self.file
 
 
+# the metrics key of bench/precision_check.py's record: bf16 outputs measured against fp32.
+# Only weights that have it may run in bf16 under --precision auto.
+BF16_CHECK = "bf16_vs_fp32"
+
+# what `restore weights list` shows of an entry's metrics, most telling first: the first
+# number under one of these keys, searched level by level in the first benchmark recorded
+HEADLINE_KEYS = ("mean_hole_psnr_gain_over_telea", "psnr_y", "psnr", "ours_psnr", "mean_gradient")
+
+
+def headline_metric(metrics: dict[str, Any]) -> str:
+    """One measured number of a manifest entry, e.g. ``Set5 psnr_y 31.42`` (empty when none
+    was recorded): the first benchmark set, its most telling key, where it was found."""
+    if not metrics:
+        return ""
+    name, values = next(iter(metrics.items()))
+    level: list[tuple[str, Any]] = [("", values)]
+    while level:
+        found = [(f"{where}{key}", value) for where, table in level if isinstance(table, dict)
+                 for key, value in table.items() if key in HEADLINE_KEYS and isinstance(value, (int, float))]
+        if found:
+            where, value = min(found, key=lambda item: HEADLINE_KEYS.index(item[0].rsplit(" ", 1)[-1]))
+            return f"{name} {where} {value:.2f}"
+        level = [(f"{where}{key} ", value) for where, table in level if isinstance(table, dict)
+                 for key, value in table.items() if isinstance(value, dict)]
+    return name
+
+
 def weights_dir() -> Path:
     """The shipped weights folder.
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import csv
 import json
 import math
+import subprocess
+import sys
+import tomllib
 from pathlib import Path
 
 import cv2
@@ -269,3 +272,50 @@ def test_quality_bench_records_its_means_in_the_manifest(tmp_path, monkeypatch, 
     assert metrics["images"] == 1 and set(metrics["sigma25"]) == {"psnr", "ssim", "noisy_psnr"}
     assert 19 < metrics["sigma25"]["noisy_psnr"] < 22
     assert "--record" in registry.load_manifest()["tiny"].metrics_command
+
+
+# -- bm3d is an optional extra (non-commercial licence) -----------------------------------------
+
+
+def test_bm3d_is_no_runtime_dependency() -> None:
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
+    assert not [dep for dep in project["dependencies"] if dep.startswith(("bm3d", "bm4d"))]
+    assert any(dep.startswith("bm3d") for dep in project["optional-dependencies"]["bench"])
+    assert "restore[bench]" in project["optional-dependencies"]["dev"]
+
+
+def test_eval_without_bm3d_names_the_extra(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from restore.cli import main
+
+    folder = tmp_path / "set"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.png"), np.full((16, 16), 128, np.uint8))
+    monkeypatch.setitem(sys.modules, "bm3d", None)  # as if not installed: importing it raises ImportError
+    result = CliRunner().invoke(main, ["eval", "denoise", "--data", str(folder), "--methods", "bm3d,noisy"])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    assert "pip install 'restore[bench]'" in result.output
+    result = CliRunner().invoke(main, ["eval", "denoise", "--data", str(folder), "--methods", "noisy"])
+    assert result.exit_code == 0, result.output
+
+
+BLOCK_BM3D_AND_RUN = """
+import sys
+sys.modules["bm3d"] = sys.modules["bm4d"] = None  # importing either now raises ImportError
+from restore.cli import main
+main(sys.argv[1:])
+"""
+
+
+def test_inference_never_imports_bm3d(tmp_path):
+    from tiny_weights import write_tiny_denoise_weights
+
+    (tmp_path / "in").mkdir()
+    cv2.imwrite(str(tmp_path / "in" / "a.png"), np.full((16, 16, 3), 128, np.uint8))
+    weights = write_tiny_denoise_weights(tmp_path / "tiny.safetensors")
+    result = subprocess.run([sys.executable, "-c", BLOCK_BM3D_AND_RUN, "denoise", "--in", str(tmp_path / "in"),
+                             "--out", str(tmp_path / "out"), "--weights", str(weights), "--quiet"],
+                            capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out" / "a.png").is_file()

@@ -298,6 +298,87 @@ def test_resuming_from_a_damaged_checkpoint_says_so(clean_images: Path, tmp_path
     assert "cannot read this training state" in result.output and "damaged" in result.output
 
 
+def test_training_into_an_earlier_run_is_refused_unless_overwrite(clean_images: Path, tmp_path: Path, tiny_config) -> None:
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text(to_toml(tiny_config("denoise", clean_images, steps=2)))
+    run = tmp_path / "run"
+    train = ["train", "denoise", "--config", str(recipe), "--out", str(run), "--quiet"]
+    assert CliRunner().invoke(main, train).exit_code == 0
+    (run / "notes.txt").write_text("mine")
+    before = {name: (run / name).read_bytes() for name in ("best.safetensors", "last.pt", "config.toml", "metrics.jsonl")}
+
+    refused = CliRunner().invoke(main, [*train, "--steps", "4"])
+    assert refused.exit_code == 2, refused.output
+    assert "--resume" in refused.output and "fresh --out" in refused.output and "--overwrite" in refused.output
+    assert {name: (run / name).read_bytes() for name in before} == before
+    both = CliRunner().invoke(main, [*train, "--resume", "--overwrite"])
+    assert both.exit_code == 2 and "choose one" in both.output
+
+    replaced = CliRunner().invoke(main, [*train, "--steps", "4", "--overwrite"])
+    assert replaced.exit_code == 0, replaced.output
+    steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [4]  # the new run's validation only, not mixed with the old run's
+    assert load_training_state(run / "last.pt")["step"] == 4
+    assert (run / "notes.txt").read_text() == "mine"  # not a file training writes
+
+
+@pytest.mark.parametrize("recipe, message", [
+    ('steps = "forty"', "steps must be a whole number, not 'forty'"),
+    ('[optim]\nlr_g = "fast"', "optim.lr_g must be a number, not 'fast'"),
+    ("[data]\ncrop = -16", "data.crop must be 0 or more, not -16"),
+    ("[data]\ncrop = 4", "data.crop must be at least 8, not 4"),
+    ('[data]\ntrain = "folder"', 'data.train must be a list of text items, e.g. ["folder"], not \'folder\''),
+    ('generator = "unet"', "generator must be a table, not 'unet'"),
+    ("[generator]\ndepth = 2.5", "unet: depth must be a whole number, not 2.5"),
+])
+def test_recipe_values_of_the_wrong_type_are_named(tmp_path: Path, recipe: str, message: str) -> None:
+    (tmp_path / "recipe.toml").write_text(recipe + "\n")
+    result = CliRunner().invoke(main, ["train", "denoise", "--config", str(tmp_path / "recipe.toml"),
+                                       "--out", str(tmp_path / "run"), "--quiet"])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    assert message in result.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_unreadable_training_images_are_skipped_with_a_warning(clean_images: Path, tmp_path: Path, tiny_config) -> None:
+    good = (clean_images / "000.png").read_bytes()
+    (clean_images / "003.png").write_bytes(good[:80])  # truncated
+    (clean_images / "005.png").write_text("not an image")
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text(to_toml(tiny_config("denoise", clean_images, steps=2)))
+    result = CliRunner().invoke(main, ["train", "denoise", "--config", str(recipe), "--out", str(tmp_path / "run"),
+                                       "--quiet"])
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.output.splitlines() if line.startswith("warning: skipped")]
+    assert len(warnings) == 2 and "003.png" in warnings[0] and "005.png" in warnings[1]
+    assert "trained 2 steps" in result.output
+
+    for path in clean_images.iterdir():
+        path.write_bytes(good[:80])
+    result = CliRunner().invoke(main, ["train", "denoise", "--config", str(recipe), "--out", str(tmp_path / "again"),
+                                       "--quiet"])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    assert "none of the 6 training files" in result.output  # 2 of the 8 are held out for validation
+
+
+def test_images_smaller_than_the_crop_and_the_network_train(tmp_path: Path, tiny_config) -> None:
+    """3x5 images: smaller than the 16-pixel crop, and than the 4-pixel multiple the tiny
+    U-Net needs, which validation crops to."""
+    data = write_small_images(tmp_path / "small")
+    config = tiny_config("denoise", data, steps=2)
+    trainer = Trainer(config, tmp_path / "run", progress=False)
+    metrics = trainer.fit()
+    assert trainer.step == 2 and np.isfinite(metrics["psnr"])
+
+
+def write_small_images(folder: Path) -> Path:
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for index in range(4):
+        cv2.imwrite(str(folder / f"{index}.png"), rng.integers(0, 256, (3, 5, 3), dtype=np.uint8))
+    return folder
+
+
 # -- a folder of bad inputs ---------------------------------------------------------------
 
 
@@ -529,10 +610,20 @@ def damaged_weights(good: Path, damage: str) -> Path:
     path = good.with_name(f"{damage}.safetensors")
     tensors = load_file(str(good))
     spec = {**tiny_denoise_spec(), "base_channels": 8}
+    good_header = {"restore": json.dumps({"task": "denoise", "network": tiny_denoise_spec()})}
     header = {"truncated": None, "not_restore": {}, "bad_json": {"restore": "{not json"},
               "mismatch": {"restore": json.dumps({"task": "denoise", "network": spec})},
               "unknown_arch": {"restore": json.dumps({"task": "denoise", "network": {"arch": "vit"}})},
-              "unknown_task": {"restore": json.dumps({"task": "colourise", "network": tiny_denoise_spec()})}}[damage]
+              "unknown_task": {"restore": json.dumps({"task": "colourise", "network": tiny_denoise_spec()})},
+              "task_list": {"restore": json.dumps({"task": ["denoise"], "network": tiny_denoise_spec()})},
+              "network_text": {"restore": json.dumps({"task": "denoise", "network": "unet"})},
+              "spec_value": {"restore": json.dumps({"task": "denoise",
+                                                    "network": {**tiny_denoise_spec(), "depth": "two"}})},
+              "nan": good_header, "inf": good_header}[damage]
+    if damage in ("nan", "inf"):
+        first = next(iter(tensors))
+        tensors[first] = tensors[first].clone()
+        tensors[first].view(-1)[0] = float(damage)
     if header is None:
         path.write_bytes(good.read_bytes()[:300])
     else:
@@ -547,6 +638,11 @@ def damaged_weights(good: Path, damage: str) -> Path:
     ("mismatch", "cannot build the network the file describes (Error(s) in loading state_dict"),
     ("unknown_arch", "unknown network arch 'vit'"),
     ("unknown_task", "unknown task 'colourise'"),
+    ("task_list", 'damaged restore metadata in the file\'s header (task is ["denoise"], not a string)'),
+    ("network_text", 'damaged restore metadata in the file\'s header (network is "unet", not a table)'),
+    ("spec_value", "unet: depth must be a whole number, not 'two'"),
+    ("nan", "holds 1 NaN or infinite value(s)"),
+    ("inf", "holds 1 NaN or infinite value(s)"),
 ])
 def test_unusable_weights_stop_the_run_before_any_image(tmp_path: Path, damage: str, message: str) -> None:
     weights = damaged_weights(write_tiny_denoise_weights(tmp_path / "good.safetensors"), damage)
@@ -804,3 +900,42 @@ def test_a_single_large_image_shows_its_tiles_done(tmp_path: Path, quiet: bool) 
         assert not shown and "tile" not in result.output
     else:
         assert (str(tiles), str(tiles)) in shown, result.output
+
+
+def test_non_finite_output_fails_its_image_and_the_batch_goes_on(tmp_path: Path) -> None:
+    """Finite weights so large that the network overflows on a bright image (fp32 ends at
+    3.4e38); with no biases and ReLU a black image stays exactly 0 and is restored."""
+    weights, metadata = load_weights(write_tiny_superres_weights(tmp_path / "sr.safetensors", scale=2))
+    huge = {key: tensor * 1e8 if tensor.ndim > 1 else torch.zeros_like(tensor) for key, tensor in weights.items()}
+    save_weights(tmp_path / "overflows.safetensors", huge, metadata)
+    (tmp_path / "in").mkdir()
+    cv2.imwrite(str(tmp_path / "in" / "black.png"), np.zeros((16, 16, 3), np.uint8))
+    cv2.imwrite(str(tmp_path / "in" / "bright.png"), np.full((16, 16, 3), 200, np.uint8))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["superres", "--in", str(tmp_path / "in"), "--out", str(out), "--weights",
+                                       str(tmp_path / "overflows.safetensors"), "--quiet"])
+    assert result.exit_code == 1, result.output
+    report = {Path(item["input"]).name: item for item in json.loads((out / "report.json").read_text())["files"]}
+    assert report["black.png"]["status"] == "done" and (out / "black.png").is_file()
+    assert report["bright.png"]["status"] == "failed" and not (out / "bright.png").exists()
+    assert "NaN or infinite" in report["bright.png"]["reason"]
+
+
+def test_eval_names_an_unreadable_prediction(tmp_path: Path) -> None:
+    names = write_photos(tmp_path / "ref", count=2, size=16)
+    (tmp_path / "pred").mkdir()
+    (tmp_path / "pred" / names[0]).write_bytes((tmp_path / "ref" / names[0]).read_bytes())
+    (tmp_path / "pred" / names[1]).write_bytes(b"")
+    result = CliRunner().invoke(main, ["eval", "--pred", str(tmp_path / "pred"), "--ref", str(tmp_path / "ref")])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    assert f"{names[1]}: file is empty (0 bytes)" in result.output
+
+
+def test_non_finite_weights_in_a_published_pth_are_refused(tmp_path: Path) -> None:
+    network = build_network(tiny_denoise_spec())
+    state = {"params": {key: value.clone() for key, value in network.state_dict().items()}}  # BasicSR's wrapper
+    first = next(iter(state["params"]))
+    state["params"][first].view(-1)[0] = float("nan")
+    torch.save(state, tmp_path / "model.pth")
+    with pytest.raises(WeightsError, match=f"tensor '{first}' holds 1 NaN or infinite value"):
+        restore.load(tmp_path / "model.pth", task="denoise")

@@ -23,6 +23,7 @@ from medical_files import (
     write_nifti,
 )
 from restore.cli import main
+from restore.engine.checkpoint import load_weights, save_weights
 
 pydicom = pytest.importorskip("pydicom")
 nibabel = pytest.importorskip("nibabel")
@@ -155,3 +156,29 @@ def test_max_voxels_refuses_big_scans_and_the_batch_goes_on(scans: Path, tmp_pat
                        "--weights", str(weights), "--max-voxels", "300")
     assert code == 1 and "1 done" in output  # the 16x16 PNG (256 voxels); the volumes are larger
     assert "more than the limit 300" in output
+
+
+def test_npy_keeps_its_dimensions_and_every_int64_outside_the_window(tmp_path: Path) -> None:
+    """A CT model that adds a constant (its tail's bias): voxels inside the window change,
+    those outside (INT64 limits included, and ints float64 cannot hold) come back as stored."""
+    weights = write_identity_weights(tmp_path / "identity.safetensors", modality="ct", degradation="lowdose",
+                                     stored_intercept=0.0)
+    tensors, metadata = load_weights(weights)
+    bias = [key for key in tensors if key.startswith("tail") and key.endswith("bias")][-1]
+    tensors[bias] = tensors[bias] + 0.01  # 0.01 of the 4095 HU window: +41
+    save_weights(tmp_path / "shift.safetensors", tensors, metadata)
+    limits = np.iinfo(np.int64)
+    flat = np.full((8, 8), 500, np.int64)
+    outside = [limits.min, limits.max, limits.max - 1, -5000, 10**18 + 1]
+    flat[0, : len(outside)] = outside
+    (tmp_path / "in").mkdir()
+    np.save(tmp_path / "in" / "flat.npy", flat)
+    np.save(tmp_path / "in" / "volume.npy", np.stack([flat, flat]))
+    code, output = run("denoise", "--modality", "ct", "--in", str(tmp_path / "in"), "--out", str(tmp_path / "out"),
+                       "--weights", str(tmp_path / "shift.safetensors"))
+    assert code == 0, output
+    for name, shape in (("flat.npy", (8, 8)), ("volume.npy", (2, 8, 8))):
+        result = np.load(tmp_path / "out" / name)
+        assert result.shape == shape and result.dtype == np.int64, name
+        assert result.reshape(-1, 64)[:, : len(outside)].tolist() == [outside] * (1 if name == "flat.npy" else 2)
+        assert np.all(result.reshape(-1, 64)[:, len(outside):] == 541), name  # inside the window: changed

@@ -121,6 +121,20 @@ def test_unreadable_inputs_give_clear_errors(tmp_path: Path) -> None:
         read_volume(tmp_path / "broken.nii.gz")
 
 
+@pytest.mark.parametrize("missing", ["Rows", "Columns", "BitsAllocated"])
+def test_dicom_without_an_image_size_tag_is_named(tmp_path: Path, missing: str) -> None:
+    ds = dicom_dataset(phantom((4, 4), seed=2))
+    delattr(ds, missing)
+    ds.save_as(tmp_path / "damaged.dcm", enforce_file_format=True)
+    message = f"damaged.dcm: the DICOM file has no {missing} tag, which the pixel data cannot be read without"
+    with pytest.raises(MedicalReadError, match=message):
+        read_volume(tmp_path / "damaged.dcm")
+    write_dicom_series(tmp_path / "series", phantom((2, 4, 4), seed=1))
+    ds.save_as(tmp_path / "series" / "IM9999", enforce_file_format=True)  # one damaged slice in a series
+    with pytest.raises(MedicalReadError, match=f"IM9999: the DICOM file has no {missing} tag"):
+        read_volume(tmp_path / "series")
+
+
 # -- NIfTI, images, npy ------------------------------------------------------------------------
 
 

@@ -11,6 +11,7 @@ import torch
 import restore
 from restore.engine.checkpoint import WeightsError
 from restore.engine.device import PrecisionError
+from restore.weights import BF16_CHECK, load_manifest
 from tiny_weights import write_tiny_denoise_weights
 
 
@@ -113,20 +114,34 @@ def test_fp16_on_cpu_is_refused_with_a_message(weights: Path) -> None:
 
 
 @pytest.mark.parametrize("native", [True, False])
-def test_auto_precision_uses_bf16_only_for_8_bit_images_on_bf16_hardware(weights: Path, monkeypatch,
-                                                                        native: bool) -> None:
+def test_auto_precision_uses_bf16_only_for_8_bit_images_on_bf16_hardware_with_measured_weights(
+    monkeypatch, native: bool
+) -> None:
+    """Shipped weights whose manifest records bench/precision_check.py's bf16-vs-fp32 check."""
     import restore.engine.device as device
 
     monkeypatch.setattr(device, "native_bf16", lambda _device: native)
-    auto, fp32, bf16 = (restore.load(weights, device="cpu", precision=p, tile=0) for p in ("auto", "fp32", "bf16"))
+    assert BF16_CHECK in load_manifest()["denoise-color"].metrics
+    auto, fp32, bf16 = (restore.load("denoise-color", device="cpu", precision=p, tile=0) for p in ("auto", "fp32", "bf16"))
     rng = np.random.default_rng(3)
     eight = rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)
     sixteen = rng.integers(0, 65536, (24, 24, 3), dtype=np.uint16)
     assert np.array_equal(auto(eight, sigma=10), (bf16 if native else fp32)(eight, sigma=10))
+    assert not np.array_equal(bf16(eight, sigma=10), fp32(eight, sigma=10))  # (so the check above can fail)
     assert np.array_equal(auto(sixteen, sigma=10), fp32(sixteen, sigma=10))  # 16-bit levels need fp32
-    assert not np.array_equal(bf16(sixteen, sigma=10), fp32(sixteen, sigma=10))  # (so the check above can fail)
     tensor = torch.from_numpy(eight).permute(2, 0, 1).float() / 255  # float tensors count as exact
     assert torch.equal(auto(tensor, sigma=10), fp32(tensor, sigma=10))
+
+
+def test_auto_precision_runs_unmeasured_weights_in_fp32(weights: Path, monkeypatch) -> None:
+    """A user's own file (and the same bytes as a shipped one, given by path) has no record."""
+    import restore.engine.device as device
+
+    monkeypatch.setattr(device, "native_bf16", lambda _device: True)
+    auto, fp32, bf16 = (restore.load(weights, device="cpu", precision=p, tile=0) for p in ("auto", "fp32", "bf16"))
+    eight = np.random.default_rng(3).integers(0, 256, (24, 24, 3), dtype=np.uint8)
+    assert np.array_equal(auto(eight, sigma=10), fp32(eight, sigma=10))
+    assert not np.array_equal(bf16(eight, sigma=10), fp32(eight, sigma=10))
 
 
 def test_unknown_weights_name_names_the_shipped_ones() -> None:

@@ -101,6 +101,20 @@ def test_published_resnet_checkpoint_matches_the_reference(reference: nn.Module,
     assert torch.allclose(output, reference_output(reference, image), atol=1e-5, rtol=0)
 
 
+def test_auto_precision_runs_a_published_checkpoint_in_fp32(published_file: Path, monkeypatch) -> None:
+    """bf16 moved a published CycleGAN ResNet-9 generator's outputs by up to 24 levels: a
+    file without a measured bf16 check keeps its fp32 output even on bf16 hardware."""
+    import restore.engine.device as device
+
+    monkeypatch.setattr(device, "native_bf16", lambda _device: True)
+    auto, fp32, bf16 = (Restorer.from_weights(published_file, task="style", device="cpu", precision=precision, tile=0)
+                        for precision in ("auto", "fp32", "bf16"))
+    assert auto.metadata["network"]["n_blocks"] == 9
+    image = np.random.default_rng(0).integers(0, 256, (32, 40, 3), dtype=np.uint8)
+    assert np.array_equal(auto(image), fp32(image))
+    assert not np.array_equal(bf16(image), fp32(image))  # (so the check above can fail)
+
+
 def test_any_size_is_padded_and_cropped_back(published_file: Path) -> None:
     model = Restorer.from_weights(published_file, task="style", device="cpu")
     image = torch.rand(1, 3, 29, 38)

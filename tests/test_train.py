@@ -7,11 +7,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import random
 import tomllib
 import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 
@@ -46,13 +48,25 @@ def assert_identical(left: Any, right: Any, where: str = "state") -> None:
         assert left == right, f"{where}: {left!r} != {right!r}"
 
 
+def as_a_new_process(entropy: int) -> None:
+    """Give the global numpy and Python RNGs the arbitrary state a fresh process starts
+    with (each run of ``restore train`` is one): in one test process they would otherwise
+    carry over from run to run and hide a run that leaves them unseeded."""
+    np.random.seed(entropy)
+    random.seed(entropy)
+
+
 def assert_resume_is_exact(config: TrainConfig, tmp_path: Path, steps: int) -> dict[str, Any]:
-    """``2 * steps`` in one run and ``steps`` + resume to ``2 * steps`` end in identical
-    networks, EMA, optimiser, objective (image pools) and RNG state; returns that state."""
+    """``2 * steps`` in one run and ``steps`` + resume to ``2 * steps``, each in its own
+    (simulated) process, end in identical networks, EMA, optimiser, objective (image
+    pools) and RNG states, global numpy and Python included; returns that state."""
+    as_a_new_process(1)
     train(dataclasses.replace(config, steps=2 * steps), tmp_path / "straight")
+    as_a_new_process(2)
     train(dataclasses.replace(config, steps=steps), tmp_path / "resumed")
     halfway = load_training_state(tmp_path / "resumed" / "last.pt")
     assert halfway["step"] == steps
+    as_a_new_process(3)
     resumed = train(dataclasses.replace(config, steps=2 * steps), tmp_path / "resumed", resume=True)
     assert resumed.step == 2 * steps
     straight = load_training_state(tmp_path / "straight" / "last.pt")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import zipfile
@@ -13,7 +14,7 @@ import torch
 import restore.weights as registry
 from restore.engine.checkpoint import load_weights, save_weights
 from restore.nets import build_network
-from restore.weights import export_weights, load_manifest, record_metrics, sha256_of
+from restore.weights import export_weights, headline_metric, load_manifest, record_metrics, sha256_of
 from tiny_weights import write_tiny_denoise_weights
 
 REPO = Path(__file__).resolve().parent.parent
@@ -110,3 +111,33 @@ def test_wheel_contains_the_weights(tmp_path: Path) -> None:
     assert "restore/_weights/manifest.toml" in names
     for entry in load_manifest().values():
         assert f"restore/_weights/{entry.file}" in names
+
+
+def test_weights_list_is_a_table_with_one_headline_number_each() -> None:
+    from click.testing import CliRunner
+
+    from restore.cli import main
+
+    result = CliRunner().invoke(main, ["weights", "list"])
+    assert result.exit_code == 0, result.output
+    manifest = load_manifest()
+    title, header, *lines = result.output.splitlines()[: len(manifest) + 2]
+    assert title == "shipped:"
+    assert header.split() == ["name", "task", "channels", "params", "file", "headline", "metric"]
+    assert [line.split()[0] for line in lines] == list(manifest)
+    for line in lines:
+        entry = manifest[line.split()[0]]
+        assert "{" not in line and "'" not in line, line  # no raw dicts
+        assert line.split()[1] == entry.task
+        if entry.metrics:
+            assert re.search(r" -?\d+\.\d\d$", line), line  # the headline number, 2 decimals
+
+
+def test_headline_metric_takes_the_most_telling_key_nearest_the_top() -> None:
+    metrics = {"Set5": {"images": 5, "psnr_y": 31.42191, "ssim_y": 0.88, "x": {"psnr": 1.0}},
+               "Set14": {"psnr_y": 28.0}}
+    assert headline_metric(metrics) == "Set5 psnr_y 31.42"
+    assert headline_metric({"CBSD68": {"images": 20, "sigma25": {"ssim": 0.9, "psnr": 31.4896}}}) == \
+        "CBSD68 sigma25 psnr 31.49"
+    assert headline_metric({"RealSRSet": {"psnr_model": "superres-x4", "images": 25}}) == "RealSRSet"
+    assert headline_metric({}) == ""

@@ -136,6 +136,13 @@ def evaluate_denoise_command(folders: tuple[Path, ...], sigmas: list[float], wei
     unknown = set(chosen) - set(DENOISE_METHODS)
     if unknown or not chosen:
         raise click.BadParameter(f"choose from {', '.join(DENOISE_METHODS)}", param_hint="--methods")
+    if "bm3d" in chosen:
+        from restore.evaluate.optional import MissingExtra, import_bm3d
+
+        try:
+            import_bm3d()
+        except MissingExtra as error:
+            raise click.UsageError(str(error)) from error
     results = {}
     for folder in folders:
         channels = dataset_channels(folder)

@@ -66,8 +66,9 @@ def inference_options(function: Callable) -> Callable:
         DEVICE_OPTION,
         click.option("--precision", type=click.Choice(["auto", *PRECISIONS]), default="auto", show_default=True,
                      help="Arithmetic of the network. auto: bf16 for 8-bit images where the hardware has it "
-                          "(CPUs with AVX512-BF16/AMX, recent GPUs; about 2x faster, same quality), fp32 for "
-                          "16-bit, float and medical images and elsewhere. fp16 needs a GPU."),
+                          "(CPUs with AVX512-BF16/AMX, recent GPUs; about 2x faster) with shipped weights whose "
+                          "bf16 outputs were measured against fp32 (`restore weights show`); fp32 for any other "
+                          "weights file, for 16-bit, float and medical images, and elsewhere. fp16 needs a GPU."),
         click.option("--tile", default="auto", callback=_parse_tile, show_default=True, metavar="N|auto",
                      help="Split big images into N-pixel tiles blended without seams (bounded memory); "
                           "0 = whole image, auto = the largest size that fits in half the free memory "

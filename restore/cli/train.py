@@ -66,6 +66,9 @@ def _overrides(settings: dict[str, Any]) -> dict[str, Any]:
 @click.option("--resume", is_flag=True,
               help="Continue the run in --out from its last.pt, exactly where it stopped, up to the run's "
                    "own step count (give --steps to train longer).")
+@click.option("--overwrite", is_flag=True,
+              help="Train afresh into an --out that holds an earlier run, deleting that run's outputs "
+                   "(without it such a folder is refused: use --resume to continue it).")
 @click.option("--print-config", is_flag=True, help="Print every setting (defaults + recipe + flags) as TOML and exit.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @device_options
@@ -96,7 +99,10 @@ def train(**settings: Any) -> None:
         # the run's own step count: only --steps extends it, never the default or a recipe's
         config = dataclasses.replace(config, steps=0)
     try:
-        trainer = Trainer(config, settings["run_dir"], resume=settings["resume"], progress=not settings["quiet"])
+        trainer = Trainer(
+            config, settings["run_dir"], resume=settings["resume"], progress=not settings["quiet"],
+            overwrite=settings["overwrite"],
+        )
         metrics = trainer.fit()
     except (FileNotFoundError, ValueError) as error:
         raise click.UsageError(str(error)) from error

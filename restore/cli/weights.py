@@ -14,9 +14,9 @@ def weights() -> None:
 
 @weights.command(name="list")
 def list_weights() -> None:
-    """One line per shipped weights file (task, size, headline metric), then the user's own
-    models (`restore weights add`)."""
-    from restore.weights import load_manifest
+    """One line per shipped weights file (task, size, headline metric; `restore weights show
+    NAME` has every measured number), then the user's own models (`restore weights add`)."""
+    from restore.weights import headline_metric, load_manifest
     from restore.zoo.registry import load_registry, restore_home
 
     manifest = load_manifest()
@@ -24,10 +24,11 @@ def list_weights() -> None:
         click.echo("no weights are shipped in this installation")
     else:
         click.echo("shipped:")
-        rows = [("name", "task", "params", "channels", "metrics")]
+        rows = [("name", "task", "channels", "params", "file", "headline metric")]
         for entry in manifest.values():
-            metrics = ", ".join(f"{key} {value}" for key, value in entry.metrics.items())
-            rows.append((entry.name, entry.task, f"{entry.parameters / 1e6:.2f}M", str(entry.channels), metrics))
+            size = f"{entry.path.stat().st_size / 1e6:.1f} MB" if entry.path.is_file() else "missing"
+            rows.append((entry.name, entry.task, str(entry.channels), f"{entry.parameters / 1e6:.2f}M", size,
+                         headline_metric(entry.metrics)))
         _echo_table(rows)
     users = _usage_errors(load_registry)
     click.echo(f"\nuser models ({restore_home()}):")

@@ -24,6 +24,13 @@ INT8_SCALE_SUFFIX = "#int8_scale"  # never a parameter name: '#' cannot appear i
 INT8_MIN_ELEMENTS = 4096  # smaller tensors (biases, norms, tiny convolutions) stay fp16
 
 
+# the header entries restore writes (save_weights' metadata), and the JSON type of each
+METADATA_TYPES: dict[str, type] = {
+    "task": str, "network": dict, "task_options": dict, "source": str, "direction": str, "step": int,
+}
+METADATA_KINDS = {str: "a string", dict: "a table", int: "a number"}
+
+
 class WeightsError(ValueError):
     """A weights file that cannot be used, with the reason."""
 
@@ -125,6 +132,7 @@ def load_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, A
             state_dict = _dequantize_int8(state_dict, path)
         elif "quantized" in header:
             raise WeightsError(f"{path}: unknown quantization {header['quantized']!r} (this restore reads {INT8!r})")
+        check_finite(state_dict, path)
         return state_dict, _restore_metadata(header, path)
     if path.suffix in PICKLE_SUFFIXES:
         loaded = load_tensor_pickle(path)
@@ -132,6 +140,7 @@ def load_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, A
             loaded = loaded["state_dict"]
         if not isinstance(loaded, dict) or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
             raise WeightsError(f"{path}: expected a state dict of tensors")
+        check_finite(loaded, path)
         return dict(loaded), {}
     raise WeightsError(f"{path}: unknown weights format {path.suffix!r} (use .safetensors, .pt or .pth)")
 
@@ -151,6 +160,18 @@ def load_tensor_pickle(path: Path) -> Any:
             f"Only tensors are unpickled, so nothing in the file was run; use a .safetensors "
             f"file, or a .pth holding only tensors"
         ) from error
+
+
+def check_finite(state_dict: dict[str, torch.Tensor], path: Path) -> None:
+    """Refuse NaN and infinite weights: one of them turns every output pixel into NaN,
+    which the image writers would store as black."""
+    for key, tensor in state_dict.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            count = int((~torch.isfinite(tensor)).sum())
+            raise WeightsError(
+                f"{path}: tensor {key!r} holds {count} NaN or infinite value(s): the file is damaged, or "
+                f"was saved from a run that diverged; use another weights file"
+            )
 
 
 def _refusal_reason(error: Exception) -> str:
@@ -190,4 +211,10 @@ def _restore_metadata(header: dict[str, str], path: Path) -> dict[str, Any]:
         raise WeightsError(f"{path}: damaged restore metadata in the file's header ({error})") from error
     if not isinstance(metadata, dict):
         raise WeightsError(f"{path}: damaged restore metadata in the file's header (not a table)")
+    for key, kind in METADATA_TYPES.items():
+        if key in metadata and not isinstance(metadata[key], kind):
+            shown = json.dumps(metadata[key])[:60]
+            raise WeightsError(
+                f"{path}: damaged restore metadata in the file's header ({key} is {shown}, not {METADATA_KINDS[kind]})"
+            )
     return metadata

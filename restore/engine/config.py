@@ -15,6 +15,8 @@ from typing import Any
 
 import tomli_w
 
+from restore.schema import check_field
+
 
 @dataclass
 class DataConfig:
@@ -96,6 +98,12 @@ class TrainConfig:
     log: LogConfig = field(default_factory=LogConfig)
 
 
+# settings whose smallest sensible value is above 0 (check_field already refuses negatives)
+MINIMUMS: dict[type, dict[str, int]] = {
+    DataConfig: {"crop": 8, "batch_size": 1, "val_images": 1},
+}
+
+
 class ConfigError(ValueError):
     """A config file or override that does not fit the schema."""
 
@@ -115,13 +123,22 @@ def merge_into(config: Any, updates: dict[str, Any], where: str = "") -> Any:
             if not isinstance(value, dict):
                 raise ConfigError(f"{where}{key} must be a table")
             changes[key] = merge_into(current, value, f"{where}{key}.")
-        elif isinstance(current, dict) and isinstance(value, dict):
-            # a network spec naming another arch replaces the old one: the old arch's
-            # fields (depth, upscale...) would be unknown settings of the new one
-            replaced = "arch" in value and value["arch"] != current.get("arch")
-            changes[key] = dict(value) if replaced else {**current, **value}
         else:
-            changes[key] = tuple(value) if isinstance(current, tuple) else value  # TOML has lists only
+            try:
+                check_field(type(config), key, value, where)
+            except ValueError as error:
+                raise ConfigError(str(error)) from None
+            if isinstance(current, dict):
+                # a network spec naming another arch replaces the old one: the old arch's
+                # fields (depth, upscale...) would be unknown settings of the new one
+                replaced = "arch" in value and value["arch"] != current.get("arch")
+                changes[key] = dict(value) if replaced else {**current, **value}
+            else:
+                changes[key] = tuple(value) if isinstance(current, tuple) else value  # TOML has lists only
+    for key, minimum in MINIMUMS.get(type(config), {}).items():
+        value = changes.get(key)
+        if value is not None and value < minimum:
+            raise ConfigError(f"{where}{key} must be at least {minimum}, not {value!r}")
     return dataclasses.replace(config, **changes)
 
 

@@ -56,13 +56,19 @@ def sample_generator(seed: int, index: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + index)
 
 
+def pad_to(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """``(C, H, W)`` extended to at least ``height`` x ``width`` by repeating its last row
+    and column (an image smaller than a crop still trains, as in Real-ESRGAN's datasets)."""
+    pad_h, pad_w = max(0, height - image.shape[-2]), max(0, width - image.shape[-1])
+    if not (pad_h or pad_w):
+        return image
+    return torch.nn.functional.pad(image[None], (0, pad_w, 0, pad_h), mode="replicate")[0]
+
+
 def random_crop(image: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
-    """A ``size`` x ``size`` crop; images smaller than that are reflect-padded first."""
+    """A ``size`` x ``size`` crop; images smaller than that are padded first (:func:`pad_to`)."""
+    image = pad_to(image, size, size)
     _, height, width = image.shape
-    if height < size or width < size:
-        pad_h, pad_w = max(0, size - height), max(0, size - width)
-        image = torch.nn.functional.pad(image[None], (0, pad_w, 0, pad_h), mode="replicate")[0]
-        _, height, width = image.shape
     top = int(torch.randint(height - size + 1, (1,), generator=generator))
     left = int(torch.randint(width - size + 1, (1,), generator=generator))
     return image[:, top : top + size, left : left + size]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import itertools
 import json
 import math
 import random
@@ -33,7 +34,7 @@ from torch.utils.data import DataLoader
 
 from restore.engine import distributed
 from restore.engine.checkpoint import WeightsError, load_training_state, load_weights, save_training_state, save_weights
-from restore.engine.config import OptimConfig, TrainConfig, from_dict, to_toml
+from restore.engine.config import ConfigError, OptimConfig, TrainConfig, from_dict, to_toml
 from restore.engine.data import (
     IMAGE_SUFFIXES,
     AlignedPairs,
@@ -41,12 +42,16 @@ from restore.engine.data import (
     StepSampler,
     UnalignedPairs,
     list_images,
+    pad_to,
     sample_generator,
 )
 from restore.engine.device import autocast, resolve_device
 from restore.io.atomic import atomic_write, remove_stale_temps
+from restore.io.image import ImageReadError
+from restore.io.medical import MedicalReadError
 from restore.engine.objectives import Objective, PairedObjective, UnpairedObjective, Updater
 from restore.metrics import psnr, ssim
+from restore.metrics.quality import SSIM_WINDOW
 from restore.nets import network_spec, parse_network_spec
 from restore.zoo.finetune import community_training
 from restore.zoo.network import ARCH as COMMUNITY
@@ -59,6 +64,17 @@ VALIDATION_SEED = 20_240_601  # fixed so validation pairs never change between r
 # changing. Training noise moves validation PSNR by far more than this between evaluations.
 STALL_VALIDATIONS = 3
 STALL_TOLERANCE_DB = 1e-4
+
+
+# what a run writes into its folder (see the module docstring), as globs under it
+RUN_OUTPUTS = (
+    "config.toml", "last.pt", "metrics.jsonl", "best*.safetensors", "last*.safetensors",
+    "samples/step_*.png", "tensorboard/events.out.tfevents.*",
+)
+
+
+class RunExists(ValueError):
+    """The run folder holds an earlier run, and neither resuming nor replacing it was asked."""
 
 
 class TrainingDiverged(RuntimeError):
@@ -122,6 +138,10 @@ def resolve_config(task_name: str, config_file: str | None, overrides: dict[str,
     from restore.engine.config import load_toml, merge_into
 
     file_settings = load_toml(config_file) if config_file else {}
+    try:  # every key and type checked first: the task's defaults below read some of them
+        merge_into(TrainConfig(task=task_name), file_settings)
+    except ConfigError as error:
+        raise ConfigError(f"{config_file}: {error}") from None
     if file_settings.get("task", task_name) != task_name:
         raise ValueError(f"{config_file} is a recipe for {file_settings['task']!r}, not {task_name!r}")
     options = {**file_settings.get("task_options", {}), **overrides.get("task_options", {})}
@@ -139,8 +159,23 @@ def resolve_config(task_name: str, config_file: str | None, overrides: dict[str,
 class Trainer:
     """Trains any task from a :class:`TrainConfig` into ``run_dir``."""
 
-    def __init__(self, config: TrainConfig, run_dir: str | Path, resume: bool = False, progress: bool = True) -> None:
+    def __init__(
+        self, config: TrainConfig, run_dir: str | Path, resume: bool = False, progress: bool = True,
+        overwrite: bool = False,
+    ) -> None:
+        """``overwrite``: start afresh in a folder that holds an earlier run, deleting that
+        run's outputs first (without it, or ``resume``, such a folder is refused: a new run
+        would replace its best weights and mix its metrics)."""
         self.run_dir = Path(run_dir)
+        if resume and overwrite:
+            raise ValueError("resume continues the run in the folder, overwrite replaces it: choose one")
+        self.replaced = [] if resume else previous_run_files(self.run_dir)
+        if self.replaced and not overwrite:
+            shown = ", ".join(path.relative_to(self.run_dir).as_posix() for path in self.replaced[:3])
+            raise RunExists(
+                f"{self.run_dir} already holds a training run ({shown}...): continue it with --resume, "
+                f"train into a fresh --out folder, or replace it with --overwrite"
+            )
         self.dist = distributed.setup()
         self.resume = resume
         if resume:
@@ -157,7 +192,7 @@ class Trainer:
         self.amp = functools.partial(autocast, self.device, config.precision)
         self.progress = progress and self.dist.is_main
         self.step = 0
-        torch.manual_seed(config.seed)
+        seed_everything(config.seed)
         self.objective = self._build_objective()
         # a resumed run has its own weights in last.pt; a community architecture was built with them
         if config.init_weights and not resume and config.generator.get("arch") != COMMUNITY:
@@ -169,6 +204,7 @@ class Trainer:
             if config.optim.ema_decay > 0
         }
         self.best_score = -math.inf
+        self.skipped: set[Path] = set()  # training files that could not be read
         self._writer = None
         if resume:
             self._load_state(load_training_state(self.run_dir / "last.pt"))
@@ -224,9 +260,25 @@ class Trainer:
         return objective
 
     def _load_images(self, folders: list[str], held_out: bool = False) -> list[torch.Tensor]:
-        channels = self.config.generator.get("in_channels", 3)
         paths = self._image_paths(folders, held_out)
-        return [image for path in paths for image in self.task.training_images(path, channels)]
+        images = [image for path in paths for image in self._read_training_file(path)]
+        if not images:
+            raise ValueError(f"none of the {len(paths)} {'validation' if held_out else 'training'} files "
+                             f"in {', '.join(folders)} could be read (see the warnings above)")
+        return images
+
+    def _read_training_file(self, path: Path) -> list[torch.Tensor]:
+        """The images one training file holds; a file that cannot be read (corrupt,
+        truncated, not an image) is skipped with a warning naming it, as one bad photo
+        among thousands should not stop a run (the batch commands skip it the same way)."""
+        try:
+            return self.task.training_images(path, self.config.generator.get("in_channels", 3))
+        except (ImageReadError, MedicalReadError, OSError) as error:
+            if self.dist.is_main and path not in self.skipped:
+                self.skipped.add(path)
+                reason = str(error) if str(path) in str(error) else f"{path}: {error}"
+                print(f"warning: skipped a training file that cannot be read: {reason}", file=sys.stderr)
+            return []
 
     def _image_paths(self, folders: list[str], held_out: bool = False) -> list[Path]:
         """Training images, or with ``held_out`` the validation images; ``val_holdout``
@@ -357,6 +409,8 @@ class Trainer:
         if self.dist.is_main:
             if self.resume:
                 self._discard_past_checkpoint()
+            for path in self.replaced:
+                path.unlink(missing_ok=True)
             atomic_write(self.run_dir / "config.toml", lambda temp: temp.write_text(to_toml(self.config)))
         config = self.config
         batches = iter(self._loader())
@@ -526,13 +580,13 @@ class Trainer:
         if data.layout != "unaligned" or not self.dist.is_main:
             return []
         multiple = int(getattr(self.objective.networks["G_A"], "size_multiple", 1))
-        channels = self.config.generator.get("in_channels", 3)
         suffixes = self.task.training_suffixes or IMAGE_SUFFIXES
         folders = ("trainA", "trainB") if data.direction == "AtoB" else ("trainB", "trainA")
         samples = []
         for generator, folder in zip(("G_A", "G_B"), folders):
-            paths = [path for root in data.train for path in list_images(Path(root) / folder, suffixes)][:2]
-            images = [self.task.training_images(path, channels)[0] for path in paths]
+            paths = [path for root in data.train for path in list_images(Path(root) / folder, suffixes)]
+            firsts = (image for path in paths for image in self._read_training_file(path)[:1])
+            images = list(itertools.islice(firsts, 2))
             samples += [(_crop_to(image, multiple, 256), generator) for image in images]
         return samples
 
@@ -564,6 +618,13 @@ class Trainer:
         atomic_write(path, lambda temp: save_image(rows, temp, nrow=3, format="png"))
 
 
+def previous_run_files(run_dir: Path) -> list[Path]:
+    """The outputs of an earlier run in ``run_dir`` (only files the trainer names itself)."""
+    if not run_dir.is_dir():
+        return []
+    return sorted({path for pattern in RUN_OUTPUTS for path in run_dir.glob(pattern) if path.is_file()})
+
+
 def _logged_step(line: str) -> float:
     """The step of one metrics.jsonl line; infinite for a line a kill cut short."""
     try:
@@ -573,11 +634,24 @@ def _logged_step(line: str) -> float:
 
 
 def _crop_to(image: torch.Tensor, multiple: int, limit: int) -> torch.Tensor:
-    """Centre crop to at most ``limit`` pixels a side and a multiple of ``multiple``."""
+    """Centre crop to at most ``limit`` pixels a side and a multiple of ``multiple``. An
+    image too small for that, or for SSIM's window, is padded first (as training crops are)."""
+    smallest = -(-SSIM_WINDOW // multiple) * multiple
+    image = pad_to(image, smallest, smallest)
     height = min(image.shape[-2], limit) // multiple * multiple
     width = min(image.shape[-1], limit) // multiple * multiple
     top, left = (image.shape[-2] - height) // 2, (image.shape[-1] - width) // 2
     return image[..., top : top + height, left : left + width]
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch and the global numpy and Python RNGs. restore itself draws only from
+    torch (samples have their own generators), but last.pt saves all three and a resumed
+    run restores them: left unseeded, a fresh process starts numpy and Python from OS
+    entropy, and a run resumed in another process could never match an uninterrupted one."""
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
 
 
 def _numpy_state() -> list:

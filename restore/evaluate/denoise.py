@@ -33,6 +33,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from restore.evaluate.optional import import_bm3d
 from restore.evaluate.pairs import IMAGE_EXTENSIONS
 from restore.evaluate.report import json_number, mean_or_nan, write_json_file
 from restore.io.image import read_image
@@ -80,8 +81,7 @@ def noisy_baseline(noisy: np.ndarray, sigma: float) -> np.ndarray:
 
 def bm3d_denoise(noisy: np.ndarray, sigma: float) -> np.ndarray:
     """BM3D (grey) or CBM3D in the opponent colour space (RGB), on the float noisy image."""
-    import bm3d  # slow to import and only needed here
-
+    bm3d = import_bm3d()
     if noisy.shape[2] == 1:
         return bm3d.bm3d(noisy[:, :, 0], sigma_psd=sigma / 255.0)[:, :, None]
     return bm3d.bm3d_rgb(noisy, sigma_psd=sigma / 255.0)

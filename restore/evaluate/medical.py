@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from restore.engine.data import sample_generator
+from restore.evaluate.optional import import_bm3d
 from restore.evaluate.report import json_number, mean_or_nan, write_json_file
 from restore.metrics import psnr, ssim
 from restore.metrics.imresize import imresize
@@ -98,6 +99,8 @@ def evaluate_medical(
     options.update(dict.fromkeys(LEVEL_KEYS[options["degradation"]], level))
     superres = options["degradation"] == "kspace"
     methods = methods or (SUPERRES_METHODS if superres else DENOISE_METHODS)
+    if "bm3d" in methods:
+        import_bm3d()  # before any slice is run: says which extra to install
     table = MedicalTable({"weights": model.name, "task": f"medical {options['modality']} {options['degradation']}",
                           "level": level, "limit": limit, "seed": EVAL_SEED, "methods": list(methods)})
     task = MedicalTask(options)
@@ -134,8 +137,7 @@ def _method(name: str, model: Restorer, degraded: torch.Tensor, target: torch.Te
     if name == "noisy":
         return centre
     if name == "bm3d":
-        import bm3d  # slow to import and only needed here
-
+        bm3d = import_bm3d()
         sigma = options["sigma_max"] if options["degradation"] == "rician" else float(np.std(centre - target[0].numpy()))
         return np.asarray(bm3d.bm3d(centre, sigma_psd=sigma), dtype=np.float64)
     if name == "cubic":

@@ -67,8 +67,9 @@ _WRITE_KEEPS_ALPHA = {
 }
 
 
-class ImageReadError(Exception):
-    """An input that cannot be used, with a reason a user can act on."""
+class ImageReadError(ValueError):
+    """An input that cannot be used, with a reason a user can act on (a ValueError: a
+    command that takes images as settings, such as `restore eval`, reports it as a usage error)."""
 
 
 @dataclass

@@ -30,6 +30,7 @@ NIFTI_SUFFIXES = (".nii", ".nii.gz")
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff")
 NUMPY_SUFFIXES = (".npy",)
 SERIES_DESCRIPTION_LIMIT = 64  # VR LO
+IMAGE_PIXEL_TAGS = ("Rows", "Columns", "BitsAllocated")  # type 1 in the Image Pixel module
 DEFAULT_MAX_VOXELS = 1024**3
 
 # Compressed transfer syntaxes -> the package that lets pydicom decode them (RLE and
@@ -78,6 +79,7 @@ class Volume:
     header: Any = None  # datasets (DICOM), header (NIfTI), Image (PNG/TIFF), None (npy)
     files: list[Path] = field(default_factory=list)  # DICOM series: one file per slice
     upscaled: tuple[tuple[int, ...], int] | None = None
+    squeezed: bool = False  # a 2-D .npy array, read as one slice: written back 2-D
 
     def physical(self) -> np.ndarray:
         """Values in physical units (float64)."""
@@ -88,14 +90,29 @@ class Volume:
         stored = (values - self.intercept) / self.slope
         if self.voxels.dtype.kind == "f":
             return stored.astype(self.voxels.dtype)
-        low, high = self.value_range or stored_range(self.voxels.dtype)
-        return np.clip(np.rint(stored), low, high).astype(self.voxels.dtype)
+        return _to_integers(stored, *(self.value_range or stored_range(self.voxels.dtype)), self.voxels.dtype)
 
     def with_voxels(self, voxels: np.ndarray, upscaled_axes: tuple[int, ...] = (), factor: int = 1) -> Volume:
         """A processed copy: new stored values; ``upscaled_axes`` were enlarged ``factor`` times."""
         spacing = tuple(s / factor if axis in upscaled_axes else s for axis, s in enumerate(self.spacing))
         upscaled = (tuple(upscaled_axes), factor) if factor != 1 else None
         return replace(self, voxels=voxels, spacing=spacing, upscaled=upscaled)
+
+
+def _to_integers(values: np.ndarray, low: float, high: float, dtype: np.dtype) -> np.ndarray:
+    """``values`` rounded and clipped to ``[low, high]`` as integers of ``dtype``. float64
+    rounds int64's limits to +-2**63, and casting 2**63 back wraps round to the minimum:
+    values at or past a limit are set to it as an integer instead."""
+    info = np.iinfo(dtype)
+    low_int, high_int = max(int(np.ceil(low)), info.min), min(int(np.floor(high)), info.max)
+    rounded = np.rint(values)
+    # the nearest float64 inside the range, for the cast of everything between the limits
+    safe_low = np.nextafter(np.float64(low_int), np.inf) if int(np.float64(low_int)) < low_int else np.float64(low_int)
+    safe_high = np.nextafter(np.float64(high_int), -np.inf) if int(np.float64(high_int)) > high_int else np.float64(high_int)
+    result = np.clip(rounded, safe_low, safe_high).astype(dtype)
+    result[rounded >= high_int] = high_int
+    result[rounded <= low_int] = low_int
+    return result
 
 
 def stored_range(dtype: np.dtype) -> tuple[float, float]:
@@ -187,6 +204,14 @@ def _read_dicom(path: Path) -> Any:
         raise MedicalReadError(f"{path}: not a readable DICOM file ({error})") from error
     if "PixelData" not in dataset:
         raise MedicalReadError(f"{path}: DICOM file without pixel data ({dataset.get('SOPClassUID', 'unknown class')})")
+    for keyword in IMAGE_PIXEL_TAGS:
+        value = dataset.get(keyword)
+        if not isinstance(value, int) or value <= 0:
+            state = "has no" if value is None else f"has an unusable ({value!r})"
+            raise MedicalReadError(
+                f"{path}: the DICOM file {state} {keyword} tag, which the pixel data cannot be read "
+                f"without: the file is damaged or incomplete"
+            )
     if int(dataset.get("SamplesPerPixel", 1)) != 1:
         raise MedicalReadError(f"{path}: colour DICOM ({dataset.get('PhotometricInterpretation')}); only grey scans are supported")
     return dataset
@@ -373,7 +398,8 @@ def _read_npy(path: Path, max_voxels: int) -> Volume:
         voxels = np.array(mapped)
     except (OSError, ValueError) as error:
         raise MedicalReadError(f"{path}: not a readable .npy array ({error})") from error
-    if voxels.ndim == 2:
+    squeezed = voxels.ndim == 2
+    if squeezed:
         voxels = voxels[None]
     if voxels.ndim not in (3, 4) or voxels.dtype.kind not in "uif":
         raise MedicalReadError(f"{path}: a {voxels.ndim}-D {voxels.dtype} array; 2-D to 4-D numeric arrays are supported")
@@ -382,6 +408,7 @@ def _read_npy(path: Path, max_voxels: int) -> Volume:
         format="npy",
         value_range=None if voxels.dtype.kind == "f" else stored_range(voxels.dtype),
         files=[path],
+        squeezed=squeezed,
     )
 
 
@@ -420,7 +447,7 @@ def write_volume(
 
         write_image(path, Image(volume.voxels[0][:, :, None], format=volume.header.format if volume.header else None))
     elif volume.format == "npy":
-        atomic_write(path, lambda temp: _save_npy(temp, volume.voxels))
+        atomic_write(path, lambda temp: _save_npy(temp, volume.voxels[0] if volume.squeezed else volume.voxels))
     else:
         raise ValueError(f"unknown volume format {volume.format!r}")
 

@@ -15,6 +15,7 @@ from restore.nets.discriminator import MultiScaleConfig, MultiScaleDiscriminator
 from restore.nets.pix2pix_unet import Pix2PixUnetConfig, Pix2PixUnetGenerator
 from restore.nets.resnet import ResnetConfig, ResnetGenerator
 from restore.nets.unet import UNetConfig, UNetGenerator
+from restore.schema import check_field
 
 # arch name -> (config dataclass, module class taking that config)
 ARCHITECTURES: dict[str, tuple[type, type[nn.Module]]] = {
@@ -39,16 +40,20 @@ def parse_network_spec(spec: dict[str, Any]) -> Any:
 
     Unknown fields are an error rather than silently ignored: a typo in a recipe must not
     train a different network than the one the user asked for."""
+    if not isinstance(spec, dict):
+        raise ValueError(f"a network spec is a table with an arch, not {type(spec).__name__}")
     fields = dict(spec)
     arch = fields.pop("arch", None)
     fields.pop("init", None)  # how training initialises the weights, not part of the layout
-    if arch not in ARCHITECTURES:
+    if not isinstance(arch, str) or arch not in ARCHITECTURES:
         raise ValueError(f"unknown network arch {arch!r}; known: {', '.join(ARCHITECTURES)}")
     config_class, _ = ARCHITECTURES[arch]
     known = {f.name for f in dataclasses.fields(config_class)}
     unknown = set(fields) - known
     if unknown:
         raise ValueError(f"{arch}: unknown setting(s) {', '.join(sorted(unknown))}")
+    for name, value in fields.items():
+        check_field(config_class, name, value, f"{arch}: ")
     return config_class(**fields)
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from restore.engine.checkpoint import PICKLE_SUFFIXES, WeightsError, load_tensor_pickle, load_weights
+from restore.engine.checkpoint import PICKLE_SUFFIXES, WeightsError, check_finite, load_tensor_pickle, load_weights
 
 
 def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -37,4 +37,5 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
     state_dict = {key: value for key, value in loaded.items() if isinstance(value, torch.Tensor)}
     if not state_dict:
         raise WeightsError(f"{path}: expected a state dict of tensors, found none (keys: {', '.join(list(loaded)[:5])})")
+    check_finite(state_dict, path)
     return state_dict, {}
