@@ -936,3 +936,13 @@ def test_a_report_without_settings_resumes_as_before_with_a_warning(tmp_path: Pa
     result = denoise_cli(tmp_path, "--in", str(tmp_path / "in"), "--out", str(out), "--sigma", "25")
     assert result.exit_code == 0 and "0 done, 2 skipped" in result.output, result.output
     assert "warning:" in result.output and "did not record its settings" in result.output, result.output
+
+
+def test_a_run_that_left_no_output_does_not_hold_back_one_with_other_settings(tmp_path: Path) -> None:
+    """Stopped at once, or every input failed: nothing made with the old settings is at stake."""
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "bad.png").write_bytes(b"not a png")
+    out = tmp_path / "out"
+    assert denoise_cli(tmp_path, "--in", str(tmp_path / "in"), "--out", str(out), "--sigma", "15").exit_code == 1
+    result = denoise_cli(tmp_path, "--in", str(tmp_path / "in"), "--out", str(out), "--sigma", "25")
+    assert result.exit_code == 1 and "0 done, 0 skipped, 1 failed" in result.output, result.output

@@ -335,7 +335,7 @@ def run_batch(
     )
     try:
         ledger = previous_outputs(read_report(destination / REPORT_NAME), report.settings, settings.overwrite,
-                                  display_path(destination))
+                                  destination, display_path(destination))
     except RerunError as error:
         raise BatchUsageError(str(error)) from error
     if ledger.warning:

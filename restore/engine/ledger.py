@@ -51,27 +51,30 @@ class Ledger:
     warning: str = ""
 
 
-def previous_outputs(report: dict[str, Any] | None, settings: dict[str, Any], overwrite: bool, out: str) -> Ledger:
+def previous_outputs(
+    report: dict[str, Any] | None, settings: dict[str, Any], overwrite: bool, out: Path, shown: str
+) -> Ledger:
     """The ledger a run with ``settings`` starts from, given the ``report`` of the previous run
-    into ``out`` (None: there is none).
+    into ``out`` (None: there is none; ``shown``: ``out`` in messages).
 
     Raises :class:`RerunError` when that run's outputs were made with other settings and
-    ``overwrite`` is not set: skipping them would report them as this run's."""
+    ``overwrite`` is not set: skipping them would report them as this run's. A run that left
+    none of its outputs (stopped at once, or every input failed) has nothing at stake."""
     if report is None:
         return Ledger({}, known=False)
     old = report.get("settings")
     if not isinstance(old, dict):
         return Ledger({}, known=False, warning=(
-            f"{out}/report.json was written by an older restore that did not record its settings: outputs "
+            f"{shown}/report.json was written by an older restore that did not record its settings: outputs "
             f"already there are kept (skipped) whatever settings made them; use --overwrite to redo them"))
     made_from = report.get("made_from")
     made_from = made_from if isinstance(made_from, dict) else {}
     changed = differences(old, settings)
     if not changed:
         return Ledger({str(k): str(v) for k, v in made_from.items()}, known=True)
-    if not overwrite:
+    if not overwrite and any((out / str(name)).exists() for name in made_from):
         raise RerunError(
-            f"--out {out} holds the outputs of a run with other settings ({'; '.join(changed)}): use "
+            f"--out {shown} holds the outputs of a run with other settings ({'; '.join(changed)}): use "
             f"--overwrite to redo them with these settings, or choose another --out"
         )
     return Ledger({}, known=True)  # all made with the old settings: none is this run's
