@@ -344,7 +344,7 @@ def run_batch(
     report.made_from = dict(ledger.made_from)
     planned = {_real_input(job) for job in jobs if job.output is not None and not job.problem}
     pending = [job for job in jobs if _needs_work(job, settings, report, ledger, planned, destination)]
-    _write_report(report)
+    _write_report(report, destination)
 
     def made(job: Job) -> None:
         report.made_from[_output_key(job, destination)] = _real_input(job)
@@ -361,12 +361,12 @@ def run_batch(
         if bar is not None:
             bar.close()
         report.outcomes.sort(key=lambda outcome: outcome.input)
-        _write_report(report)
+        _write_report(report, destination)
     return report
 
 
-def _write_report(report: BatchReport) -> None:
-    atomic_write(Path(report.destination) / REPORT_NAME, lambda temp: temp.write_text(report.to_json()))
+def _write_report(report: BatchReport, destination: Path) -> None:
+    atomic_write(destination / REPORT_NAME, lambda temp: temp.write_text(report.to_json()))
 
 
 def _prepare_destination(destination: Path) -> None:
