@@ -3,18 +3,19 @@ alpha and bit depth, and run whole folders through the batch engine."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from restore.engine.batch import BatchReport, BatchSettings, run_batch
+from restore.engine.batch import BatchReport, BatchSettings, Recorded, run_batch
 from restore.engine.checkpoint import WeightsError
 from restore.engine.progress import Progress
 from restore.io.image import Image, resize_alpha
-from restore.model import RESTORER_SETTINGS, Restorer
+from restore.model import RESTORER_SETTINGS, Restorer, recorded_settings
 from restore.tasks import get_task
-from restore.weights import load_manifest, weights_dir
+from restore.weights import fingerprint, load_manifest, weights_dir
 
 ALPHA_MODES = ("bicubic", "model")  # how alpha follows a task that changes the image size
 
@@ -94,6 +95,32 @@ class TaskProcessor:
     def _default_weights(self, channels: int) -> str:
         return default_weights(self.task.name, channels, self.options)
 
+    def recorded(self) -> Recorded:
+        """The settings of this processor as report.json records them (see
+        :func:`restore.model.recorded_settings`): the task, the weights it may use with their
+        sha256 (without ``weights``, the task's default for each channel count that has one
+        shipped: which one an image used is in its info), the precision and ensemble, and the
+        task's options (folders as real paths)."""
+        names = [self.weights] if self.weights is not None else self._shipped_defaults()
+        weights = {name: digest for each in names for name, digest in fingerprint(each).items()}
+        options = {
+            name: os.path.realpath(value) if isinstance(value, Path) else value
+            for name, value in self.options.items()
+            if name != "max_pixels"  # recorded with the batch's execution settings
+        }
+        record = recorded_settings(self.restorer_settings, model=self._models.get(self.weights or ""))
+        return Recorded({"task": self.task.name, "weights": weights, **record.outputs, **options}, record.execution)
+
+    def _shipped_defaults(self) -> list[str]:
+        """The default weights of grey and of colour images, those this installation ships."""
+        names = set()
+        for channels in (1, 3):
+            try:
+                names.add(self._default_weights(channels))
+            except WeightsError:  # images of this kind fail, each with this message
+                continue
+        return sorted(names)
+
     def is_input(self, path: Path) -> bool:
         """The task's filter of the files under ``--in`` (see :meth:`Task.is_input`)."""
         return self.task.is_input(path, self.options)
@@ -147,4 +174,5 @@ def process_folder(task: str, src: str | Path, dst: str | Path, **options: Any) 
     # the task reads files too (inpainting's masks) and sizes outputs (--outscale) by the same limit
     processor = TaskProcessor(task, root=Path(src), max_pixels=settings.max_pixels, **rest)
     processor.check_weights()
-    return run_batch(Path(src), Path(dst), processor, settings, is_input=processor.is_input)
+    return run_batch(Path(src), Path(dst), processor, settings, is_input=processor.is_input,
+                     recorded=processor.recorded())

@@ -10,6 +10,7 @@ thin layers over it::
 from __future__ import annotations
 
 import functools
+import inspect
 from pathlib import Path
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -18,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from restore.engine.batch import Recorded
 from restore.engine.checkpoint import WeightsError
 from restore.engine.device import autocast, check_precision, inference_precision, resolve_device
 from restore.engine.progress import Progress
@@ -222,6 +224,7 @@ class Restorer:
                 block = grey if channels == 1 else grey.expand_as(block)
             sink(top, left, block)
 
+        info = {**info, "precision": precision, "tile": self.tile}
         stream_tiles(
             self._forward, read_input, height, width, finish,
             tile=self.tile, overlap=self.tile_overlap, scale=self.scale, multiple=self.multiple,
@@ -302,6 +305,42 @@ def _check_finite(image: torch.Tensor) -> None:
     if not finite.all():
         count = int((~finite).sum())
         raise ValueError(f"the image has {count} NaN or infinite sample(s); the network needs finite values")
+
+
+RESTORER_DEFAULTS = {
+    name: parameter.default
+    for name, parameter in inspect.signature(Restorer.__init__).parameters.items()
+    if name in RESTORER_SETTINGS
+}
+
+
+def recorded_settings(settings: dict[str, Any], scans: bool = False, model: Restorer | None = None) -> Recorded:
+    """Restorer ``settings`` (missing ones at their defaults) as report.json records them,
+    resolved for this machine. The precision each kind of input runs at and the ensemble
+    change outputs, so a rerun compares them; the device, tiling and batching change them by
+    rounding at most (tiles are blended), so they are only recorded. ``auto`` tile sizes
+    follow the free memory of the moment: each image's info records the size it ran with.
+    ``scans``: every input is exact (medical), never 8-bit. ``model``: the one model the run
+    uses, already loaded, whose network may overrule the precision (a community architecture
+    runs fp32 under ``auto``); without it the run's models are restore's own networks."""
+    values = {**RESTORER_DEFAULTS, **settings}
+    device = resolve_device(values["device"]) if model is None else model.device
+    requested = values["precision"] if model is None else model.precision
+    # without a model the run uses the shipped defaults, whose bf16 outputs are all measured
+    measured = model is None or (model.entry is not None and BF16_CHECK in model.entry.metrics)
+    exact = inference_precision(device, requested, exact=True, measured=measured)
+    precision = exact if scans else inference_precision(device, requested, exact=False, measured=measured)
+    if precision != exact:
+        precision = f"{precision} for 8-bit images, {exact} for others"
+    batch_size = values["batch_size"]
+    return Recorded(
+        outputs={"precision": precision, "ensemble": values["ensemble"]},
+        execution={
+            "device": str(device), "tile": values["tile"], "tile_overlap": values["tile_overlap"],
+            "batch_size": auto_batch_size(device) if batch_size == "auto" else int(batch_size),
+            "compile": values["compile"],
+        },
+    )
 
 
 def load(name_or_path: str | Path, task: str | None = None, **settings: Any) -> Restorer:

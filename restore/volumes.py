@@ -19,15 +19,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from restore.engine.batch import BatchReport, BatchSettings, Job, run_batch
+from restore.engine.batch import BatchReport, BatchSettings, Job, Recorded, run_batch
 from restore.engine.checkpoint import WeightsError
 from restore.engine.progress import Progress
 from restore.engine.volume import process_slices
 from restore.io.intensity import apply_change, normalisation_for
 from restore.io.medical import DEFAULT_MAX_VOXELS, Volume, output_name, read_volume, volume_kind, write_volume
-from restore.model import RESTORER_SETTINGS, Restorer
+from restore.model import RESTORER_SETTINGS, Restorer, recorded_settings
 from restore.tasks.medical import DEGRADATIONS, MedicalTask, resolved_options, with_stored_rescale
-from restore.weights import load_manifest
+from restore.weights import fingerprint, load_manifest
 
 # (command, modality) -> the degradation its weights must have been trained on
 DEGRADATION_FOR = {("denoise", "ct"): "lowdose", ("denoise", "mr"): "rician", ("superres", "mr"): "kspace"}
@@ -95,10 +95,11 @@ class VolumeProcessor:
                  context: int | None = None, expected_scale: int | None = None, **settings: Any) -> None:
         if (command, modality) not in DEGRADATION_FOR:
             raise WeightsError(f"medical {command} of {modality.upper()} is not available: super-resolution is for MR")
-        self.modality, self.axis = modality, axis
+        self.command, self.modality, self.axis = command, modality, axis
         degradation = DEGRADATION_FOR[command, modality]
-        name = weights or self._default_weights(degradation)
-        self.model = Restorer.from_weights(name, **{k: v for k, v in settings.items() if k in RESTORER_SETTINGS})
+        self.weights = name = weights or self._default_weights(degradation)
+        self.restorer_settings = {k: v for k, v in settings.items() if k in RESTORER_SETTINGS}
+        self.model = Restorer.from_weights(name, **self.restorer_settings)
         trained = self.model.metadata.get("task_options", {})
         if self.model.task.name != "medical" or trained.get("degradation") != degradation:
             what = f"{self.model.task.name} {trained.get('modality', '')} {trained.get('degradation', '')}".strip()
@@ -109,6 +110,15 @@ class VolumeProcessor:
         self.context = int(self.model.metadata["network"].get("extra_channels", 0)) // 2
         if context is not None and context != self.context:
             raise WeightsError(f"weights {name!r} take {self.context} context slice(s) each side, not {context}")
+
+    def recorded(self) -> Recorded:
+        """The settings of this processor as report.json records them (see
+        :func:`restore.model.recorded_settings`): command, modality, weights with their sha256,
+        axis (None: each scan's own), context slices, precision and ensemble."""
+        record = recorded_settings(self.restorer_settings, scans=True, model=self.model)
+        outputs = {"task": f"medical {self.command}", "modality": self.modality, "weights": fingerprint(self.weights),
+                   "axis": self.axis, "context": self.context, **record.outputs}
+        return Recorded(outputs, record.execution)
 
     @staticmethod
     def _default_weights(degradation: str) -> str:
@@ -167,4 +177,4 @@ def process_scans(command: str, src: str | Path, dst: str | Path, *, modality: s
     batch_fields = BatchSettings.__dataclass_fields__
     settings = BatchSettings(**{k: v for k, v in options.items() if k in batch_fields})
     processor = VolumeProcessor(command, modality, **{k: v for k, v in options.items() if k not in batch_fields})
-    return run_batch(Path(src), Path(dst), processor, settings, units=ScanUnits())
+    return run_batch(Path(src), Path(dst), processor, settings, units=ScanUnits(), recorded=processor.recorded())

@@ -9,6 +9,7 @@ through the manifest; anything else is taken as a path to a file.
 from __future__ import annotations
 
 import hashlib
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,6 +123,23 @@ def resolve_weights(name_or_path: str, task: str | None = None) -> tuple[Path, W
     mine = ", ".join(sorted(users)) or "none"
     raise WeightsError(f"{name_or_path!r} is neither a shipped weights name ({known}), a user model ({mine}) "
                        f"nor an existing file")
+
+
+def fingerprint(name_or_path: str) -> dict[str, str]:
+    """``{name: sha256}`` of the weights ``name_or_path`` stands for (as :func:`resolve_weights`
+    finds them), as report.json records them: a shipped or user model's name with the sha256
+    its manifest or registry records (the file is checked against it when loaded), a file as
+    its real path with the sha256 of its bytes."""
+    manifest = load_manifest()
+    if name_or_path in manifest:
+        return {name_or_path: manifest[name_or_path].sha256}
+    from restore.zoo.registry import load_registry  # the registry imports this module
+
+    users = load_registry()
+    if name_or_path in users:
+        return {name_or_path: users[name_or_path].sha256}
+    path = Path(name_or_path).expanduser()
+    return {os.path.realpath(path): sha256_of(path)}
 
 
 MANIFEST_HEADER = (

@@ -7,6 +7,7 @@ rest run in-process on tiny images and a tiny (untrained) network."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 import json
 import os
@@ -37,7 +38,7 @@ from restore.engine.config import from_dict, load_toml, to_toml
 from restore.engine.train import Trainer
 from restore.io.image import read_image
 from restore.nets import build_network
-from test_batch import dead_pid
+from test_batch import dead_pid, write_distinct_images
 from test_train import logged_scalars
 from tiny_weights import tiny_denoise_spec, write_tiny_denoise_weights, write_tiny_superres_weights
 
@@ -96,7 +97,13 @@ def test_killed_batch_resumes_to_the_uninterrupted_result(tmp_path: Path) -> Non
     first = subprocess.Popen(args, env=quiet_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     kill_when(first, lambda: len(list(out.glob("[0-9]*.png"))) >= 3)
     finished = {path.name for path in out.glob("[0-9]*.png")}
-    assert 3 <= len(finished) < len(names) and not (out / "report.json").exists()
+    assert 3 <= len(finished) < len(names)
+    assert json.loads((out / "report.json").read_text())["complete"] is False  # the one written at the start
+
+    other = subprocess.run([*args, "--sigma", "15"], env=quiet_env(), capture_output=True, text=True,
+                           timeout=KILL_TIMEOUT, check=False)  # the killed run's settings are known
+    assert other.returncode == 2 and "sigma: 25.0 -> 15.0" in other.stderr, other.stderr
+    assert {path.name for path in out.glob("[0-9]*.png")} == finished
 
     second = subprocess.run(args, env=quiet_env(), capture_output=True, text=True, timeout=KILL_TIMEOUT, check=False)
     assert second.returncode == 0, second.stderr
@@ -660,7 +667,10 @@ def test_unusable_weights_stop_the_run_before_any_image(tmp_path: Path, damage: 
 
 
 def denoise_cli(tmp_path: Path, *args: str):
-    weights = write_tiny_denoise_weights(tmp_path / "tiny.safetensors")
+    """``restore denoise`` with one tiny weights file per test (written once: a rerun uses the same file)."""
+    weights = tmp_path / "tiny.safetensors"
+    if not weights.exists():
+        write_tiny_denoise_weights(weights)
     return CliRunner().invoke(main, ["denoise", "--weights", str(weights), "--sigma", "25", "--quiet", *args])
 
 
@@ -939,3 +949,135 @@ def test_non_finite_weights_in_a_published_pth_are_refused(tmp_path: Path) -> No
     torch.save(state, tmp_path / "model.pth")
     with pytest.raises(WeightsError, match=f"tensor '{first}' holds 1 NaN or infinite value"):
         restore.load(tmp_path / "model.pth", task="denoise")
+
+
+# -- reruns into the same --out -------------------------------------------------------------
+
+
+def test_report_records_the_resolved_settings(tmp_path: Path) -> None:
+    write_photos(tmp_path / "in", count=1, size=16)
+    result = denoise_cli(tmp_path, "--in", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--sigma", "15",
+                         "--ext", "jpg", "--jpeg-quality", "90", "--precision", "fp32", "--suffix", "_clean")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    weights = tmp_path / "tiny.safetensors"
+    assert report["settings"] == {
+        "task": "denoise", "weights": {str(weights.resolve()): hashlib.sha256(weights.read_bytes()).hexdigest()},
+        "precision": "fp32", "ensemble": False, "sigma": 15.0, "suffix": "_clean", "ext": "jpg", "jpeg_quality": 90,
+    }
+    execution = report["execution"]
+    assert execution["device"] != "auto" and isinstance(execution["batch_size"], int), execution
+    (item,) = report["files"]
+    assert item["info"]["precision"] == "fp32" and isinstance(item["info"]["tile"], int), item
+
+    # default precision and weights: what auto resolved to, and each shipped default with its sha256
+    result = CliRunner().invoke(main, ["denoise", "--in", str(tmp_path / "in"), "--out", str(tmp_path / "auto"),
+                                       "--quiet"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "auto" / "report.json").read_text())
+    manifest = restore.weights.load_manifest()
+    assert report["settings"]["weights"] == {name: manifest[name].sha256 for name in ("denoise-color", "denoise-gray")}
+    assert report["settings"]["precision"] in ("fp32", "bf16", "bf16 for 8-bit images, fp32 for others")
+    (item,) = report["files"]
+    assert item["info"]["weights"] == "denoise-color" and item["info"]["precision"] in ("fp32", "bf16"), item
+
+
+def output_bytes(folder: Path) -> dict[str, bytes]:
+    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*.png"))}
+
+
+def test_a_rerun_with_other_settings_is_refused_unless_overwrite(tmp_path: Path) -> None:
+    write_photos(tmp_path / "in", count=2, size=16)
+    out = tmp_path / "out"
+    assert denoise_cli(tmp_path, "--in", str(tmp_path / "in"), "--out", str(out), "--sigma", "15").exit_code == 0
+    first, report = output_bytes(out), (out / "report.json").read_text()
+    other = write_tiny_denoise_weights(tmp_path / "other.safetensors", seed=1)
+
+    def rerun(*args: str):
+        return CliRunner().invoke(main, ["denoise", "--in", str(tmp_path / "in"), "--out", str(out), "--quiet", *args])
+
+    changed = ("--weights", str(other), "--sigma", "25", "--ensemble")
+    refused = rerun(*changed)
+    assert refused.exit_code == 2, refused.output
+    for named in ("sigma: 15.0 -> 25.0", "ensemble: false -> true", "weights: {", "--overwrite"):
+        assert named in refused.output, (named, refused.output)
+    assert output_bytes(out) == first and (out / "report.json").read_text() == report
+
+    # how the network runs (tiles, threads) is not a setting that changes the outputs
+    same = rerun("--weights", str(tmp_path / "tiny.safetensors"), "--sigma", "15", "--tile", "64", "--workers", "1")
+    assert same.exit_code == 0 and "0 done, 2 skipped" in same.output, same.output
+
+    redone = rerun(*changed, "--overwrite")
+    assert redone.exit_code == 0 and "2 done, 0 skipped" in redone.output, redone.output
+    assert all(output_bytes(out)[name] != first[name] for name in first)
+    assert json.loads((out / "report.json").read_text())["settings"]["sigma"] == 25.0
+    again = rerun(*changed)
+    assert again.exit_code == 0 and "0 done, 2 skipped" in again.output, again.output
+
+
+def test_an_output_made_from_another_input_is_not_taken_as_done(tmp_path: Path) -> None:
+    """``shot.jpg`` made ``shot.png`` (--ext png); then ``shot.png`` joins --in: it gets its
+    own name, so the file there is not its output, and ``shot.jpg`` moves to ``shot.jpg.png``."""
+    source, out = tmp_path / "in", tmp_path / "out"
+    write_distinct_images(source, ["shot.jpg"])
+    assert denoise_cli(tmp_path, "--in", str(source), "--out", str(out), "--ext", "png").exit_code == 0
+    write_distinct_images(tmp_path / "later", ["other.png", "shot.png"])  # another grey level than shot.jpg's
+    (tmp_path / "later" / "shot.png").rename(source / "shot.png")
+    result = denoise_cli(tmp_path, "--in", str(source), "--out", str(out), "--ext", "png")
+    assert result.exit_code == 0 and "2 done, 0 skipped" in result.output, result.output
+    reference = denoise_cli(tmp_path, "--in", str(source), "--out", str(tmp_path / "reference"), "--ext", "png")
+    assert reference.exit_code == 0, reference.output
+    assert output_bytes(out) == output_bytes(tmp_path / "reference")  # shot.png and shot.jpg.png, each its own
+    again = denoise_cli(tmp_path, "--in", str(source), "--out", str(out), "--ext", "png")
+    assert "0 done, 2 skipped" in again.output, again.output
+
+
+def test_an_output_of_an_input_of_an_earlier_run_is_kept(tmp_path: Path) -> None:
+    write_distinct_images(tmp_path / "a", ["x.png"])
+    write_distinct_images(tmp_path / "b", ["other.png", "x.png"])
+    out = tmp_path / "out"
+    assert denoise_cli(tmp_path, "--in", str(tmp_path / "a"), "--out", str(out)).exit_code == 0
+    first = output_bytes(out)
+    result = denoise_cli(tmp_path, "--in", str(tmp_path / "b"), "--out", str(out))
+    assert result.exit_code == 1, result.output
+    assert f"holds the result of {tmp_path.resolve() / 'a' / 'x.png'}" in result.output, result.output
+    assert "--overwrite" in result.output and output_bytes(out)["x.png"] == first["x.png"]
+    result = denoise_cli(tmp_path, "--in", str(tmp_path / "b"), "--out", str(out), "--overwrite")
+    assert result.exit_code == 0 and output_bytes(out)["x.png"] != first["x.png"], result.output
+
+
+def test_a_file_restore_did_not_make_is_neither_skipped_nor_replaced(tmp_path: Path) -> None:
+    source, out = tmp_path / "in", tmp_path / "out"
+    write_distinct_images(source, ["a.png"])
+    assert denoise_cli(tmp_path, "--in", str(source), "--out", str(out)).exit_code == 0
+    write_distinct_images(tmp_path / "later", ["b.png"])
+    (tmp_path / "later" / "b.png").rename(source / "b.png")
+    (out / "b.png").write_bytes(b"the user's own file")
+    result = denoise_cli(tmp_path, "--in", str(source), "--out", str(out))
+    assert result.exit_code == 1 and "0 done, 1 skipped, 1 failed" in result.output, result.output
+    assert "does not list it" in result.output and (out / "b.png").read_bytes() == b"the user's own file"
+
+
+def test_a_report_without_settings_resumes_as_before_with_a_warning(tmp_path: Path) -> None:
+    """A report.json of a restore that did not record settings: nothing says what made the
+    outputs, so they are skipped as they always were, and the run says so."""
+    write_photos(tmp_path / "in", count=2, size=16)
+    out = tmp_path / "out"
+    assert denoise_cli(tmp_path, "--in", str(tmp_path / "in"), "--out", str(out), "--sigma", "15").exit_code == 0
+    report = json.loads((out / "report.json").read_text())
+    for key in ("settings", "execution", "made_from", "complete", "warnings"):
+        report.pop(key, None)
+    (out / "report.json").write_text(json.dumps(report))
+    result = denoise_cli(tmp_path, "--in", str(tmp_path / "in"), "--out", str(out), "--sigma", "25")
+    assert result.exit_code == 0 and "0 done, 2 skipped" in result.output, result.output
+    assert "warning:" in result.output and "did not record its settings" in result.output, result.output
+
+
+def test_a_run_that_left_no_output_does_not_hold_back_one_with_other_settings(tmp_path: Path) -> None:
+    """Stopped at once, or every input failed: nothing made with the old settings is at stake."""
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "bad.png").write_bytes(b"not a png")
+    out = tmp_path / "out"
+    assert denoise_cli(tmp_path, "--in", str(tmp_path / "in"), "--out", str(out), "--sigma", "15").exit_code == 1
+    result = denoise_cli(tmp_path, "--in", str(tmp_path / "in"), "--out", str(out), "--sigma", "25")
+    assert result.exit_code == 1 and "0 done, 0 skipped, 1 failed" in result.output, result.output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -182,3 +183,21 @@ def test_npy_keeps_its_dimensions_and_every_int64_outside_the_window(tmp_path: P
         assert result.shape == shape and result.dtype == np.int64, name
         assert result.reshape(-1, 64)[:, : len(outside)].tolist() == [outside] * (1 if name == "flat.npy" else 2)
         assert np.all(result.reshape(-1, 64)[:, len(outside):] == 541), name  # inside the window: changed
+
+
+def test_report_records_the_scan_settings_and_a_rerun_with_others_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    write_nifti(tmp_path / "in" / "brain.nii.gz", phantom((16, 16, 4), seed=2, high=900).astype(np.int16))
+    weights = write_identity_weights(tmp_path / "identity.safetensors")
+    args = ("denoise", "--modality", "mr", "--in", str(tmp_path / "in"), "--out", str(tmp_path / "out"),
+            "--weights", str(weights))
+    code, output = run(*args)
+    assert code == 0, output
+    settings = json.loads((tmp_path / "out" / "report.json").read_text())["settings"]
+    assert settings["task"] == "medical denoise" and settings["modality"] == "mr" and settings["axis"] is None
+    assert settings["weights"] == {str(weights.resolve()): hashlib.sha256(weights.read_bytes()).hexdigest()}
+    assert settings["precision"] == "fp32" and settings["context"] == 0  # scans never run in bf16 by default
+    code, output = run(*args, "--axis", "1")
+    assert code == 2 and "axis: null -> 1" in output and "--overwrite" in output, output
+    code, output = run(*args)
+    assert code == 0 and "0 done, 1 skipped" in output, output

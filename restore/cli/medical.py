@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from restore.cli.options import check_tiling, inference_options
+from restore.cli.options import check_tiling, finish, inference_options
 
 
 def scan_options(function: Callable) -> Callable:
@@ -86,8 +86,4 @@ def _run(command: str, settings: dict[str, Any], scale: int | None = None) -> No
         report = process_scans(command, source, destination, expected_scale=scale, **settings)
     except (BatchUsageError, PrecisionError, WeightsError) as error:
         raise click.UsageError(str(error)) from error
-    for outcome in report.outcomes:
-        if outcome.status == "failed":
-            click.echo(f"failed: {outcome.input}: {outcome.reason}", err=True)
-    click.echo(f"{report.summary()}; report: {destination / 'report.json'}")
-    raise SystemExit(report.exit_code)
+    finish(report, destination)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from restore.engine.batch import BatchReport
 
 DEVICES = ["auto", "cpu", "cuda", "mps"]
 PRECISIONS = ["fp32", "bf16", "fp16"]
@@ -150,6 +153,13 @@ def run_task(task: str, settings: dict[str, Any]) -> None:
         report = process_folder(task, source, destination, **settings)
     except (BatchUsageError, PrecisionError, WeightsError) as error:
         raise click.UsageError(str(error)) from error
+    finish(report, destination)
+
+
+def finish(report: BatchReport, destination: Path) -> None:
+    """Say what went wrong or differently, and exit 0 (all done) or 1 (some inputs failed)."""
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
     for outcome in report.outcomes:
         if outcome.status == "failed":
             click.echo(f"failed: {outcome.input}: {outcome.reason}", err=True)

@@ -5,7 +5,10 @@ Guarantees, whatever the task:
 - each output is written atomically (temp file in the same folder + rename), so an
   interrupted run leaves complete files only, and a re-run skips what exists (resume);
 - a bad input is reported with its path and reason and the batch goes on;
-- ``report.json`` in ``--out`` lists every input with status, seconds and output path;
+- ``report.json`` in ``--out`` lists every input with status, seconds and output path, the
+  settings the outputs were made with and the input each output was made from; it is
+  written when the run starts too, so that a rerun after a kill knows them
+  (restore.engine.ledger: a rerun with other settings is refused, not skipped);
 - decoding and encoding run in worker threads (OpenCV, zlib and numpy release the GIL) so the model
   does not wait for the disk.
 """
@@ -24,6 +27,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from restore._version import __version__
+from restore.engine.ledger import Ledger, RerunError, as_json, previous_outputs, read_report
 from restore.engine.progress import Progress, StepBar
 from restore.io.atomic import atomic_write, remove_stale_temps
 from restore.io.image import Image, ImageReadError, file_kind, read_image, write_image
@@ -31,7 +35,6 @@ from restore.io.image import Image, ImageReadError, file_kind, read_image, write
 READABLE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif"}
 WRITABLE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
 REPORT_NAME = "report.json"
-_REPORT_READ_LIMIT = 256 * 1024 * 1024  # bytes of a report.json read to tell whether restore wrote it
 
 # What a bad input or a failed write raises. Any other exception is reported too, named by
 # its type: one input's failure (a decoder's bug on damaged bytes, memory for one huge
@@ -56,6 +59,19 @@ class BatchSettings:
     quiet: bool = False  # no progress bar
     max_pixels: int = 20000 * 20000  # larger inputs are refused before decoding
     jpeg_quality: int = 95
+
+
+@dataclass
+class Recorded:
+    """What report.json records of how the outputs were made, beside the batch's own settings.
+
+    ``outputs``: the resolved settings that decide what the outputs are (task, weights and
+    their sha256, precision, task options): a rerun into the same --out compares them.
+    ``execution``: how they were computed (device, tiles, threads), which changes outputs
+    by rounding at most: recorded, not compared."""
+
+    outputs: dict[str, Any] = field(default_factory=dict)
+    execution: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -126,6 +142,11 @@ class BatchReport:
     source: str
     destination: str
     outcomes: list[Outcome] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)  # Recorded.outputs and the batch's naming settings
+    execution: dict[str, Any] = field(default_factory=dict)
+    made_from: dict[str, str] = field(default_factory=dict)  # output (relative to --out) -> real input path
+    complete: bool = False  # False in the report written at the start (and left so by a killed run)
+    warnings: list[str] = field(default_factory=list)  # about the run as a whole
 
     def count(self, status: str) -> int:
         return sum(outcome.status == status for outcome in self.outcomes)
@@ -144,8 +165,13 @@ class BatchReport:
                 "restore_version": __version__,
                 "source": self.source,
                 "destination": self.destination,
+                "complete": self.complete,
+                "settings": self.settings,
+                "execution": self.execution,
+                "warnings": self.warnings,
                 "summary": {status: self.count(status) for status in ("done", "skipped", "failed")},
-                "files": [asdict(outcome) for outcome in self.outcomes],
+                "files": [asdict(outcome) for outcome in sorted(self.outcomes, key=lambda outcome: outcome.input)],
+                "made_from": dict(sorted(self.made_from.items())),
             },
             indent=2,
         )
@@ -257,14 +283,7 @@ def _refuse_shared_outputs(jobs: list[Job]) -> None:
 def is_report(path: Path) -> bool:
     """Whether ``path`` is the report.json of a restore run (not an input of the next one:
     ``restore superres --in denoised/`` after ``restore denoise --out denoised/``)."""
-    if path.name != REPORT_NAME:
-        return False
-    try:
-        with open(path, "rb") as handle:
-            report = json.loads(handle.read(_REPORT_READ_LIMIT))
-    except (OSError, ValueError):
-        return False
-    return isinstance(report, dict) and {"summary", "files"} <= report.keys()
+    return path.name == REPORT_NAME and read_report(path) is not None
 
 
 def _real_path(path: Path) -> Path:
@@ -294,28 +313,60 @@ def run_batch(
     settings: BatchSettings,
     is_input: Callable[[Path], bool] = lambda _: True,
     units: Units = IMAGES,
+    recorded: Recorded | None = None,
 ) -> BatchReport:
     """Process every input under ``source`` into ``destination``; returns the report (also
-    written to ``destination/report.json``)."""
+    written to ``destination/report.json``, first when the run starts, then when it ends).
+
+    An existing output is skipped (resume) only if the previous report says it was made from
+    the same input with the same ``recorded.outputs`` settings (or if there is no such record
+    at all, as after older restore versions). A previous run with other settings is a usage
+    error unless ``settings.overwrite``; an output made from another input is redone when that
+    input now has another output name, and fails otherwise (it is that input's result)."""
     source, destination = Path(source), Path(destination)
+    recorded = recorded or Recorded()
     jobs = plan_jobs(source, destination, settings, is_input, units)
     _prepare_destination(destination)
+    report = BatchReport(
+        display_path(source), display_path(destination),
+        settings=as_json({**recorded.outputs, "suffix": settings.suffix, "ext": settings.ext,
+                          "jpeg_quality": settings.jpeg_quality}),
+        execution=as_json({**recorded.execution, "workers": settings.workers, "max_pixels": settings.max_pixels}),
+    )
+    try:
+        ledger = previous_outputs(read_report(destination / REPORT_NAME), report.settings, settings.overwrite,
+                                  destination, display_path(destination))
+    except RerunError as error:
+        raise BatchUsageError(str(error)) from error
+    if ledger.warning:
+        report.warnings.append(ledger.warning)
     remove_stale_temps({destination, *(job.output.parent for job in jobs if job.output is not None)})
-    report = BatchReport(display_path(source), display_path(destination))
-    pending = [job for job in jobs if _needs_work(job, settings, report)]
+    report.made_from = dict(ledger.made_from)
+    planned = {_real_input(job) for job in jobs if job.output is not None and not job.problem}
+    pending = [job for job in jobs if _needs_work(job, settings, report, ledger, planned, destination)]
+    _write_report(report, destination)
+
+    def made(job: Job) -> None:
+        report.made_from[_output_key(job, destination)] = _real_input(job)
+
     bar = _progress_bar(len(pending), settings.quiet)
     steps = None if bar is None else StepBar()
     try:
         with ThreadPoolExecutor(max(1, settings.workers), thread_name_prefix="restore-io") as pool:
-            _run_pipeline(pending, process, settings, pool, report, bar, units, steps)
+            _run_pipeline(pending, process, settings, pool, report, bar, units, steps, made)
+        report.complete = True
     finally:
         if steps is not None:
             steps.close()
         if bar is not None:
             bar.close()
         report.outcomes.sort(key=lambda outcome: outcome.input)
-        atomic_write(destination / REPORT_NAME, lambda temp: temp.write_text(report.to_json()))
+        _write_report(report, destination)
     return report
+
+
+def _write_report(report: BatchReport, destination: Path) -> None:
+    atomic_write(destination / REPORT_NAME, lambda temp: temp.write_text(report.to_json()))
 
 
 def _prepare_destination(destination: Path) -> None:
@@ -333,18 +384,49 @@ def _prepare_destination(destination: Path) -> None:
         raise BatchUsageError(f"--out {shown}: {REPORT_NAME} there is not a file restore wrote; move it away")
 
 
-def _needs_work(job: Job, settings: BatchSettings, report: BatchReport) -> bool:
-    """Record non-images and already-finished outputs; True for jobs left to run."""
+def _needs_work(
+    job: Job, settings: BatchSettings, report: BatchReport, ledger: Ledger, planned: set[str], destination: Path
+) -> bool:
+    """Record non-images, finished outputs and outputs that belong to another input; True
+    for jobs left to run. ``report.made_from`` gets the jobs whose output does not exist yet:
+    if this run is killed, whatever exists of them at the next run was made by this one.
+    ``planned``: the real paths of every input of this run that has an output."""
     if job.output is None or job.problem:
         reason = job.problem or _not_an_input(job.source)
         report.outcomes.append(Outcome(display_path(job.source), None, "failed", reason=reason))
         return False
-    if job.output.exists() and not settings.overwrite:
-        report.outcomes.append(
-            Outcome(display_path(job.source), display_path(job.output), "skipped", reason="output exists (use --overwrite to redo)")
-        )
+    name, shown = _output_key(job, destination), display_path(job.output)
+    if not job.output.exists():
+        report.made_from[name] = _real_input(job)
+        return True
+    if settings.overwrite:
+        return True
+    maker = ledger.made_from.get(name) if ledger.known else _real_input(job)
+    if maker == _real_input(job):
+        report.made_from[name] = maker
+        report.outcomes.append(Outcome(display_path(job.source), shown, "skipped",
+                                       reason="output exists (use --overwrite to redo)"))
         return False
-    return True
+    if maker in planned:  # that input's output is now another file: this one is this input's to write
+        return True
+    if maker is None:
+        reason = (f"its output {shown} exists, but {REPORT_NAME} does not list it as made from this input "
+                  f"with these settings; move it away, or use --overwrite to replace it")
+    else:
+        reason = (f"its output {shown} holds the result of {maker} from an earlier run into this --out; "
+                  f"use --overwrite to replace it, or choose another --out")
+    report.outcomes.append(Outcome(display_path(job.source), None, "failed", reason=reason))
+    return False
+
+
+def _output_key(job: Job, destination: Path) -> str:
+    """A job's output as ``made_from`` names it: relative to --out, however --out is spelled."""
+    return display_path(Path(os.path.relpath(job.output, destination)))
+
+
+def _real_input(job: Job) -> str:
+    """A job's input as ``made_from`` names it: its real path, however --in is spelled."""
+    return display_path(_real_path(job.source))
 
 
 def _not_an_input(path: Path) -> str:
@@ -366,11 +448,12 @@ def _run_pipeline(
     bar,
     units: Units = IMAGES,
     steps: StepBar | None = None,
+    made: Callable[[Job], None] = lambda _: None,
 ) -> None:
     """Decode ahead in the pool, run the model here, encode/write in the pool; ``steps``
-    shows the progress within each input."""
+    shows the progress within each input, ``made`` is told of each output written."""
     reads: deque[tuple[Job, Future]] = deque()
-    writes: deque[tuple[Outcome, Future]] = deque()
+    writes: deque[tuple[Job, Outcome, Future]] = deque()
     upcoming = iter(jobs)
     lookahead = 2 * max(1, settings.workers)
 
@@ -382,10 +465,11 @@ def _run_pipeline(
             reads.append((job, pool.submit(_timed, units.read, job, settings)))
 
     def collect_writes(block: bool) -> None:
-        while writes and (block or writes[0][1].done()):
-            outcome, future = writes.popleft()
+        while writes and (block or writes[0][2].done()):
+            job, outcome, future = writes.popleft()
             try:
                 outcome.seconds = round(outcome.seconds + future.result()[1], 4)
+                made(job)
             except Exception as error:  # see _EXPECTED_ERRORS
                 outcome.status, outcome.reason = "failed", f"cannot write output: {_described(error)}"
             report.outcomes.append(outcome)
@@ -413,7 +497,7 @@ def _run_pipeline(
             if bar is not None:
                 bar.update(1)
             continue
-        writes.append((outcome, pool.submit(_timed, units.write, job.output, result, settings)))
+        writes.append((job, outcome, pool.submit(_timed, units.write, job.output, result, settings)))
         collect_writes(block=False)
     collect_writes(block=True)
 
