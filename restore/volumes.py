@@ -143,7 +143,8 @@ class VolumeProcessor:
         in_plane = tuple(a for a in range(3) if a != axis)
         result = volume.with_voxels(volume.from_physical(physical), in_plane, scale)
         info = {"weights": self.model.name, "modality": self.modality, "axis": axis, "context": self.context,
-                "shape": list(result.voxels.shape), "normalisation": [normalisation.low, normalisation.high]}
+                "shape": list(result.voxels.shape), "normalisation": [normalisation.low, normalisation.high],
+                "grouping": grouping_report(volume, axis)}
         return result, info
 
     def _run_slice(self, stack: np.ndarray) -> np.ndarray:
@@ -152,6 +153,16 @@ class VolumeProcessor:
         options = {"neighbours": torch.from_numpy(np.ascontiguousarray(stack[None, 1:]))} if self.context else {}
         output, _ = self.model.run(centre, **options)
         return output[0, 0].numpy()
+
+
+def grouping_report(volume: Volume, axis: int) -> dict[str, Any]:
+    """How the scan was split into 3-D volumes processed one at a time: DICOM by slice
+    position and time point (restore.io.dicom_grouping), NIfTI/.npy by their 4th axis."""
+    if volume.grouping is not None:
+        return volume.grouping.describe()
+    volumes = volume.voxels.shape[3] if volume.voxels.ndim == 4 else 1
+    return {"volumes": volumes, "slices_per_volume": int(volume.voxels.shape[axis]),
+            "by": "4th axis" if volumes > 1 else None}
 
 
 def process_scans(command: str, src: str | Path, dst: str | Path, *, modality: str, **options: Any) -> BatchReport:

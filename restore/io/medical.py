@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from restore.io.atomic import atomic_write
+from restore.io.dicom_grouping import Grouping, GroupingError, group_images
 
 DICOM_SUFFIXES = (".dcm", ".dicom", ".ima")
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
@@ -58,7 +59,9 @@ class Volume:
     """A scan as stored.
 
     ``voxels``: stored values in the stored dtype, ``(slices, rows, columns)`` for DICOM
-    and 2-D images (one slice), the file's array order for NIfTI and ``.npy`` (3-D, or 4-D
+    and 2-D images (one slice), with a fourth axis of volumes (time points, echoes,
+    diffusion directions) for DICOM series that hold several (see
+    restore.io.dicom_grouping), the file's array order for NIfTI and ``.npy`` (3-D, or 4-D
     with volumes along the last axis). ``slope``/``intercept`` (scalars, or per-slice arrays
     broadcastable to ``voxels``) give physical values (CT: Hounsfield units).
     ``value_range``: the stored type's valid range (DICOM: BitsStored and
@@ -76,8 +79,9 @@ class Volume:
     slice_axis: int = 0
     modality: str | None = None  # DICOM Modality (CT, MR), when the file says
     header: Any = None  # datasets (DICOM), header (NIfTI), Image (PNG/TIFF), None (npy)
-    files: list[Path] = field(default_factory=list)  # DICOM series: one file per slice
+    files: list[Path] = field(default_factory=list)  # DICOM series: one file per image
     upscaled: tuple[tuple[int, ...], int] | None = None
+    grouping: Grouping | None = None  # DICOM: which file or frame holds which slice of which volume
 
     def physical(self) -> np.ndarray:
         """Values in physical units (float64)."""
@@ -253,18 +257,36 @@ def _read_dicom_series(folder: Path, files: list[Path], max_voxels: int) -> Volu
     series = {str(d.get("SeriesInstanceUID", "")) for d in datasets}
     if len(series) > 1:
         raise MedicalReadError(f"{folder}: {len(series)} DICOM series in one folder; give each series its own folder")
-    order = sorted(range(len(datasets)), key=lambda i: _series_sort_key(datasets[i]))
-    volume = _dicom_volume([datasets[i] for i in order], folder, max_voxels)
-    volume.format, volume.files = "dicom-series", [files[i] for i in order]
+    volume = _dicom_volume(datasets, folder, max_voxels)
+    volume.format, volume.files = "dicom-series", list(files)
     return volume
 
 
-def _series_sort_key(dataset: Any) -> tuple[float, int]:
-    """Position along the slice normal, then InstanceNumber (ties: e.g. repeated
-    acquisitions at one position, or files without geometry)."""
-    position, normal, _ = _slice_geometry(dataset)
-    distance = float(position @ normal) if position is not None and normal is not None else 0.0
-    return distance, int(dataset.get("InstanceNumber", 0) or 0)
+def _grouping(datasets: list[Any], frames: int, path: Path) -> Grouping:
+    """The images (files of a series, or frames of one file) grouped into volumes by
+    position along the first image's slice normal and by time point (restore.io.dicom_grouping).
+    Frames of a file without per-frame positions are slices in frame order."""
+    first = datasets[0]
+    normal = _slice_geometry(first)[1]
+    if len(datasets) > 1:
+        images = [(dataset, 0) for dataset in datasets]
+        orders = [float(dataset.get("InstanceNumber", 0) or 0) for dataset in datasets]
+    else:
+        images = [(first, frame) for frame in range(frames)]
+        orders = [float(frame) for frame in range(frames)]
+    per_frame = first.get("PerFrameFunctionalGroupsSequence")
+    located = len(datasets) > 1 or bool(per_frame) and "PlanePositionSequence" in per_frame[0]
+    distances = []
+    for dataset, frame in images:
+        position = _slice_geometry(dataset, frame)[0]
+        distances.append(float(position @ normal) if located and position is not None and normal is not None else None)
+    lookups = [lambda sequence, keyword, dataset=dataset, frame=frame:
+               _functional(dataset, sequence, keyword, frame) if sequence else dataset.get(keyword)
+               for dataset, frame in images]
+    try:
+        return group_images(distances, lookups, orders)
+    except GroupingError as error:
+        raise MedicalReadError(f"{path}: {error}") from error
 
 
 def _dicom_volume(datasets: list[Any], path: Path, max_voxels: int) -> Volume:
@@ -277,16 +299,19 @@ def _dicom_volume(datasets: list[Any], path: Path, max_voxels: int) -> Volume:
     dtypes = {s.dtype for s in slices}
     if len(shapes) > 1 or len(dtypes) > 1:
         raise MedicalReadError(f"{path}: slices differ in size or type ({sorted(map(str, shapes))}, {sorted(map(str, dtypes))})")
-    voxels = np.concatenate(slices, axis=0)
+    images = np.concatenate(slices, axis=0)
+    grouping = _grouping(datasets, images.shape[0], path)
+    voxels = grouping.gather(images)
     if len(datasets) > 1:
         rescale = [_rescale(dataset) for dataset in datasets]
         positions = [_slice_geometry(dataset)[0] for dataset in datasets]
     else:
-        rescale = [_rescale(first, frame) for frame in range(voxels.shape[0])]
-        positions = [_slice_geometry(first, frame)[0] for frame in range(voxels.shape[0])]
-    slopes = np.array([s for s, _ in rescale]).reshape(-1, 1, 1)
-    intercepts = np.array([i for _, i in rescale]).reshape(-1, 1, 1)
-    uniform = np.all(slopes == slopes[0]) and np.all(intercepts == intercepts[0])
+        rescale = [_rescale(first, frame) for frame in range(images.shape[0])]
+        positions = [_slice_geometry(first, frame)[0] for frame in range(images.shape[0])]
+    positions = [positions[i] for i in grouping.cells[:, 0]]  # one volume's, in slice order
+    slopes = grouping.gather(np.array([s for s, _ in rescale]).reshape(-1, 1, 1))
+    intercepts = grouping.gather(np.array([i for _, i in rescale]).reshape(-1, 1, 1))
+    uniform = np.all(slopes == slopes.flat[0]) and np.all(intercepts == intercepts.flat[0])
     _, normal, (row_spacing, column_spacing) = _slice_geometry(first)
     slice_spacing = float(first.get("SpacingBetweenSlices", first.get("SliceThickness", 1.0)) or 1.0)
     if normal is not None and len(positions) > 1 and all(p is not None for p in positions):
@@ -296,14 +321,15 @@ def _dicom_volume(datasets: list[Any], path: Path, max_voxels: int) -> Volume:
     return Volume(
         voxels=voxels,
         format="dicom",
-        slope=float(slopes[0, 0, 0]) if uniform else slopes,
-        intercept=float(intercepts[0, 0, 0]) if uniform else intercepts,
+        slope=float(slopes.flat[0]) if uniform else slopes,
+        intercept=float(intercepts.flat[0]) if uniform else intercepts,
         value_range=_dicom_range(first),
         spacing=(slice_spacing, row_spacing, column_spacing),
         slice_axis=0,
         modality=str(first.get("Modality", "")) or None,
         header=datasets,
         files=[path],
+        grouping=grouping,
     )
 
 
@@ -437,7 +463,8 @@ def _dicom_outputs(volume: Volume, description_suffix: str) -> list[Any]:
 
     series_uid = generate_uid()
     datasets = volume.header
-    per_file = np.split(volume.voxels, len(datasets)) if len(datasets) > 1 else [volume.voxels]
+    images = volume.grouping.scatter(volume.voxels)
+    per_file = images if len(datasets) > 1 else [np.stack(images)]
     outputs = []
     for source, pixels in zip(datasets, per_file):
         dataset = copy.deepcopy(source)
