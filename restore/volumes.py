@@ -23,6 +23,7 @@ from restore.engine.batch import BatchReport, BatchSettings, Job, run_batch
 from restore.engine.checkpoint import WeightsError
 from restore.engine.progress import Progress
 from restore.engine.volume import process_slices
+from restore.io.dicom_compression import output_syntax
 from restore.io.intensity import apply_change, normalisation_for
 from restore.io.medical import DEFAULT_MAX_VOXELS, Volume, output_name, read_volume, volume_kind, write_volume
 from restore.model import RESTORER_SETTINGS, Restorer
@@ -34,7 +35,11 @@ DEGRADATION_FOR = {("denoise", "ct"): "lowdose", ("denoise", "mr"): "rician", ("
 
 
 class ScanUnits:
-    """Scan files and DICOM series as batch jobs; outputs keep the input's format and name."""
+    """Scan files and DICOM series as batch jobs; outputs keep the input's format and name
+    (compressed DICOM: uncompressed, or losslessly compressed with ``keep_compression``)."""
+
+    def __init__(self, keep_compression: bool = False) -> None:
+        self.keep_compression = keep_compression
 
     def plan(self, files: list[tuple[Path, Path]], destination: Path, settings: BatchSettings) -> list[Job]:
         jobs, dicom = [], defaultdict(list)
@@ -61,9 +66,9 @@ class ScanUnits:
 
     def write(self, output: Path, result: Volume, settings: BatchSettings) -> None:
         if result.format == "dicom-series":
-            write_volume(output.parent, result, name_suffix=settings.suffix)
+            write_volume(output.parent, result, name_suffix=settings.suffix, keep_compression=self.keep_compression)
         else:
-            write_volume(output, result)
+            write_volume(output, result, keep_compression=self.keep_compression)
 
 
 def _series(members: list[tuple[Path, Path]]) -> list[list[tuple[Path, Path]]]:
@@ -92,10 +97,11 @@ class VolumeProcessor:
     were trained for and their network how many context slices they take."""
 
     def __init__(self, command: str, modality: str, weights: str | None = None, axis: int | None = None,
-                 context: int | None = None, expected_scale: int | None = None, **settings: Any) -> None:
+                 context: int | None = None, expected_scale: int | None = None, keep_compression: bool = False,
+                 **settings: Any) -> None:
         if (command, modality) not in DEGRADATION_FOR:
             raise WeightsError(f"medical {command} of {modality.upper()} is not available: super-resolution is for MR")
-        self.modality, self.axis = modality, axis
+        self.modality, self.axis, self.keep_compression = modality, axis, keep_compression
         degradation = DEGRADATION_FOR[command, modality]
         name = weights or self._default_weights(degradation)
         self.model = Restorer.from_weights(name, **{k: v for k, v in settings.items() if k in RESTORER_SETTINGS})
@@ -145,6 +151,8 @@ class VolumeProcessor:
         info = {"weights": self.model.name, "modality": self.modality, "axis": axis, "context": self.context,
                 "shape": list(result.voxels.shape), "normalisation": [normalisation.low, normalisation.high],
                 "grouping": grouping_report(volume, axis)}
+        if volume.format.startswith("dicom"):
+            info["compression"] = output_syntax(volume.header[0].file_meta.TransferSyntaxUID, self.keep_compression)[1]
         return result, info
 
     def _run_slice(self, stack: np.ndarray) -> np.ndarray:
@@ -168,7 +176,7 @@ def grouping_report(volume: Volume, axis: int) -> dict[str, Any]:
 def process_scans(command: str, src: str | Path, dst: str | Path, *, modality: str, **options: Any) -> BatchReport:
     """Run ``restore medical COMMAND`` over every scan under ``src`` into ``dst``.
 
-    ``options``: ``weights``, ``axis``, ``context``, the model settings (device,
+    ``options``: ``weights``, ``axis``, ``context``, ``keep_compression``, the model settings (device,
     precision, tile, tile_overlap, batch_size) and the batch settings (suffix, overwrite,
     workers, quiet; ``max_voxels``, the largest scan read, is the batch's ``max_pixels``).
     Returns the report also saved as ``dst/report.json``."""
@@ -176,4 +184,5 @@ def process_scans(command: str, src: str | Path, dst: str | Path, *, modality: s
     batch_fields = BatchSettings.__dataclass_fields__
     settings = BatchSettings(**{k: v for k, v in options.items() if k in batch_fields})
     processor = VolumeProcessor(command, modality, **{k: v for k, v in options.items() if k not in batch_fields})
-    return run_batch(Path(src), Path(dst), processor, settings, units=ScanUnits())
+    units = ScanUnits(keep_compression=bool(options.get("keep_compression", False)))
+    return run_batch(Path(src), Path(dst), processor, settings, units=units)

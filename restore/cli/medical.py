@@ -32,6 +32,9 @@ def scan_options(function: Callable) -> Callable:
         click.option("--context", type=click.IntRange(0), default=None,
                      help="Neighbouring slices each side given to the network as extra channels (2.5-D). "
                           "Default: what the weights were trained with (a different value is refused)."),
+        click.option("--keep-compression", is_flag=True,
+                     help="Write a compressed DICOM input compressed again, losslessly: its codec's lossless "
+                          "syntax where an encoder is installed, else RLE Lossless. Default: uncompressed."),
         click.option("--suffix", default="", help="Appended to each output file name (before .nii.gz, .dcm...)."),
         click.option("--overwrite", is_flag=True, help="Redo outputs that exist (by default a re-run skips them)."),
         click.option("--workers", default=2, show_default=True, type=click.IntRange(1),

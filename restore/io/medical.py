@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from restore.io.atomic import atomic_write
+from restore.io.dicom_compression import can_decode, output_syntax, set_pixels
 from restore.io.dicom_grouping import Grouping, GroupingError, group_images
 
 DICOM_SUFFIXES = (".dcm", ".dicom", ".ima")
@@ -202,6 +203,9 @@ def _pixels(dataset: Any, path: Path) -> np.ndarray:
     try:
         pixels = dataset.pixel_array
     except Exception as error:  # pydicom raises RuntimeError/NotImplementedError/ValueError per plugin
+        if syntax is not None and syntax.is_compressed and can_decode(syntax):
+            raise MedicalReadError(f"{path}: pixel data compressed as {syntax.name} is damaged or uses a variant "
+                                   f"the installed decoders do not support ({error})") from error
         if syntax is not None and syntax.is_compressed:
             package = DECODERS.get(str(syntax), "a pydicom pixel-data plugin for it")
             raise MedicalReadError(
@@ -415,7 +419,8 @@ def _read_npy(path: Path, max_voxels: int) -> Volume:
 
 
 def write_volume(
-    path: str | os.PathLike, volume: Volume, name_suffix: str = "", description_suffix: str = " restored"
+    path: str | os.PathLike, volume: Volume, name_suffix: str = "", description_suffix: str = " restored",
+    keep_compression: bool = False,
 ) -> None:
     """Write ``volume`` in its input's format, each file atomically. A DICOM series goes to
     the folder ``path``, one file per slice named as the input's (plus ``name_suffix``),
@@ -428,16 +433,17 @@ def write_volume(
     PixelSpacing and ImagePositionPatient (moved half a new pixel so the voxel centres
     stay where they are). The dtype, BitsStored, PixelRepresentation and Rescale
     Slope/Intercept are the input's. A compressed input is written uncompressed
-    (Explicit VR Little Endian). NIfTI keeps its header byte for byte except the
+    (Explicit VR Little Endian), or with ``keep_compression`` compressed losslessly
+    (restore.io.dicom_compression). NIfTI keeps its header byte for byte except the
     dimensions, and after super-resolution the voxel sizes and the q/s-form affines."""
     path = Path(path)
     if volume.format == "dicom-series":
-        outputs = zip(volume.files, _dicom_outputs(volume, description_suffix))
+        outputs = zip(volume.files, _dicom_outputs(volume, description_suffix, keep_compression))
         for source, dataset in sorted(outputs, key=lambda pair: output_name(pair[0].name, name_suffix)):
             target = path / output_name(source.name, name_suffix)
             atomic_write(target, lambda temp, dataset=dataset: dataset.save_as(temp, enforce_file_format=True))
     elif volume.format == "dicom":
-        dataset = _dicom_outputs(volume, description_suffix)[0]
+        dataset = _dicom_outputs(volume, description_suffix, keep_compression)[0]
         atomic_write(path, lambda temp: dataset.save_as(temp, enforce_file_format=True))
     elif volume.format == "nifti":
         atomic_write(path, lambda temp: _write_nifti(temp, volume, gzipped=path.name.lower().endswith(".gz")))
@@ -456,10 +462,10 @@ def _save_npy(temp: Path, voxels: np.ndarray) -> None:
         np.save(handle, voxels, allow_pickle=False)
 
 
-def _dicom_outputs(volume: Volume, description_suffix: str) -> list[Any]:
+def _dicom_outputs(volume: Volume, description_suffix: str, keep_compression: bool) -> list[Any]:
     """The output datasets: one per slice (series) or one holding every frame."""
     _pydicom()
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+    from pydicom.uid import generate_uid
 
     series_uid = generate_uid()
     datasets = volume.header
@@ -468,12 +474,9 @@ def _dicom_outputs(volume: Volume, description_suffix: str) -> list[Any]:
     outputs = []
     for source, pixels in zip(datasets, per_file):
         dataset = copy.deepcopy(source)
-        if dataset.file_meta.TransferSyntaxUID.is_compressed:
-            dataset.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        pixels = np.ascontiguousarray(pixels.astype(pixels.dtype.newbyteorder("<")))
-        dataset.PixelData = pixels.tobytes()
-        dataset["PixelData"].VR = "OW" if pixels.dtype.itemsize > 1 else "OB"
-        dataset["PixelData"].is_undefined_length = False
+        if volume.upscaled is not None:
+            _update_dicom_geometry(dataset, pixels.shape[-2:], volume.upscaled[1])
+        set_pixels(dataset, pixels, output_syntax(dataset.file_meta.TransferSyntaxUID, keep_compression)[0])
         sop_uid = generate_uid()
         dataset.SOPInstanceUID = sop_uid
         dataset.file_meta.MediaStorageSOPInstanceUID = sop_uid
@@ -485,8 +488,6 @@ def _dicom_outputs(volume: Volume, description_suffix: str) -> list[Any]:
         for keyword, value in (("SmallestImagePixelValue", pixels.min()), ("LargestImagePixelValue", pixels.max())):
             if keyword in dataset:
                 dataset[keyword].value = int(value)
-        if volume.upscaled is not None:
-            _update_dicom_geometry(dataset, pixels.shape[-2:], volume.upscaled[1])
         outputs.append(dataset)
     return outputs
 
