@@ -38,8 +38,8 @@ class ScanUnits:
     """Scan files and DICOM series as batch jobs; outputs keep the input's format and name
     (compressed DICOM: uncompressed, or losslessly compressed with ``keep_compression``)."""
 
-    def __init__(self, keep_compression: bool = False) -> None:
-        self.keep_compression = keep_compression
+    def __init__(self, keep_compression: bool = False, derivation: str = "processed") -> None:
+        self.keep_compression, self.derivation = keep_compression, derivation
 
     def plan(self, files: list[tuple[Path, Path]], destination: Path, settings: BatchSettings) -> list[Job]:
         jobs, dicom = [], defaultdict(list)
@@ -66,9 +66,10 @@ class ScanUnits:
 
     def write(self, output: Path, result: Volume, settings: BatchSettings) -> None:
         if result.format == "dicom-series":
-            write_volume(output.parent, result, name_suffix=settings.suffix, keep_compression=self.keep_compression)
+            write_volume(output.parent, result, name_suffix=settings.suffix, keep_compression=self.keep_compression,
+                         derivation=self.derivation)
         else:
-            write_volume(output, result, keep_compression=self.keep_compression)
+            write_volume(output, result, keep_compression=self.keep_compression, derivation=self.derivation)
 
 
 def _series(members: list[tuple[Path, Path]]) -> list[list[tuple[Path, Path]]]:
@@ -184,5 +185,6 @@ def process_scans(command: str, src: str | Path, dst: str | Path, *, modality: s
     batch_fields = BatchSettings.__dataclass_fields__
     settings = BatchSettings(**{k: v for k, v in options.items() if k in batch_fields})
     processor = VolumeProcessor(command, modality, **{k: v for k, v in options.items() if k not in batch_fields})
-    units = ScanUnits(keep_compression=bool(options.get("keep_compression", False)))
+    derivation = f"{command} of {modality.upper()} by the network {processor.model.name}"
+    units = ScanUnits(keep_compression=bool(options.get("keep_compression", False)), derivation=derivation)
     return run_batch(Path(src), Path(dst), processor, settings, units=units)

@@ -108,7 +108,10 @@ def write_identity_weights(path: Path, context: int = 0, modality: str = "mr", d
 # -- checking round trips ---------------------------------------------------------------
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "medical"
-CHANGED_TAGS = {"SOPInstanceUID", "SeriesInstanceUID", "SeriesDescription", "ImageType", "PixelData"}
+# a derived image's (restore.io.dicom_derived); enhanced files' frame types are in the functional groups
+CHANGED_TAGS = {"SOPInstanceUID", "SeriesInstanceUID", "SeriesDescription", "ImageType", "PixelData",
+                "DerivationDescription", "SourceImageSequence", "SharedFunctionalGroupsSequence",
+                "PerFrameFunctionalGroupsSequence"}
 GEOMETRY_TAGS = {"Rows", "Columns", "PixelSpacing", "ImagePositionPatient"}
 # the file meta's byte count follows the new SOP Instance UID's length
 META_TAGS = {"MediaStorageSOPInstanceUID", "FileMetaInformationGroupLength"}
@@ -142,7 +145,10 @@ def assert_dicom_round_trip(source: Path, output: Path) -> None:
         assert after.SOPInstanceUID != before.SOPInstanceUID
         assert after.file_meta.MediaStorageSOPInstanceUID == after.SOPInstanceUID
         assert after.SeriesInstanceUID != before.SeriesInstanceUID
-        assert after.ImageType[0] == "DERIVED"
+        assert list(after.ImageType[:2]) == ["DERIVED", "SECONDARY"]
+        assert after.SourceImageSequence[0].ReferencedSOPInstanceUID == before.SOPInstanceUID
+        assert after.SourceImageSequence[0].ReferencedSOPClassUID == before.SOPClassUID
+        assert "restore" in after.DerivationDescription
         assert str(after.SeriesDescription).endswith("restored")
         series_uids.add(after.SeriesInstanceUID)
     assert len(series_uids) == 1

@@ -25,13 +25,13 @@ import numpy as np
 
 from restore.io.atomic import atomic_write
 from restore.io.dicom_compression import can_decode, output_syntax, set_pixels
+from restore.io.dicom_derived import mark_derived, new_series_uid
 from restore.io.dicom_grouping import Grouping, GroupingError, group_images
 
 DICOM_SUFFIXES = (".dcm", ".dicom", ".ima")
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff")
 NUMPY_SUFFIXES = (".npy",)
-SERIES_DESCRIPTION_LIMIT = 64  # VR LO
 DEFAULT_MAX_VOXELS = 1024**3
 
 # Compressed transfer syntaxes -> the package that lets pydicom decode them (RLE and
@@ -420,15 +420,17 @@ def _read_npy(path: Path, max_voxels: int) -> Volume:
 
 def write_volume(
     path: str | os.PathLike, volume: Volume, name_suffix: str = "", description_suffix: str = " restored",
-    keep_compression: bool = False,
+    keep_compression: bool = False, derivation: str = "processed",
 ) -> None:
     """Write ``volume`` in its input's format, each file atomically. A DICOM series goes to
     the folder ``path``, one file per slice named as the input's (plus ``name_suffix``),
     in name order: the last name existing means the whole series is there.
 
-    DICOM keeps every element of the input except: SOPInstanceUID (and the file meta's
-    MediaStorageSOPInstanceUID) and SeriesInstanceUID (new), SeriesDescription (with
-    ``description_suffix``), ImageType (value 1 becomes DERIVED), Smallest/Largest Image
+    DICOM keeps every element of the input except those that make it a derived image
+    (restore.io.dicom_derived: new SOP Instance and Series Instance UIDs,
+    SeriesDescription with ``description_suffix``, ImageType and frame types
+    DERIVED\\SECONDARY, DerivationDescription from ``derivation``, SourceImageSequence
+    referencing the input), Smallest/Largest Image
     Pixel Value (when present, recomputed), and after super-resolution Rows, Columns,
     PixelSpacing and ImagePositionPatient (moved half a new pixel so the voxel centres
     stay where they are). The dtype, BitsStored, PixelRepresentation and Rescale
@@ -438,12 +440,12 @@ def write_volume(
     dimensions, and after super-resolution the voxel sizes and the q/s-form affines."""
     path = Path(path)
     if volume.format == "dicom-series":
-        outputs = zip(volume.files, _dicom_outputs(volume, description_suffix, keep_compression))
+        outputs = zip(volume.files, _dicom_outputs(volume, description_suffix, keep_compression, derivation))
         for source, dataset in sorted(outputs, key=lambda pair: output_name(pair[0].name, name_suffix)):
             target = path / output_name(source.name, name_suffix)
             atomic_write(target, lambda temp, dataset=dataset: dataset.save_as(temp, enforce_file_format=True))
     elif volume.format == "dicom":
-        dataset = _dicom_outputs(volume, description_suffix, keep_compression)[0]
+        dataset = _dicom_outputs(volume, description_suffix, keep_compression, derivation)[0]
         atomic_write(path, lambda temp: dataset.save_as(temp, enforce_file_format=True))
     elif volume.format == "nifti":
         atomic_write(path, lambda temp: _write_nifti(temp, volume, gzipped=path.name.lower().endswith(".gz")))
@@ -462,12 +464,10 @@ def _save_npy(temp: Path, voxels: np.ndarray) -> None:
         np.save(handle, voxels, allow_pickle=False)
 
 
-def _dicom_outputs(volume: Volume, description_suffix: str, keep_compression: bool) -> list[Any]:
+def _dicom_outputs(volume: Volume, description_suffix: str, keep_compression: bool, derivation: str) -> list[Any]:
     """The output datasets: one per slice (series) or one holding every frame."""
     _pydicom()
-    from pydicom.uid import generate_uid
-
-    series_uid = generate_uid()
+    series_uid = new_series_uid()
     datasets = volume.header
     images = volume.grouping.scatter(volume.voxels)
     per_file = images if len(datasets) > 1 else [np.stack(images)]
@@ -477,14 +477,7 @@ def _dicom_outputs(volume: Volume, description_suffix: str, keep_compression: bo
         if volume.upscaled is not None:
             _update_dicom_geometry(dataset, pixels.shape[-2:], volume.upscaled[1])
         set_pixels(dataset, pixels, output_syntax(dataset.file_meta.TransferSyntaxUID, keep_compression)[0])
-        sop_uid = generate_uid()
-        dataset.SOPInstanceUID = sop_uid
-        dataset.file_meta.MediaStorageSOPInstanceUID = sop_uid
-        dataset.SeriesInstanceUID = series_uid
-        description = str(dataset.get("SeriesDescription", "")) + description_suffix
-        dataset.SeriesDescription = description[-SERIES_DESCRIPTION_LIMIT:].strip()
-        image_type = list(dataset.ImageType) if "ImageType" in dataset else ["DERIVED", "SECONDARY"]
-        dataset.ImageType = ["DERIVED", *image_type[1:]]
+        mark_derived(dataset, source, series_uid, description_suffix, derivation)
         for keyword, value in (("SmallestImagePixelValue", pixels.min()), ("LargestImagePixelValue", pixels.max())):
             if keyword in dataset:
                 dataset[keyword].value = int(value)
