@@ -145,7 +145,8 @@ def assert_dicom_round_trip(source: Path, output: Path) -> None:
         assert after.SOPInstanceUID != before.SOPInstanceUID
         assert after.file_meta.MediaStorageSOPInstanceUID == after.SOPInstanceUID
         assert after.SeriesInstanceUID != before.SeriesInstanceUID
-        assert list(after.ImageType[:2]) == ["DERIVED", "SECONDARY"]
+        enhanced = "Enhanced" in after.SOPClassUID.name  # value 2 is PRIMARY in enhanced IODs
+        assert list(after.ImageType[:2]) == ["DERIVED", "PRIMARY" if enhanced else "SECONDARY"]
         assert after.SourceImageSequence[0].ReferencedSOPInstanceUID == before.SOPInstanceUID
         assert after.SourceImageSequence[0].ReferencedSOPClassUID == before.SOPClassUID
         assert "restore" in after.DerivationDescription
