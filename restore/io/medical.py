@@ -27,6 +27,7 @@ from restore.io.atomic import atomic_write
 from restore.io.dicom_compression import can_decode, output_syntax, set_pixels
 from restore.io.dicom_derived import mark_derived, new_series_uid
 from restore.io.dicom_grouping import Grouping, GroupingError, group_images
+from restore.io.mosaic import MosaicError, mosaic_count, repack, slice_step, unpack
 
 DICOM_SUFFIXES = (".dcm", ".dicom", ".ima")
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
@@ -266,60 +267,71 @@ def _read_dicom_series(folder: Path, files: list[Path], max_voxels: int) -> Volu
     return volume
 
 
-def _grouping(datasets: list[Any], frames: int, path: Path) -> Grouping:
-    """The images (files of a series, or frames of one file) grouped into volumes by
-    position along the first image's slice normal and by time point (restore.io.dicom_grouping).
-    Frames of a file without per-frame positions are slices in frame order."""
-    first = datasets[0]
+def _images(datasets: list[Any], path: Path) -> list[tuple[Any, int, int | None]]:
+    """Every 2-D image of the files: ``(dataset, index in the file, slices if a mosaic)``;
+    the index is a frame of a multi-frame file or a tile of a Siemens mosaic."""
+    images = []
+    for dataset in datasets:
+        try:
+            count = mosaic_count(dataset)
+        except MosaicError as error:
+            raise MedicalReadError(f"{path}: {error}") from error
+        frames = count or int(dataset.get("NumberOfFrames", 1) or 1)
+        images += [(dataset, index, count) for index in range(frames)]
+    return images
+
+
+def _grouping(images: list[tuple[Any, int, int | None]], path: Path) -> tuple[Grouping, list[float | None]]:
+    """The images grouped into volumes by position along the first file's slice normal and
+    by time point (restore.io.dicom_grouping), and their distances along that normal.
+    Frames of one file without per-frame positions are slices in frame order; the tiles
+    of a mosaic lie one slice spacing apart."""
+    first = images[0][0]
     normal = _slice_geometry(first)[1]
-    if len(datasets) > 1:
-        images = [(dataset, 0) for dataset in datasets]
-        orders = [float(dataset.get("InstanceNumber", 0) or 0) for dataset in datasets]
-    else:
-        images = [(first, frame) for frame in range(frames)]
-        orders = [float(frame) for frame in range(frames)]
+    several = len({id(dataset) for dataset, _, _ in images}) > 1
     per_frame = first.get("PerFrameFunctionalGroupsSequence")
-    located = len(datasets) > 1 or bool(per_frame) and "PlanePositionSequence" in per_frame[0]
-    distances = []
-    for dataset, frame in images:
-        position = _slice_geometry(dataset, frame)[0]
-        distances.append(float(position @ normal) if located and position is not None and normal is not None else None)
-    lookups = [lambda sequence, keyword, dataset=dataset, frame=frame:
+    located = several or images[0][2] is not None or bool(per_frame) and "PlanePositionSequence" in per_frame[0]
+    distances: list[float | None] = []
+    for dataset, index, mosaic in images:
+        position = _slice_geometry(dataset, 0 if mosaic else index)[0]
+        if not located or position is None or normal is None:
+            distances.append(None)
+        else:
+            distances.append(float(position @ normal) + (index * slice_step(dataset, normal) if mosaic else 0.0))
+    orders = [float(dataset.get("InstanceNumber", 0) or 0) if several else float(index) for dataset, index, _ in images]
+    lookups = [lambda sequence, keyword, dataset=dataset, frame=(0 if mosaic else index):
                _functional(dataset, sequence, keyword, frame) if sequence else dataset.get(keyword)
-               for dataset, frame in images]
+               for dataset, index, mosaic in images]
     try:
-        return group_images(distances, lookups, orders)
+        return group_images(distances, lookups, orders), distances
     except GroupingError as error:
         raise MedicalReadError(f"{path}: {error}") from error
 
 
 def _dicom_volume(datasets: list[Any], path: Path, max_voxels: int) -> Volume:
-    """One volume from the slices of a series (one frame each) or one multi-frame file."""
+    """The volume(s) of the images of a series or of one multi-frame file (Siemens mosaics
+    unpacked to their slices)."""
     first = datasets[0]
     declared = sum(int(d.Rows) * int(d.Columns) * int(d.get("NumberOfFrames", 1) or 1) for d in datasets)
     _check_size(declared, max_voxels, path)
+    images = _images(datasets, path)
     slices = [_pixels(dataset, path) for dataset in datasets]
+    slices = [unpack(s[0], count) if count else s for s, count in zip(slices, (mosaic_count(d) for d in datasets))]
     shapes = {s.shape[1:] for s in slices}
     dtypes = {s.dtype for s in slices}
     if len(shapes) > 1 or len(dtypes) > 1:
         raise MedicalReadError(f"{path}: slices differ in size or type ({sorted(map(str, shapes))}, {sorted(map(str, dtypes))})")
-    images = np.concatenate(slices, axis=0)
-    grouping = _grouping(datasets, images.shape[0], path)
-    voxels = grouping.gather(images)
-    if len(datasets) > 1:
-        rescale = [_rescale(dataset) for dataset in datasets]
-        positions = [_slice_geometry(dataset)[0] for dataset in datasets]
-    else:
-        rescale = [_rescale(first, frame) for frame in range(images.shape[0])]
-        positions = [_slice_geometry(first, frame)[0] for frame in range(images.shape[0])]
-    positions = [positions[i] for i in grouping.cells[:, 0]]  # one volume's, in slice order
+    grouping, distances = _grouping(images, path)
+    voxels = grouping.gather(np.concatenate(slices, axis=0))
+    rescale = [_rescale(dataset, 0 if mosaic else index) for dataset, index, mosaic in images]
     slopes = grouping.gather(np.array([s for s, _ in rescale]).reshape(-1, 1, 1))
     intercepts = grouping.gather(np.array([i for _, i in rescale]).reshape(-1, 1, 1))
     uniform = np.all(slopes == slopes.flat[0]) and np.all(intercepts == intercepts.flat[0])
     _, normal, (row_spacing, column_spacing) = _slice_geometry(first)
     slice_spacing = float(first.get("SpacingBetweenSlices", first.get("SliceThickness", 1.0)) or 1.0)
-    if normal is not None and len(positions) > 1 and all(p is not None for p in positions):
-        steps = np.diff([float(p @ normal) for p in positions])
+    ordered = [distances[i] for i in grouping.cells[:, 0]]  # one volume's, in slice order
+    if len(ordered) > 1 and all(d is not None for d in ordered):
+        steps = np.diff(ordered)
         if np.any(np.abs(steps) > 1e-6):
             slice_spacing = float(np.median(np.abs(steps[np.abs(steps) > 1e-6])))
     return Volume(
@@ -470,7 +482,12 @@ def _dicom_outputs(volume: Volume, description_suffix: str, keep_compression: bo
     series_uid = new_series_uid()
     datasets = volume.header
     images = volume.grouping.scatter(volume.voxels)
-    per_file = images if len(datasets) > 1 else [np.stack(images)]
+    per_file, start = [], 0
+    for dataset in datasets:  # each file's images, a mosaic's packed back into its tiles
+        count = mosaic_count(dataset) or int(dataset.get("NumberOfFrames", 1) or 1)
+        own = np.stack(images[start:start + count])
+        per_file.append(repack(own, _pixels(dataset, Path("input"))[0]) if mosaic_count(dataset) else own)
+        start += count
     outputs = []
     for source, pixels in zip(datasets, per_file):
         dataset = copy.deepcopy(source)
