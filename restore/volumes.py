@@ -19,12 +19,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from restore.engine.batch import BatchReport, BatchSettings, Job, run_batch
+from restore.engine.batch import BatchReport, BatchSettings, BatchUsageError, Job, run_batch
 from restore.engine.checkpoint import WeightsError
 from restore.engine.progress import Progress
 from restore.engine.volume import process_slices
 from restore.io.dicom_compression import output_syntax
-from restore.io.intensity import apply_change, normalisation_for
+from restore.io.intensity import CT_WINDOW_HU, MR_PERCENTILE, apply_change, normalisation_for
 from restore.io.medical import DEFAULT_MAX_VOXELS, Volume, output_name, read_volume, volume_kind, write_volume
 from restore.model import RESTORER_SETTINGS, Restorer
 from restore.tasks.medical import DEGRADATIONS, MedicalTask, resolved_options, with_stored_rescale
@@ -99,10 +99,20 @@ class VolumeProcessor:
 
     def __init__(self, command: str, modality: str, weights: str | None = None, axis: int | None = None,
                  context: int | None = None, expected_scale: int | None = None, keep_compression: bool = False,
-                 **settings: Any) -> None:
+                 strength: float = 1.0, ct_window: tuple[float, float] | None = None,
+                 mr_percentile: float = MR_PERCENTILE, **settings: Any) -> None:
         if (command, modality) not in DEGRADATION_FOR:
             raise WeightsError(f"medical {command} of {modality.upper()} is not available: super-resolution is for MR")
         self.modality, self.axis, self.keep_compression = modality, axis, keep_compression
+        self.strength, self.ct_window, self.mr_percentile = strength, ct_window, mr_percentile
+        if not 0.0 <= strength <= 1.0:
+            raise BatchUsageError(f"strength {strength} is outside 0..1")
+        if strength != 1.0 and command != "denoise":
+            raise BatchUsageError("--strength is for denoising (a blend of the output and the input)")
+        if ct_window is not None and (modality != "ct" or ct_window[0] >= ct_window[1]):
+            raise BatchUsageError(f"--ct-window {ct_window} needs --modality ct and LOW < HIGH")
+        if mr_percentile != MR_PERCENTILE and modality != "mr":
+            raise BatchUsageError("--mr-percentile is for --modality mr")
         degradation = DEGRADATION_FOR[command, modality]
         name = weights or self._default_weights(degradation)
         self.model = Restorer.from_weights(name, **{k: v for k, v in settings.items() if k in RESTORER_SETTINGS})
@@ -140,18 +150,20 @@ class VolumeProcessor:
         if scale != 1 and volume.format.startswith("dicom") and axis != volume.slice_axis:
             raise ValueError("DICOM super-resolution works on the acquired slices: leave --axis at its default (0)")
         physical = volume.physical()
-        normalisation = normalisation_for(self.modality, physical)
+        normalisation = normalisation_for(self.modality, physical, self.mr_percentile)
         before = normalisation.forward(physical)
         after = process_slices(np.clip(before, 0.0, 1.0), self._run_slice, axis, self.context, progress)
         if scale == 1:
-            physical = apply_change(physical, before, after, normalisation)
+            physical = apply_change(physical, before, after, normalisation, self.strength, self.ct_window)
         else:
             physical = normalisation.inverse(after)
         in_plane = tuple(a for a in range(3) if a != axis)
         result = volume.with_voxels(volume.from_physical(physical), in_plane, scale)
         info = {"weights": self.model.name, "modality": self.modality, "axis": axis, "context": self.context,
                 "shape": list(result.voxels.shape), "normalisation": [normalisation.low, normalisation.high],
-                "grouping": grouping_report(volume, axis)}
+                "grouping": grouping_report(volume, axis), "strength": self.strength,
+                **({"ct_window": list(self.ct_window or CT_WINDOW_HU)} if self.modality == "ct" else
+                   {"mr_percentile": self.mr_percentile})}
         if volume.format.startswith("dicom"):
             info["compression"] = output_syntax(volume.header[0].file_meta.TransferSyntaxUID, self.keep_compression)[1]
         return result, info

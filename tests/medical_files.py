@@ -92,14 +92,16 @@ def write_nifti(path: Path, volume: np.ndarray, zooms=(0.9, 0.8, 2.5), slope: fl
 
 
 def write_identity_weights(path: Path, context: int = 0, modality: str = "mr", degradation: str = "rician",
-                           scale: int = 1, **options) -> Path:
-    """A medical U-Net whose output is its input exactly (residual with a zero tail)."""
+                           scale: int = 1, offset: float = 0.0, **options) -> Path:
+    """A medical U-Net whose output is its input exactly (residual with a zero tail), plus
+    ``offset`` (normalised units) everywhere when given (denoising networks only)."""
     spec = {"arch": "unet", "in_channels": 1, "out_channels": 1, "extra_channels": 2 * context, "base_channels": 4,
             "depth": 1, "max_channels": 8, "blocks_per_level": 1, "residual": True, "upscale": scale}
     network = build_network(spec)
     with torch.no_grad():
         for parameter in network.tail.parameters():
             parameter.zero_()
+        network.tail[-1].bias.fill_(offset)
     options = {"modality": modality, "degradation": degradation, "context": context, "scale": max(scale, 2), **options}
     save_weights(path, network.state_dict(), {"task": "medical", "network": spec, "task_options": options})
     return path
