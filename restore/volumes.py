@@ -19,11 +19,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from restore.engine.batch import BatchReport, BatchSettings, Job, Recorded, run_batch
+from restore.engine.batch import BatchReport, BatchSettings, BatchUsageError, Job, Recorded, run_batch
 from restore.engine.checkpoint import WeightsError
 from restore.engine.progress import Progress
 from restore.engine.volume import process_slices
-from restore.io.intensity import apply_change, normalisation_for
+from restore.io.dicom_compression import output_syntax
+from restore.io.intensity import CT_WINDOW_HU, MR_PERCENTILE, apply_change, normalisation_for
 from restore.io.medical import DEFAULT_MAX_VOXELS, Volume, output_name, read_volume, volume_kind, write_volume
 from restore.model import RESTORER_SETTINGS, Restorer, recorded_settings
 from restore.tasks.medical import DEGRADATIONS, MedicalTask, resolved_options, with_stored_rescale
@@ -34,7 +35,11 @@ DEGRADATION_FOR = {("denoise", "ct"): "lowdose", ("denoise", "mr"): "rician", ("
 
 
 class ScanUnits:
-    """Scan files and DICOM series as batch jobs; outputs keep the input's format and name."""
+    """Scan files and DICOM series as batch jobs; outputs keep the input's format and name
+    (compressed DICOM: uncompressed, or losslessly compressed with ``keep_compression``)."""
+
+    def __init__(self, keep_compression: bool = False, derivation: str = "processed") -> None:
+        self.keep_compression, self.derivation = keep_compression, derivation
 
     def plan(self, files: list[tuple[Path, Path]], destination: Path, settings: BatchSettings) -> list[Job]:
         jobs, dicom = [], defaultdict(list)
@@ -61,9 +66,10 @@ class ScanUnits:
 
     def write(self, output: Path, result: Volume, settings: BatchSettings) -> None:
         if result.format == "dicom-series":
-            write_volume(output.parent, result, name_suffix=settings.suffix)
+            write_volume(output.parent, result, name_suffix=settings.suffix, keep_compression=self.keep_compression,
+                         derivation=self.derivation)
         else:
-            write_volume(output, result)
+            write_volume(output, result, keep_compression=self.keep_compression, derivation=self.derivation)
 
 
 def _series(members: list[tuple[Path, Path]]) -> list[list[tuple[Path, Path]]]:
@@ -92,10 +98,21 @@ class VolumeProcessor:
     were trained for and their network how many context slices they take."""
 
     def __init__(self, command: str, modality: str, weights: str | None = None, axis: int | None = None,
-                 context: int | None = None, expected_scale: int | None = None, **settings: Any) -> None:
+                 context: int | None = None, expected_scale: int | None = None, keep_compression: bool = False,
+                 strength: float = 1.0, ct_window: tuple[float, float] | None = None,
+                 mr_percentile: float = MR_PERCENTILE, **settings: Any) -> None:
         if (command, modality) not in DEGRADATION_FOR:
             raise WeightsError(f"medical {command} of {modality.upper()} is not available: super-resolution is for MR")
-        self.command, self.modality, self.axis = command, modality, axis
+        self.command, self.modality, self.axis, self.keep_compression = command, modality, axis, keep_compression
+        self.strength, self.ct_window, self.mr_percentile = strength, ct_window, mr_percentile
+        if not 0.0 <= strength <= 1.0:
+            raise BatchUsageError(f"strength {strength} is outside 0..1")
+        if strength != 1.0 and command != "denoise":
+            raise BatchUsageError("--strength is for denoising (a blend of the output and the input)")
+        if ct_window is not None and (modality != "ct" or ct_window[0] >= ct_window[1]):
+            raise BatchUsageError(f"--ct-window {ct_window} needs --modality ct and LOW < HIGH")
+        if mr_percentile != MR_PERCENTILE and modality != "mr":
+            raise BatchUsageError("--mr-percentile is for --modality mr")
         degradation = DEGRADATION_FOR[command, modality]
         self.weights = name = weights or self._default_weights(degradation)
         self.restorer_settings = {k: v for k, v in settings.items() if k in RESTORER_SETTINGS}
@@ -114,10 +131,13 @@ class VolumeProcessor:
     def recorded(self) -> Recorded:
         """The settings of this processor as report.json records them (see
         :func:`restore.model.recorded_settings`): command, modality, weights with their sha256,
-        axis (None: each scan's own), context slices, precision and ensemble."""
+        axis (None: each scan's own), context slices, the intensity options, the output
+        compression, precision and ensemble."""
         record = recorded_settings(self.restorer_settings, scans=True, model=self.model)
         outputs = {"task": f"medical {self.command}", "modality": self.modality, "weights": fingerprint(self.weights),
-                   "axis": self.axis, "context": self.context, **record.outputs}
+                   "axis": self.axis, "context": self.context, "strength": self.strength,
+                   "ct_window": list(self.ct_window) if self.ct_window else None,
+                   "mr_percentile": self.mr_percentile, "keep_compression": self.keep_compression, **record.outputs}
         return Recorded(outputs, record.execution)
 
     @staticmethod
@@ -143,19 +163,24 @@ class VolumeProcessor:
         if scale != 1 and volume.format.startswith("dicom") and axis != volume.slice_axis:
             raise ValueError("DICOM super-resolution works on the acquired slices: leave --axis at its default (0)")
         physical = volume.physical()
-        normalisation = normalisation_for(self.modality, physical)
+        normalisation = normalisation_for(self.modality, physical, self.mr_percentile)
         before = normalisation.forward(physical)
         after = process_slices(np.clip(before, 0.0, 1.0), self._run_slice, axis, self.context, progress)
         in_plane = tuple(a for a in range(3) if a != axis)
         if scale == 1:
-            changed = apply_change(physical, before, after, normalisation)
+            changed = apply_change(physical, before, after, normalisation, self.strength, self.ct_window)
             # an unchanged voxel keeps its stored value exactly (float64 cannot hold every int64)
             stored = np.where(changed == physical, volume.voxels, volume.from_physical(changed))
         else:
             stored = volume.from_physical(normalisation.inverse(after))
         result = volume.with_voxels(stored, in_plane, scale)
         info = {"weights": self.model.name, "modality": self.modality, "axis": axis, "context": self.context,
-                "shape": list(result.voxels.shape), "normalisation": [normalisation.low, normalisation.high]}
+                "shape": list(result.voxels.shape), "normalisation": [normalisation.low, normalisation.high],
+                "grouping": grouping_report(volume, axis), "strength": self.strength,
+                **({"ct_window": list(self.ct_window or CT_WINDOW_HU)} if self.modality == "ct" else
+                   {"mr_percentile": self.mr_percentile})}
+        if volume.format.startswith("dicom"):
+            info["compression"] = output_syntax(volume.header[0].file_meta.TransferSyntaxUID, self.keep_compression)[1]
         return result, info
 
     def _run_slice(self, stack: np.ndarray) -> np.ndarray:
@@ -166,10 +191,20 @@ class VolumeProcessor:
         return output[0, 0].numpy()
 
 
+def grouping_report(volume: Volume, axis: int) -> dict[str, Any]:
+    """How the scan was split into 3-D volumes processed one at a time: DICOM by slice
+    position and time point (restore.io.dicom_grouping), NIfTI/.npy by their 4th axis."""
+    if volume.grouping is not None:
+        return volume.grouping.describe()
+    volumes = volume.voxels.shape[3] if volume.voxels.ndim == 4 else 1
+    return {"volumes": volumes, "slices_per_volume": int(volume.voxels.shape[axis]),
+            "by": "4th axis" if volumes > 1 else None}
+
+
 def process_scans(command: str, src: str | Path, dst: str | Path, *, modality: str, **options: Any) -> BatchReport:
     """Run ``restore medical COMMAND`` over every scan under ``src`` into ``dst``.
 
-    ``options``: ``weights``, ``axis``, ``context``, the model settings (device,
+    ``options``: ``weights``, ``axis``, ``context``, ``keep_compression``, the model settings (device,
     precision, tile, tile_overlap, batch_size) and the batch settings (suffix, overwrite,
     workers, quiet; ``max_voxels``, the largest scan read, is the batch's ``max_pixels``).
     Returns the report also saved as ``dst/report.json``."""
@@ -177,4 +212,6 @@ def process_scans(command: str, src: str | Path, dst: str | Path, *, modality: s
     batch_fields = BatchSettings.__dataclass_fields__
     settings = BatchSettings(**{k: v for k, v in options.items() if k in batch_fields})
     processor = VolumeProcessor(command, modality, **{k: v for k, v in options.items() if k not in batch_fields})
-    return run_batch(Path(src), Path(dst), processor, settings, units=ScanUnits(), recorded=processor.recorded())
+    derivation = f"{command} of {modality.upper()} by the network {processor.model.name}"
+    units = ScanUnits(keep_compression=bool(options.get("keep_compression", False)), derivation=derivation)
+    return run_batch(Path(src), Path(dst), processor, settings, units=units, recorded=processor.recorded())

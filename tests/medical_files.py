@@ -92,14 +92,16 @@ def write_nifti(path: Path, volume: np.ndarray, zooms=(0.9, 0.8, 2.5), slope: fl
 
 
 def write_identity_weights(path: Path, context: int = 0, modality: str = "mr", degradation: str = "rician",
-                           scale: int = 1, **options) -> Path:
-    """A medical U-Net whose output is its input exactly (residual with a zero tail)."""
+                           scale: int = 1, offset: float = 0.0, **options) -> Path:
+    """A medical U-Net whose output is its input exactly (residual with a zero tail), plus
+    ``offset`` (normalised units) everywhere when given (denoising networks only)."""
     spec = {"arch": "unet", "in_channels": 1, "out_channels": 1, "extra_channels": 2 * context, "base_channels": 4,
             "depth": 1, "max_channels": 8, "blocks_per_level": 1, "residual": True, "upscale": scale}
     network = build_network(spec)
     with torch.no_grad():
         for parameter in network.tail.parameters():
             parameter.zero_()
+        network.tail[-1].bias.fill_(offset)
     options = {"modality": modality, "degradation": degradation, "context": context, "scale": max(scale, 2), **options}
     save_weights(path, network.state_dict(), {"task": "medical", "network": spec, "task_options": options})
     return path
@@ -108,7 +110,10 @@ def write_identity_weights(path: Path, context: int = 0, modality: str = "mr", d
 # -- checking round trips ---------------------------------------------------------------
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "medical"
-CHANGED_TAGS = {"SOPInstanceUID", "SeriesInstanceUID", "SeriesDescription", "ImageType", "PixelData"}
+# a derived image's (restore.io.dicom_derived); enhanced files' frame types are in the functional groups
+CHANGED_TAGS = {"SOPInstanceUID", "SeriesInstanceUID", "SeriesDescription", "ImageType", "PixelData",
+                "DerivationDescription", "SourceImageSequence", "SharedFunctionalGroupsSequence",
+                "PerFrameFunctionalGroupsSequence"}
 GEOMETRY_TAGS = {"Rows", "Columns", "PixelSpacing", "ImagePositionPatient"}
 # the file meta's byte count follows the new SOP Instance UID's length
 META_TAGS = {"MediaStorageSOPInstanceUID", "FileMetaInformationGroupLength"}
@@ -142,7 +147,54 @@ def assert_dicom_round_trip(source: Path, output: Path) -> None:
         assert after.SOPInstanceUID != before.SOPInstanceUID
         assert after.file_meta.MediaStorageSOPInstanceUID == after.SOPInstanceUID
         assert after.SeriesInstanceUID != before.SeriesInstanceUID
-        assert after.ImageType[0] == "DERIVED"
+        enhanced = "Enhanced" in after.SOPClassUID.name  # value 2 is PRIMARY in enhanced IODs
+        assert list(after.ImageType[:2]) == ["DERIVED", "PRIMARY" if enhanced else "SECONDARY"]
+        assert after.SourceImageSequence[0].ReferencedSOPInstanceUID == before.SOPInstanceUID
+        assert after.SourceImageSequence[0].ReferencedSOPClassUID == before.SOPClassUID
+        assert "restore" in after.DerivationDescription
         assert str(after.SeriesDescription).endswith("restored")
         series_uids.add(after.SeriesInstanceUID)
     assert len(series_uids) == 1
+
+
+# -- Siemens MOSAIC --------------------------------------------------------------------------
+
+
+def csa_header(tags: dict[str, tuple[str, list[str]]]) -> bytes:
+    """A Siemens CSA2 header ("SV10") holding ``tags``: name -> (VR, item texts)."""
+    import struct
+
+    data = b"SV10\x04\x03\x02\x01" + struct.pack("<2I", len(tags), 77)
+    for name, (vr, items) in tags.items():
+        data += struct.pack("<64si4s3i", name.encode(), len(items), vr.encode(), 0, len(items), 77)
+        for item in items:
+            text = item.encode() + b"\0"
+            data += struct.pack("<4i", len(text), len(text), 77, len(text)) + text + b"\0" * (-len(text) % 4)
+    return data
+
+
+def write_mosaic_series(folder: Path, volumes: np.ndarray, flipped: bool = False, unused: int = 7) -> list[Path]:
+    """``volumes`` (T, S, r, c) as one Siemens MOSAIC file per time point: tiles row by row
+    in a ceil(sqrt(S)) grid (unused tiles ``unused``), NumberOfImagesInMosaic and
+    SliceNormalVector (against the ImageOrientationPatient normal when ``flipped``) in the
+    CSA image header, 3 mm apart."""
+    folder.mkdir(parents=True)
+    times, count, rows, columns = volumes.shape
+    side = int(np.ceil(np.sqrt(count)))
+    normal = ["0", "0", "-1" if flipped else "1"]
+    csa = csa_header({"AcquisitionMatrixText": ("SH", [f"{rows}p*{columns}"]),
+                      "NumberOfImagesInMosaic": ("US", [str(count)]), "SliceNormalVector": ("FD", normal)})
+    paths = []
+    for t in range(times):
+        tiles = np.full((side * side, rows, columns), unused, dtype=np.int64)
+        tiles[:count] = volumes[t]
+        mosaic = tiles.reshape(side, side, rows, columns).transpose(0, 2, 1, 3).reshape(side * rows, side * columns)
+        ds = dicom_dataset(mosaic, modality="MR", instance=t + 1, intercept=0.0)
+        ds.ImageType = ["ORIGINAL", "PRIMARY", "M", "ND", "MOSAIC"]
+        ds.AcquisitionNumber, ds.SpacingBetweenSlices, ds.Manufacturer = t + 1, 3.0, "SIEMENS"
+        del ds[0x00291010]
+        ds.add_new(0x00290010, "LO", "SIEMENS CSA HEADER")
+        ds.add_new(0x00291010, "OB", csa)
+        paths.append(folder / f"MR.{t}")
+        ds.save_as(paths[-1], enforce_file_format=True)
+    return paths

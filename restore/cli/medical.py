@@ -32,6 +32,9 @@ def scan_options(function: Callable) -> Callable:
         click.option("--context", type=click.IntRange(0), default=None,
                      help="Neighbouring slices each side given to the network as extra channels (2.5-D). "
                           "Default: what the weights were trained with (a different value is refused)."),
+        click.option("--keep-compression", is_flag=True,
+                     help="Write a compressed DICOM input compressed again, losslessly: its codec's lossless "
+                          "syntax where an encoder is installed, else RLE Lossless. Default: uncompressed."),
         click.option("--suffix", default="", help="Appended to each output file name (before .nii.gz, .dcm...)."),
         click.option("--overwrite", is_flag=True, help="Redo outputs that exist (by default a re-run skips them)."),
         click.option("--workers", default=2, show_default=True, type=click.IntRange(1),
@@ -57,8 +60,29 @@ def medical() -> None:
     """
 
 
+def _window(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    try:
+        low, high = (float(part) for part in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: give two numbers in HU, LOW,HIGH (e.g. -160,240)") from None
+    if low >= high:
+        raise click.BadParameter(f"{value!r}: LOW must be below HIGH")
+    return low, high
+
+
 @medical.command()
 @scan_options
+@click.option("--strength", type=click.FloatRange(0, 1), default=1.0, show_default=True,
+              help="How much of the denoising to keep: output = input + strength x (restored - input), in "
+                   "stored units before rounding and clipping. Lower keeps more of the original texture.")
+@click.option("--ct-window", default=None, callback=_window, metavar="LOW,HIGH",
+              help="CT: change only voxels inside this HU range (others pass through as stored). The network "
+                   "still sees the -1024..3071 HU window it was trained on. Default: that window.")
+@click.option("--mr-percentile", type=click.FloatRange(50, 100), default=99.5, show_default=True,
+              help="MR: the intensity percentile mapped to 0.8 of the network's range (the weights were "
+                   "trained with 99.5; lower it for scans with large bright regions).")
 def denoise(**settings: Any) -> None:
     """Remove noise: CT low-dose noise, MR (Rician) noise."""
     _run("denoise", settings)

@@ -49,23 +49,32 @@ class Normalisation:
         return np.asarray(normalised, dtype=np.float64) * self.width + self.low
 
 
-def normalisation_for(modality: str, physical: np.ndarray) -> Normalisation:
-    """The normalisation of a volume (or a training slice) of ``modality`` (ct | mr)."""
+def normalisation_for(modality: str, physical: np.ndarray, mr_percentile: float = MR_PERCENTILE) -> Normalisation:
+    """The normalisation of a volume (or a training slice) of ``modality`` (ct | mr);
+    ``mr_percentile``: the MR percentile mapped to :data:`MR_PERCENTILE_LEVEL`."""
     if modality == "ct":
         return Normalisation(*CT_WINDOW_HU)
     if modality == "mr":
         low = float(np.min(physical))
-        top = float(np.percentile(physical, MR_PERCENTILE))
+        top = float(np.percentile(physical, mr_percentile))
         high = max(low + (top - low) / MR_PERCENTILE_LEVEL, float(np.max(physical)))
         return Normalisation(low, high if high > low else low + 1.0)
     raise ValueError(f"unknown modality {modality!r}; use {' or '.join(MODALITIES)}")
 
 
-def apply_change(physical: np.ndarray, before: np.ndarray, after: np.ndarray, normalisation: Normalisation) -> np.ndarray:
-    """``physical`` plus what the network changed (``after - before``, normalised units).
+def apply_change(
+    physical: np.ndarray, before: np.ndarray, after: np.ndarray, normalisation: Normalisation,
+    strength: float = 1.0, window: tuple[float, float] | None = None,
+) -> np.ndarray:
+    """``physical`` plus ``strength`` times what the network changed (``after - before``,
+    normalised units): ``strength`` blends output (1) and input (0), before the caller
+    rounds and clips to the stored type, so a radiologist can keep some texture.
 
     ``before`` is the unclipped normalised input: voxels outside [0, 1] (outside the CT
-    window) keep their value."""
+    window), and outside ``window`` (physical units, e.g. a narrower HU range) when
+    given, keep their value."""
     change = (np.asarray(after, dtype=np.float64) - np.clip(before, 0.0, 1.0)) * normalisation.width
     outside = (before < 0) | (before > 1)
-    return np.where(outside, physical, physical + change)
+    if window is not None:
+        outside |= (physical < window[0]) | (physical > window[1])
+    return np.where(outside, physical, physical + strength * change)

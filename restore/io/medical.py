@@ -24,12 +24,15 @@ from typing import Any
 import numpy as np
 
 from restore.io.atomic import atomic_write
+from restore.io.dicom_compression import can_decode, output_syntax, set_pixels
+from restore.io.dicom_derived import mark_derived, new_series_uid
+from restore.io.dicom_grouping import Grouping, GroupingError, group_images
+from restore.io.mosaic import MosaicError, mosaic_count, repack, slice_step, unpack
 
 DICOM_SUFFIXES = (".dcm", ".dicom", ".ima")
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff")
 NUMPY_SUFFIXES = (".npy",)
-SERIES_DESCRIPTION_LIMIT = 64  # VR LO
 IMAGE_PIXEL_TAGS = ("Rows", "Columns", "BitsAllocated")  # type 1 in the Image Pixel module
 DEFAULT_MAX_VOXELS = 1024**3
 
@@ -59,7 +62,9 @@ class Volume:
     """A scan as stored.
 
     ``voxels``: stored values in the stored dtype, ``(slices, rows, columns)`` for DICOM
-    and 2-D images (one slice), the file's array order for NIfTI and ``.npy`` (3-D, or 4-D
+    and 2-D images (one slice), with a fourth axis of volumes (time points, echoes,
+    diffusion directions) for DICOM series that hold several (see
+    restore.io.dicom_grouping), the file's array order for NIfTI and ``.npy`` (3-D, or 4-D
     with volumes along the last axis). ``slope``/``intercept`` (scalars, or per-slice arrays
     broadcastable to ``voxels``) give physical values (CT: Hounsfield units).
     ``value_range``: the stored type's valid range (DICOM: BitsStored and
@@ -77,9 +82,10 @@ class Volume:
     slice_axis: int = 0
     modality: str | None = None  # DICOM Modality (CT, MR), when the file says
     header: Any = None  # datasets (DICOM), header (NIfTI), Image (PNG/TIFF), None (npy)
-    files: list[Path] = field(default_factory=list)  # DICOM series: one file per slice
+    files: list[Path] = field(default_factory=list)  # DICOM series: one file per image
     upscaled: tuple[tuple[int, ...], int] | None = None
     squeezed: bool = False  # a 2-D .npy array, read as one slice: written back 2-D
+    grouping: Grouping | None = None  # DICOM: which file or frame holds which slice of which volume
 
     def physical(self) -> np.ndarray:
         """Values in physical units (float64)."""
@@ -223,6 +229,9 @@ def _pixels(dataset: Any, path: Path) -> np.ndarray:
     try:
         pixels = dataset.pixel_array
     except Exception as error:  # pydicom raises RuntimeError/NotImplementedError/ValueError per plugin
+        if syntax is not None and syntax.is_compressed and can_decode(syntax):
+            raise MedicalReadError(f"{path}: pixel data compressed as {syntax.name} is damaged or uses a variant "
+                                   f"the installed decoders do not support ({error})") from error
         if syntax is not None and syntax.is_compressed:
             package = DECODERS.get(str(syntax), "a pydicom pixel-data plugin for it")
             raise MedicalReadError(
@@ -278,57 +287,90 @@ def _read_dicom_series(folder: Path, files: list[Path], max_voxels: int) -> Volu
     series = {str(d.get("SeriesInstanceUID", "")) for d in datasets}
     if len(series) > 1:
         raise MedicalReadError(f"{folder}: {len(series)} DICOM series in one folder; give each series its own folder")
-    order = sorted(range(len(datasets)), key=lambda i: _series_sort_key(datasets[i]))
-    volume = _dicom_volume([datasets[i] for i in order], folder, max_voxels)
-    volume.format, volume.files = "dicom-series", [files[i] for i in order]
+    volume = _dicom_volume(datasets, folder, max_voxels)
+    volume.format, volume.files = "dicom-series", list(files)
     return volume
 
 
-def _series_sort_key(dataset: Any) -> tuple[float, int]:
-    """Position along the slice normal, then InstanceNumber (ties: e.g. repeated
-    acquisitions at one position, or files without geometry)."""
-    position, normal, _ = _slice_geometry(dataset)
-    distance = float(position @ normal) if position is not None and normal is not None else 0.0
-    return distance, int(dataset.get("InstanceNumber", 0) or 0)
+def _images(datasets: list[Any], path: Path) -> list[tuple[Any, int, int | None]]:
+    """Every 2-D image of the files: ``(dataset, index in the file, slices if a mosaic)``;
+    the index is a frame of a multi-frame file or a tile of a Siemens mosaic."""
+    images = []
+    for dataset in datasets:
+        try:
+            count = mosaic_count(dataset)
+        except MosaicError as error:
+            raise MedicalReadError(f"{path}: {error}") from error
+        frames = count or int(dataset.get("NumberOfFrames", 1) or 1)
+        images += [(dataset, index, count) for index in range(frames)]
+    return images
+
+
+def _grouping(images: list[tuple[Any, int, int | None]], path: Path) -> tuple[Grouping, list[float | None]]:
+    """The images grouped into volumes by position along the first file's slice normal and
+    by time point (restore.io.dicom_grouping), and their distances along that normal.
+    Frames of one file without per-frame positions are slices in frame order; the tiles
+    of a mosaic lie one slice spacing apart."""
+    first = images[0][0]
+    normal = _slice_geometry(first)[1]
+    several = len({id(dataset) for dataset, _, _ in images}) > 1
+    per_frame = first.get("PerFrameFunctionalGroupsSequence")
+    located = several or images[0][2] is not None or bool(per_frame) and "PlanePositionSequence" in per_frame[0]
+    distances: list[float | None] = []
+    for dataset, index, mosaic in images:
+        position = _slice_geometry(dataset, 0 if mosaic else index)[0]
+        if not located or position is None or normal is None:
+            distances.append(None)
+        else:
+            distances.append(float(position @ normal) + (index * slice_step(dataset, normal) if mosaic else 0.0))
+    orders = [float(dataset.get("InstanceNumber", 0) or 0) if several else float(index) for dataset, index, _ in images]
+    lookups = [lambda sequence, keyword, dataset=dataset, frame=(0 if mosaic else index):
+               _functional(dataset, sequence, keyword, frame) if sequence else dataset.get(keyword)
+               for dataset, index, mosaic in images]
+    try:
+        return group_images(distances, lookups, orders), distances
+    except GroupingError as error:
+        raise MedicalReadError(f"{path}: {error}") from error
 
 
 def _dicom_volume(datasets: list[Any], path: Path, max_voxels: int) -> Volume:
-    """One volume from the slices of a series (one frame each) or one multi-frame file."""
+    """The volume(s) of the images of a series or of one multi-frame file (Siemens mosaics
+    unpacked to their slices)."""
     first = datasets[0]
     declared = sum(int(d.Rows) * int(d.Columns) * int(d.get("NumberOfFrames", 1) or 1) for d in datasets)
     _check_size(declared, max_voxels, path)
+    images = _images(datasets, path)
     slices = [_pixels(dataset, path) for dataset in datasets]
+    slices = [unpack(s[0], count) if count else s for s, count in zip(slices, (mosaic_count(d) for d in datasets))]
     shapes = {s.shape[1:] for s in slices}
     dtypes = {s.dtype for s in slices}
     if len(shapes) > 1 or len(dtypes) > 1:
         raise MedicalReadError(f"{path}: slices differ in size or type ({sorted(map(str, shapes))}, {sorted(map(str, dtypes))})")
-    voxels = np.concatenate(slices, axis=0)
-    if len(datasets) > 1:
-        rescale = [_rescale(dataset) for dataset in datasets]
-        positions = [_slice_geometry(dataset)[0] for dataset in datasets]
-    else:
-        rescale = [_rescale(first, frame) for frame in range(voxels.shape[0])]
-        positions = [_slice_geometry(first, frame)[0] for frame in range(voxels.shape[0])]
-    slopes = np.array([s for s, _ in rescale]).reshape(-1, 1, 1)
-    intercepts = np.array([i for _, i in rescale]).reshape(-1, 1, 1)
-    uniform = np.all(slopes == slopes[0]) and np.all(intercepts == intercepts[0])
+    grouping, distances = _grouping(images, path)
+    voxels = grouping.gather(np.concatenate(slices, axis=0))
+    rescale = [_rescale(dataset, 0 if mosaic else index) for dataset, index, mosaic in images]
+    slopes = grouping.gather(np.array([s for s, _ in rescale]).reshape(-1, 1, 1))
+    intercepts = grouping.gather(np.array([i for _, i in rescale]).reshape(-1, 1, 1))
+    uniform = np.all(slopes == slopes.flat[0]) and np.all(intercepts == intercepts.flat[0])
     _, normal, (row_spacing, column_spacing) = _slice_geometry(first)
     slice_spacing = float(first.get("SpacingBetweenSlices", first.get("SliceThickness", 1.0)) or 1.0)
-    if normal is not None and len(positions) > 1 and all(p is not None for p in positions):
-        steps = np.diff([float(p @ normal) for p in positions])
+    ordered = [distances[i] for i in grouping.cells[:, 0]]  # one volume's, in slice order
+    if len(ordered) > 1 and all(d is not None for d in ordered):
+        steps = np.diff(ordered)
         if np.any(np.abs(steps) > 1e-6):
             slice_spacing = float(np.median(np.abs(steps[np.abs(steps) > 1e-6])))
     return Volume(
         voxels=voxels,
         format="dicom",
-        slope=float(slopes[0, 0, 0]) if uniform else slopes,
-        intercept=float(intercepts[0, 0, 0]) if uniform else intercepts,
+        slope=float(slopes.flat[0]) if uniform else slopes,
+        intercept=float(intercepts.flat[0]) if uniform else intercepts,
         value_range=_dicom_range(first),
         spacing=(slice_spacing, row_spacing, column_spacing),
         slice_axis=0,
         modality=str(first.get("Modality", "")) or None,
         header=datasets,
         files=[path],
+        grouping=grouping,
     )
 
 
@@ -416,29 +458,33 @@ def _read_npy(path: Path, max_voxels: int) -> Volume:
 
 
 def write_volume(
-    path: str | os.PathLike, volume: Volume, name_suffix: str = "", description_suffix: str = " restored"
+    path: str | os.PathLike, volume: Volume, name_suffix: str = "", description_suffix: str = " restored",
+    keep_compression: bool = False, derivation: str = "processed",
 ) -> None:
     """Write ``volume`` in its input's format, each file atomically. A DICOM series goes to
     the folder ``path``, one file per slice named as the input's (plus ``name_suffix``),
     in name order: the last name existing means the whole series is there.
 
-    DICOM keeps every element of the input except: SOPInstanceUID (and the file meta's
-    MediaStorageSOPInstanceUID) and SeriesInstanceUID (new), SeriesDescription (with
-    ``description_suffix``), ImageType (value 1 becomes DERIVED), Smallest/Largest Image
+    DICOM keeps every element of the input except those that make it a derived image
+    (restore.io.dicom_derived: new SOP Instance and Series Instance UIDs,
+    SeriesDescription with ``description_suffix``, ImageType and frame types
+    DERIVED\\SECONDARY, DerivationDescription from ``derivation``, SourceImageSequence
+    referencing the input), Smallest/Largest Image
     Pixel Value (when present, recomputed), and after super-resolution Rows, Columns,
     PixelSpacing and ImagePositionPatient (moved half a new pixel so the voxel centres
     stay where they are). The dtype, BitsStored, PixelRepresentation and Rescale
     Slope/Intercept are the input's. A compressed input is written uncompressed
-    (Explicit VR Little Endian). NIfTI keeps its header byte for byte except the
+    (Explicit VR Little Endian), or with ``keep_compression`` compressed losslessly
+    (restore.io.dicom_compression). NIfTI keeps its header byte for byte except the
     dimensions, and after super-resolution the voxel sizes and the q/s-form affines."""
     path = Path(path)
     if volume.format == "dicom-series":
-        outputs = zip(volume.files, _dicom_outputs(volume, description_suffix))
+        outputs = zip(volume.files, _dicom_outputs(volume, description_suffix, keep_compression, derivation))
         for source, dataset in sorted(outputs, key=lambda pair: output_name(pair[0].name, name_suffix)):
             target = path / output_name(source.name, name_suffix)
             atomic_write(target, lambda temp, dataset=dataset: dataset.save_as(temp, enforce_file_format=True))
     elif volume.format == "dicom":
-        dataset = _dicom_outputs(volume, description_suffix)[0]
+        dataset = _dicom_outputs(volume, description_suffix, keep_compression, derivation)[0]
         atomic_write(path, lambda temp: dataset.save_as(temp, enforce_file_format=True))
     elif volume.format == "nifti":
         atomic_write(path, lambda temp: _write_nifti(temp, volume, gzipped=path.name.lower().endswith(".gz")))
@@ -457,36 +503,28 @@ def _save_npy(temp: Path, voxels: np.ndarray) -> None:
         np.save(handle, voxels, allow_pickle=False)
 
 
-def _dicom_outputs(volume: Volume, description_suffix: str) -> list[Any]:
+def _dicom_outputs(volume: Volume, description_suffix: str, keep_compression: bool, derivation: str) -> list[Any]:
     """The output datasets: one per slice (series) or one holding every frame."""
     _pydicom()
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
-
-    series_uid = generate_uid()
+    series_uid = new_series_uid()
     datasets = volume.header
-    per_file = np.split(volume.voxels, len(datasets)) if len(datasets) > 1 else [volume.voxels]
+    images = volume.grouping.scatter(volume.voxels)
+    per_file, start = [], 0
+    for dataset in datasets:  # each file's images, a mosaic's packed back into its tiles
+        count = mosaic_count(dataset) or int(dataset.get("NumberOfFrames", 1) or 1)
+        own = np.stack(images[start:start + count])
+        per_file.append(repack(own, _pixels(dataset, Path("input"))[0]) if mosaic_count(dataset) else own)
+        start += count
     outputs = []
     for source, pixels in zip(datasets, per_file):
         dataset = copy.deepcopy(source)
-        if dataset.file_meta.TransferSyntaxUID.is_compressed:
-            dataset.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        pixels = np.ascontiguousarray(pixels.astype(pixels.dtype.newbyteorder("<")))
-        dataset.PixelData = pixels.tobytes()
-        dataset["PixelData"].VR = "OW" if pixels.dtype.itemsize > 1 else "OB"
-        dataset["PixelData"].is_undefined_length = False
-        sop_uid = generate_uid()
-        dataset.SOPInstanceUID = sop_uid
-        dataset.file_meta.MediaStorageSOPInstanceUID = sop_uid
-        dataset.SeriesInstanceUID = series_uid
-        description = str(dataset.get("SeriesDescription", "")) + description_suffix
-        dataset.SeriesDescription = description[-SERIES_DESCRIPTION_LIMIT:].strip()
-        image_type = list(dataset.ImageType) if "ImageType" in dataset else ["DERIVED", "SECONDARY"]
-        dataset.ImageType = ["DERIVED", *image_type[1:]]
+        if volume.upscaled is not None:
+            _update_dicom_geometry(dataset, pixels.shape[-2:], volume.upscaled[1])
+        set_pixels(dataset, pixels, output_syntax(dataset.file_meta.TransferSyntaxUID, keep_compression)[0])
+        mark_derived(dataset, source, series_uid, description_suffix, derivation)
         for keyword, value in (("SmallestImagePixelValue", pixels.min()), ("LargestImagePixelValue", pixels.max())):
             if keyword in dataset:
                 dataset[keyword].value = int(value)
-        if volume.upscaled is not None:
-            _update_dicom_geometry(dataset, pixels.shape[-2:], volume.upscaled[1])
         outputs.append(dataset)
     return outputs
 
