@@ -21,17 +21,32 @@ def volume(tmp_path: Path) -> Path:
     return write_nifti(tmp_path / "held_out.nii.gz", phantom((32, 32, 5), seed=7, high=3000).astype(np.int16))
 
 
-def test_denoising_rows_against_bm3d(volume: Path, tmp_path: Path) -> None:
+def test_denoising_rows_against_bm3d_and_bm4d(volume: Path, tmp_path: Path) -> None:
     weights = write_identity_weights(tmp_path / "identity.safetensors")
     table = evaluate_medical(str(weights), [volume], limit=2, level=0.05, device="cpu")
     means = table.means()
-    assert list(means) == ["ours", "bm3d", "noisy"]
+    assert list(means) == ["ours", "bm3d", "bm4d", "bm4d_vst", "noisy"]
     assert means["ours"]["psnr"] == pytest.approx(means["noisy"]["psnr"], abs=1e-3)  # identity weights
-    assert means["bm3d"]["psnr"] > means["noisy"]["psnr"] + 1
+    for classical in ("bm3d", "bm4d", "bm4d_vst"):
+        assert means[classical]["psnr"] > means["noisy"]["psnr"] + 1, classical
     assert {row["data_range"] for row in table.rows} == {65535}  # int16 NIfTI: the dtype's range
     again = evaluate_medical(str(weights), [volume], limit=2, level=0.05, device="cpu")
     scores = [(row["slice"], row["method"], round(row["psnr"], 4)) for row in table.rows]
     assert [(row["slice"], row["method"], round(row["psnr"], 4)) for row in again.rows] == scores  # same inputs
+
+
+def test_the_wider_stack_of_bm4d_leaves_our_inputs_as_they_were(volume: Path, tmp_path: Path) -> None:
+    weights = write_identity_weights(tmp_path / "identity.safetensors", context=1)
+    alone = evaluate_medical(str(weights), [volume], limit=2, level=0.05, methods=("ours",), device="cpu")
+    beside = evaluate_medical(str(weights), [volume], limit=2, level=0.05, methods=("ours", "bm4d"), device="cpu")
+    ours = [row["psnr"] for row in beside.rows if row["method"] == "ours"]
+    assert ours == [row["psnr"] for row in alone.rows]
+
+
+def test_methods_that_do_not_apply_are_refused(volume: Path, tmp_path: Path) -> None:
+    weights = write_identity_weights(tmp_path / "ct.safetensors", modality="ct", degradation="lowdose")
+    with pytest.raises(ValueError, match="'bm4d_vst' does not apply to lowdose"):
+        evaluate_medical(str(weights), [volume], limit=1, methods=("ours", "bm4d_vst"), device="cpu")
 
 
 def test_superres_cli_writes_the_table_and_json(volume: Path, tmp_path: Path) -> None:

@@ -314,7 +314,8 @@ def evaluate_inpaint_command(data: Path, masks_dir: Path, weights: tuple[str, ..
 @click.option("--quiet", is_flag=True, help="No progress lines.")
 def evaluate_medical_command(weights: str, files: tuple[Path, ...], limit: int, level: float | None, tile: int,
                              json_path: Path | None, quiet: bool) -> None:
-    """Medical denoising (against BM3D) or super-resolution (against cubic interpolation and
+    """Medical denoising (against BM3D, BM4D and, for MR, BM4D through the Rician variance-stabilising
+    transform) or super-resolution (against cubic interpolation and
     zero-filled k-space) on held-out slices: PSNR/SSIM in stored units with the stored
     type's data range (restore/evaluate/medical.py has the protocol).
 

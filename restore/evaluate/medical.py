@@ -12,7 +12,11 @@ classical baselines on the same degraded slices.
 3. Methods: ``ours``; for denoising ``bm3d`` (the ``bm3d`` package, 2-D, told the true
    noise sd: the Rician sigma, or for CT the measured sd of noisy - clean, an oracle in
    BM3D's favour; on the magnitude image as it is, so the Rician bias of dark background
-   stays, as it would in BM3D's usual use) and ``noisy`` (the input, the floor); for
+   stays, as it would in BM3D's usual use), ``bm4d`` (the ``bm4d`` package on the degraded
+   slice with ``BM4D_CONTEXT`` neighbours each side, told the same sd: more context than
+   the 2.5-D weights get), for MR ``bm4d_vst`` (the same through the Rician
+   variance-stabilising transform and its exact unbiased inverse, restore.evaluate.rician:
+   the strongest classical MR denoiser) and ``noisy`` (the input, the floor); for
    super-resolution ``cubic`` (MATLAB bicubic, restore.metrics.imresize) and
    ``zero_filled`` (zero-padded k-space).
 4. PSNR and SSIM are measured in *stored* units (the file's own numbers, before
@@ -34,7 +38,9 @@ import numpy as np
 import torch
 
 from restore.engine.data import sample_generator
-from restore.evaluate.optional import import_bm3d
+from restore.engine.volume import context_indices
+from restore.evaluate import rician
+from restore.evaluate.optional import import_bm3d, import_bm4d
 from restore.evaluate.report import json_number, mean_or_nan, write_json_file
 from restore.metrics import psnr, ssim
 from restore.metrics.imresize import imresize
@@ -43,7 +49,10 @@ from restore.tasks import medical_degradations as physics
 from restore.tasks.medical import MedicalTask, resolved_options, volume_slices
 
 EVAL_SEED = 20_251_125
-DENOISE_METHODS = ("ours", "bm3d", "noisy")
+DENOISE_METHODS = ("ours", "bm3d", "bm4d", "bm4d_vst", "noisy")
+RICIAN_ONLY = ("bm4d_vst",)
+BM4D_METHODS = ("bm4d", "bm4d_vst")
+BM4D_CONTEXT = 3  # neighbours each side the volumetric baselines see
 SUPERRES_METHODS = ("ours", "cubic", "zero_filled")
 LEVEL_KEYS = {"lowdose": ("photons_min", "photons_max"), "rician": ("sigma_min", "sigma_max"),
               "kspace": ("sigma_min", "sigma_max")}
@@ -97,15 +106,15 @@ def evaluate_medical(
     options = resolved_options(model.metadata.get("task_options", {}))
     level = default_level(options) if level is None else level
     options.update(dict.fromkeys(LEVEL_KEYS[options["degradation"]], level))
-    superres = options["degradation"] == "kspace"
-    methods = methods or (SUPERRES_METHODS if superres else DENOISE_METHODS)
-    if "bm3d" in methods:
-        import_bm3d()  # before any slice is run: says which extra to install
+    methods = methods or default_methods(options["degradation"])
+    _check_methods(methods, options["degradation"])
     table = MedicalTable({"weights": model.name, "task": f"medical {options['modality']} {options['degradation']}",
                           "level": level, "limit": limit, "seed": EVAL_SEED, "methods": list(methods)})
     task = MedicalTask(options)
     context = int(model.metadata["network"].get("extra_channels", 0)) // 2
-    options["context"] = context
+    # a wider stack only adds slices after the model's own (context_indices' order), whose
+    # noise is drawn after theirs: the model's inputs stay the same
+    options["context"] = max(context, BM4D_CONTEXT) if set(methods) & set(BM4D_METHODS) else context
     count = 0
     for path in files:
         stacks, normalisation, volume = volume_slices(path, options)
@@ -114,7 +123,7 @@ def evaluate_medical(
             stack = _crop_to_multiple(torch.from_numpy(stacks[index]), task.scale)
             degraded, target = task.make_pair(stack, options, sample_generator(EVAL_SEED, count))
             count += 1
-            outputs = {m: _method(m, model, degraded, target, options) for m in methods}
+            outputs = {m: _method(m, model, degraded, target, options, context) for m in methods}
             reference = to_stored(target[0].double().numpy())
             for method, output in outputs.items():
                 prediction = to_stored(output)
@@ -127,24 +136,69 @@ def evaluate_medical(
     return table
 
 
+def default_methods(degradation: str) -> tuple[str, ...]:
+    if degradation == "kspace":
+        return SUPERRES_METHODS
+    return DENOISE_METHODS if degradation == "rician" else tuple(m for m in DENOISE_METHODS if m not in RICIAN_ONLY)
+
+
+def _check_methods(methods: tuple[str, ...], degradation: str) -> None:
+    """Refuse what cannot run before any slice is run, saying which extra to install."""
+    known = SUPERRES_METHODS if degradation == "kspace" else DENOISE_METHODS
+    unknown = [m for m in methods if m not in known or (m in RICIAN_ONLY and degradation != "rician")]
+    if unknown:
+        raise ValueError(f"method {unknown[0]!r} does not apply to {degradation} weights: choose from "
+                         f"{', '.join(default_methods(degradation))}")
+    if "bm3d" in methods:
+        import_bm3d()
+    if set(methods) & set(BM4D_METHODS):
+        import_bm4d()
+
+
 def _method(name: str, model: Restorer, degraded: torch.Tensor, target: torch.Tensor,
-            options: dict[str, Any]) -> np.ndarray:
-    """One method's normalised output for the centre slice, float64 ``(H, W)``."""
+            options: dict[str, Any], context: int) -> np.ndarray:
+    """One method's normalised output for the centre slice, float64 ``(H, W)``; the
+    model sees the centre and its ``context`` neighbours each side."""
     centre = degraded[0].double().numpy()
     if name == "ours":
-        neighbours = {"neighbours": degraded[None, 1:]} if degraded.shape[0] > 1 else {}
+        neighbours = {"neighbours": degraded[None, 1:2 * context + 1]} if context else {}
         return model.run(degraded[None, :1], **neighbours)[0][0, 0].double().numpy()
     if name == "noisy":
         return centre
     if name == "bm3d":
-        bm3d = import_bm3d()
-        sigma = options["sigma_max"] if options["degradation"] == "rician" else float(np.std(centre - target[0].numpy()))
-        return np.asarray(bm3d.bm3d(centre, sigma_psd=sigma), dtype=np.float64)
+        return np.asarray(import_bm3d().bm3d(centre, sigma_psd=_noise_sd(centre, target, options)), dtype=np.float64)
+    if name in BM4D_METHODS:
+        volume, centre_index = _spatial_volume(degraded.double().numpy(), options["context"])
+        bm4d = import_bm4d()
+        denoise = lambda data, sd: np.asarray(bm4d.bm4d(data, sigma_psd=sd), dtype=np.float64)  # noqa: E731
+        sigma = _noise_sd(centre, target, options)
+        denoised = rician.stabilised(denoise, volume, sigma) if name == "bm4d_vst" else denoise(volume, sigma)
+        return denoised[..., centre_index]
     if name == "cubic":
         return imresize(centre, options["scale"])
     if name == "zero_filled":
         return physics.zero_filled(centre, options["scale"])
     raise ValueError(f"unknown method {name!r}")
+
+
+def _noise_sd(centre: np.ndarray, target: torch.Tensor, options: dict[str, Any]) -> float:
+    """What the classical denoisers are told: the true Rician sigma for MR, the measured
+    sd of noisy - clean for CT (an oracle in their favour)."""
+    if options["degradation"] == "rician":
+        return float(options["sigma_max"])
+    return float(np.std(centre - target[0].numpy()))
+
+
+def _spatial_volume(stack: np.ndarray, context: int) -> tuple[np.ndarray, int]:
+    """A ``(2 * context + 1, H, W)`` stack in context_indices' order as an ``(H, W, D)``
+    volume in slice order (what bm4d takes), each distinct slice once (a volume's end
+    and a 2-D image repeat theirs), and the centre slice's index in it."""
+    offsets = context_indices(context, 2 * context + 1, context)  # positions relative to the centre
+    order = sorted(range(len(offsets)), key=lambda position: offsets[position])
+    candidates = [p for p in order if p == 0 or not np.array_equal(stack[p], stack[0])]
+    kept = [p for i, p in enumerate(candidates)
+            if not any(np.array_equal(stack[p], stack[q]) for q in candidates[:i])]
+    return np.moveaxis(stack[kept], 0, -1), kept.index(0)
 
 
 def _stored_units(volume: Any, normalisation: Any) -> tuple[Callable, float]:
