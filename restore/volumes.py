@@ -23,7 +23,7 @@ from restore.engine.batch import BatchReport, BatchSettings, BatchUsageError, Jo
 from restore.engine.checkpoint import WeightsError
 from restore.engine.progress import Progress
 from restore.engine.volume import process_slices
-from restore.io.dicom_compression import output_syntax
+from restore.io.medical.dicom.compression import output_syntax
 from restore.io.intensity import CT_WINDOW_HU, MR_PERCENTILE, apply_change, normalisation_for
 from restore.io.medical import DEFAULT_MAX_VOXELS, Volume, output_name, read_volume, volume_kind, write_volume
 from restore.model import RESTORER_SETTINGS, Restorer, recorded_settings
@@ -193,7 +193,7 @@ class VolumeProcessor:
 
 def grouping_report(volume: Volume, axis: int) -> dict[str, Any]:
     """How the scan was split into 3-D volumes processed one at a time: DICOM by slice
-    position and time point (restore.io.dicom_grouping), NIfTI/.npy by their 4th axis."""
+    position and time point (restore.io.medical.dicom.grouping), NIfTI/.npy by their 4th axis."""
     if volume.grouping is not None:
         return volume.grouping.describe()
     volumes = volume.voxels.shape[3] if volume.voxels.ndim == 4 else 1

@@ -110,7 +110,7 @@ def write_identity_weights(path: Path, context: int = 0, modality: str = "mr", d
 # -- checking round trips ---------------------------------------------------------------
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "medical"
-# a derived image's (restore.io.dicom_derived); enhanced files' frame types are in the functional groups
+# a derived image's (restore.io.medical.dicom.derived); enhanced files' frame types are in the functional groups
 CHANGED_TAGS = {"SOPInstanceUID", "SeriesInstanceUID", "SeriesDescription", "ImageType", "PixelData",
                 "DerivationDescription", "SourceImageSequence", "SharedFunctionalGroupsSequence",
                 "PerFrameFunctionalGroupsSequence"}

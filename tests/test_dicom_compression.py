@@ -1,5 +1,5 @@
 """Compressed DICOM (JPEG, JPEG-LS, JPEG 2000, RLE) in, uncompressed or losslessly
-compressed out (restore.io.dicom_compression), on pydicom's bundled test files."""
+compressed out (restore.io.medical.dicom.compression), on pydicom's bundled test files."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from PIL import Image
 
 from medical_files import dicom_dataset, phantom, write_identity_weights
 from restore.cli import main
-from restore.io.dicom_compression import EXPLICIT_LITTLE, RLE_LOSSLESS, output_syntax
 from restore.io.medical import read_volume, write_volume
+from restore.io.medical.dicom.compression import EXPLICIT_LITTLE, RLE_LOSSLESS, output_syntax
 
 pydicom = pytest.importorskip("pydicom")
 pytest.importorskip("pylibjpeg", reason="the [medical] extra's decoders are not installed")

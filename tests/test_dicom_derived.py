@@ -1,4 +1,4 @@
-"""Restored DICOM files are conformant derived images (restore.io.dicom_derived), checked
+"""Restored DICOM files are conformant derived images (restore.io.medical.dicom.derived), checked
 with dicom3tools' dciodvfy where it is installed (Debian: apt-get install dicom3tools)."""
 
 from __future__ import annotations

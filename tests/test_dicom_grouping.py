@@ -1,4 +1,4 @@
-"""A DICOM series' images grouped into 3-D volumes (restore.io.dicom_grouping): time
+"""A DICOM series' images grouped into 3-D volumes (restore.io.medical.dicom.grouping): time
 points, echoes and diffusion directions are volumes, never neighbouring slices."""
 
 from __future__ import annotations

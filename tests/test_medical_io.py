@@ -21,9 +21,9 @@ from medical_files import (
     write_dicom_series,
     write_nifti,
 )
-from restore.io.dicom_compression import can_decode
 from restore.io.intensity import CT_WINDOW_HU, MR_PERCENTILE, MR_PERCENTILE_LEVEL, apply_change, normalisation_for
 from restore.io.medical import MedicalReadError, read_volume, upscaled_affine, write_volume
+from restore.io.medical.dicom.compression import can_decode
 
 pydicom = pytest.importorskip("pydicom")
 nibabel = pytest.importorskip("nibabel")

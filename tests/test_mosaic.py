@@ -1,4 +1,4 @@
-"""Siemens MOSAIC files (restore.io.mosaic): unpacked to slices in position order, packed
+"""Siemens MOSAIC files (restore.io.medical.dicom.mosaic): unpacked to slices in position order, packed
 back into the same layout, so the output is still a mosaic."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 
 from medical_files import SHARED, assert_dicom_round_trip, phantom, write_mosaic_series
 from restore.io.medical import MedicalReadError, read_volume, write_volume
-from restore.io.mosaic import repack, unpack
+from restore.io.medical.dicom.mosaic import repack, unpack
 
 pydicom = pytest.importorskip("pydicom")
 pytest.importorskip("nibabel")

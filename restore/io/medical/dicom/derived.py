@@ -5,7 +5,7 @@ ImageType value 1 DERIVED and value 2 SECONDARY (enhanced multi-frame files: DER
 the image and frame types, value 2 stays PRIMARY as their IODs require), a DerivationDescription saying how, a SourceImageSequence
 referencing the input's SOP instance, and new SOP Instance and Series Instance UIDs, so
 that a PACS keeps the input and the output side by side instead of one replacing the
-other. Everything else is the input's (see restore.io.medical.write_volume).
+other. Everything else is the input's (see restore.io.medical.registry.write_volume).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The transfer syntax a restored DICOM file is written in, and its pixel data encoded for it.
+"""The transfer syntax a restored DICOM file is written in, and its pixel data encoded for
+it; which package decodes a compressed input.
 
 Compressed inputs (JPEG, JPEG-LS, JPEG 2000, RLE) are decoded by pydicom's pixel-data
 plugins (pylibjpeg with -libjpeg, -openjpeg and -rle, pyjpegls; the ``[medical]``
@@ -21,6 +22,22 @@ RLE_LOSSLESS = "1.2.840.10008.1.2.5"
 JPEG_LOSSLESS_SV1 = "1.2.840.10008.1.2.4.70"
 JPEG_LS_LOSSLESS = "1.2.840.10008.1.2.4.80"
 JPEG_2000_LOSSLESS = "1.2.840.10008.1.2.4.90"
+
+# Compressed transfer syntaxes -> the package that lets pydicom decode them (RLE and
+# Deflate it decodes itself).
+DECODERS = {
+    "1.2.840.10008.1.2.4.50": "pylibjpeg + pylibjpeg-libjpeg (or python-gdcm)",
+    "1.2.840.10008.1.2.4.51": "pylibjpeg + pylibjpeg-libjpeg (or python-gdcm)",
+    "1.2.840.10008.1.2.4.57": "pylibjpeg + pylibjpeg-libjpeg (or python-gdcm)",
+    "1.2.840.10008.1.2.4.70": "pylibjpeg + pylibjpeg-libjpeg (or python-gdcm)",
+    "1.2.840.10008.1.2.4.80": "pylibjpeg + pylibjpeg-libjpeg (or python-gdcm)",
+    "1.2.840.10008.1.2.4.81": "pylibjpeg + pylibjpeg-libjpeg (or python-gdcm)",
+    "1.2.840.10008.1.2.4.90": "pylibjpeg + pylibjpeg-openjpeg (or python-gdcm)",
+    "1.2.840.10008.1.2.4.91": "pylibjpeg + pylibjpeg-openjpeg (or python-gdcm)",
+    "1.2.840.10008.1.2.4.201": "pylibjpeg + pylibjpeg-openjpeg >= 2.0",
+    "1.2.840.10008.1.2.4.202": "pylibjpeg + pylibjpeg-openjpeg >= 2.0",
+    "1.2.840.10008.1.2.4.203": "pylibjpeg + pylibjpeg-openjpeg >= 2.0",
+}
 
 # input syntax -> the lossless syntax of its codec family
 LOSSLESS_IN_FAMILY = {
