@@ -20,13 +20,12 @@ import torch
 from torch import nn
 
 from restore.engine.batch import Recorded
-from restore.engine.checkpoint import WeightsError
 from restore.engine.device import autocast, check_precision, inference_precision, resolve_device
 from restore.engine.progress import Progress
 from restore.engine.tiling import BlockSink, OutputCollector, TileReader, auto_batch_size, auto_tile_size, stream_tiles
 from restore.io.convert import array_to_tensor, is_neutral_grey, tensor_to_array
 from restore.tasks import TASKS, get_task
-from restore.weights import BF16_CHECK, WeightsEntry, resolve_weights
+from restore.weights import BF16_CHECK, WeightsEntry, WeightsError, resolve_weights
 from restore.zoo.files import read_checkpoint
 from restore.zoo.models import network_from_weights
 from restore.zoo.network import precision_for

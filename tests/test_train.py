@@ -17,10 +17,12 @@ import numpy as np
 import pytest
 import torch
 
-from restore.engine.checkpoint import load_training_state, load_weights
+from restore.engine.checkpoint import load_training_state
+
 from restore.engine.config import ConfigError, OptimConfig, TrainConfig, from_dict, load_toml, to_toml
 from restore.engine.train import Trainer, TrainingDiverged, TrainingStalled, lr_factor, resolve_config
 from restore.nets import parse_network_spec
+from restore.weights import load_weights
 
 from conftest import TINY_UNET
 

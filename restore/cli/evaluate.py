@@ -123,7 +123,7 @@ def evaluate_denoise_command(folders: tuple[Path, ...], sigmas: list[float], wei
     import json
 
     from restore.api import default_weights
-    from restore.engine.checkpoint import WeightsError
+    from restore.weights import WeightsError
     from restore.evaluate.denoise import (
         BASELINES,
         dataset_channels,

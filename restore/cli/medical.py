@@ -99,7 +99,7 @@ def superres(scale: int | None, **settings: Any) -> None:
 
 def _run(command: str, settings: dict[str, Any], scale: int | None = None) -> None:
     from restore.engine.batch import BatchUsageError
-    from restore.engine.checkpoint import WeightsError
+    from restore.weights import WeightsError
     from restore.engine.device import PrecisionError, check_precision, resolve_device
     from restore.volumes import process_scans
 

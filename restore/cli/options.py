@@ -143,7 +143,7 @@ def run_task(task: str, settings: dict[str, Any]) -> None:
     """Run a task command's folder batch and exit 0 (all done), 1 (some failed) or 2."""
     from restore.api import process_folder
     from restore.engine.batch import BatchUsageError
-    from restore.engine.checkpoint import WeightsError
+    from restore.weights import WeightsError
     from restore.engine.device import PrecisionError, check_precision, resolve_device
 
     check_tiling(settings)

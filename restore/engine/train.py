@@ -33,7 +33,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from restore.engine import distributed
-from restore.engine.checkpoint import WeightsError, load_training_state, load_weights, save_training_state, save_weights
+from restore.engine.checkpoint import load_training_state, save_training_state
 from restore.engine.config import ConfigError, OptimConfig, TrainConfig, from_dict, to_toml
 from restore.engine.data import (
     IMAGE_SUFFIXES,
@@ -53,6 +53,7 @@ from restore.engine.objectives import Objective, PairedObjective, UnpairedObject
 from restore.metrics import psnr, ssim
 from restore.metrics.quality import SSIM_WINDOW
 from restore.nets import network_spec, parse_network_spec
+from restore.weights import WeightsError, load_weights, save_weights
 from restore.zoo.finetune import community_training
 from restore.zoo.network import ARCH as COMMUNITY
 from restore.tasks import get_task
