@@ -161,7 +161,7 @@ def test_a_resize_convolution_run_starts_from_a_transposed_one(clean_images: Pat
     path = tmp_path / "transposed" / "last.safetensors"
     trained, _ = load_weights(path)
     config = tiny_config("denoise", clean_images, steps=1, init_weights=str(path),
-                         generator={**TINY_UNET, "upsampling": "resize"})
+                         generator={**TINY_UNET, "decoder_upsample": "resize"})
     started = Trainer(config, tmp_path / "resize", progress=False).objective.networks["G"].state_dict()
     assert started["up.0.0.weight"].shape[-2:] == (3, 3) and trained["up.0.0.weight"].shape[-2:] == (4, 4)
     assert all(torch.equal(started[key], trained[key].float()) for key in trained if not key.startswith("up."))
