@@ -141,8 +141,8 @@ def style(**settings: Any) -> None:
     Example:
       restore style --weights horse2zebra/latest_net_G.pth --in horses/ --out zebras/
     """
-    from restore.weights import WeightsError
     from restore.tasks.style import select_weights
+    from restore.weights import WeightsError
 
     try:
         settings["weights"] = select_weights(settings["weights"], settings.pop("direction"))

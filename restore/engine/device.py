@@ -7,6 +7,10 @@ import contextlib
 import torch
 
 
+class DeviceError(ValueError):
+    """A device that was asked for but is not available on this machine."""
+
+
 class PrecisionError(ValueError):
     """A precision the chosen device cannot run."""
 
@@ -21,9 +25,9 @@ def resolve_device(name: str = "auto") -> torch.device:
         return torch.device("cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise PrecisionError("--device cuda was asked for, but no CUDA GPU is available")
+        raise DeviceError("--device cuda was asked for, but no CUDA GPU is available")
     if device.type == "mps" and not torch.backends.mps.is_available():
-        raise PrecisionError("--device mps was asked for, but Apple MPS is not available")
+        raise DeviceError("--device mps was asked for, but Apple MPS is not available")
     return device
 
 
