@@ -65,10 +65,9 @@ class Restorer:
     forward pass, ``"auto"`` = 1 on the CPU (fastest there), 4 on a GPU. ``ensemble``: also run
     the 7 other flips/rotations of the image and average the 8 results (the "x8"
     self-ensemble of EDSR and DRUNet): about 0.1-0.2 dB more for 8 times the time.
-    ``compile``: run the network through ``torch.compile``. Off by default: on the CPU it
-    made denoising up to 1.18x faster and super-resolution up to 1.75x slower
-    (bench/compile_speed.py), and each new tile shape costs seconds of compilation, so it
-    suits folders of same-size images and models measured to gain."""
+    ``compile``: run the network through ``torch.compile``. Off by default because it slows
+    some models down and each new tile shape costs seconds of compilation, so it suits
+    folders of same-size images and models measured to gain (``python bench/compile_speed.py``)."""
 
     def __init__(
         self,

@@ -84,9 +84,8 @@ class TrainingDiverged(RuntimeError):
 
 class TrainingStalled(UserWarning):
     """Validation PSNR has not moved for several evaluations: the generator's output no longer
-    depends on training. A superres-x4 run's ReLU tail died this way (every pre-activation
-    negative, output exactly bicubic) and trained 4000 more steps for nothing; the losses
-    kept moving and only the frozen validation PSNR showed it."""
+    depends on training (e.g. a dead ReLU tail leaves exactly the residual's base), which the
+    still-moving losses do not show (``python bench/loss_trend.py RUN`` prints them)."""
 
 
 def lr_factor(optim: OptimConfig, step: int, total_steps: int) -> float:
