@@ -15,10 +15,9 @@ import json
 import sys
 from pathlib import Path
 
-from restore.engine.checkpoint import WeightsError
 from restore.evaluate import BASELINES, DenoiseMethod, evaluate_denoise, model_method
 from restore.io.atomic import atomic_write
-from restore.weights import record_metrics
+from restore.weights import WeightsError, record_metrics
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "eval" / "denoise"
 DEFAULT_SETS = ("CBSD68", "Kodak24", "McMaster", "BSD68", "Set12")

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from denoise_quality import DEFAULT_DATA  # bench/ is on sys.path when run as a script
-from restore.engine.checkpoint import WeightsError
 from restore.evaluate import BASELINES, evaluate_denoise, model_method
+from restore.weights import WeightsError
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 
-from restore.engine.checkpoint import WeightsError
 from restore.evaluate.inpaint import (
     BASELINES,
     InpaintMethod,
@@ -33,7 +32,7 @@ from restore.evaluate.inpaint import (
     model_method,
 )
 from restore.evaluate.report import MODEL_METHODS
-from restore.weights import load_manifest, record_metrics
+from restore.weights import WeightsError, load_manifest, record_metrics
 
 EVAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "eval"
 DEFAULT_DATA = EVAL / "denoise" / "Kodak24"

@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     from restore.api import default_weights
-    from restore.engine.checkpoint import WeightsError
+    from restore.weights import WeightsError
 
     cases = [("denoise", args.denoise_size, 1, ["--sigma", "25"]), ("superres", args.superres_size, 4, ["--scale", "4"])]
     results = {}

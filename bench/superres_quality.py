@@ -18,7 +18,6 @@ import sys
 from pathlib import Path
 
 from restore.api import default_weights
-from restore.engine.checkpoint import WeightsError
 from restore.evaluate.report import MODEL_METHODS
 from restore.evaluate.superres import (
     BASELINES,
@@ -27,7 +26,7 @@ from restore.evaluate.superres import (
     model_method,
 )
 from restore.io.atomic import atomic_write
-from restore.weights import record_metrics
+from restore.weights import WeightsError, record_metrics
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "eval" / "sr"
 DEFAULT_SETS = ("Set5", "Set14", "BSD100")

@@ -24,11 +24,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from restore.engine.checkpoint import WeightsError
 from restore.evaluate.pairs import index_images
 from restore.evaluate.superres import SuperResMethod, bicubic_upscale, model_method
 from restore.io.image import Image, read_image, write_image
-from restore.weights import load_manifest, record_metrics
+from restore.weights import WeightsError, load_manifest, record_metrics
 
 SCALE = 4
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "eval" / "sr" / "RealSRSet"

@@ -45,9 +45,9 @@ import torch
 
 import restore
 from restore.api import default_weights
-from restore.engine.checkpoint import WeightsError
 from restore.io.convert import array_to_tensor, tensor_to_array
 from restore.io.image import Image, read_image, write_image
+from restore.weights import WeightsError
 
 SIGMA = 25.0  # fixed for every path, so no one pays for noise estimation
 

@@ -10,12 +10,12 @@ from typing import Any
 import numpy as np
 
 from restore.engine.batch import BatchReport, BatchSettings, Recorded, run_batch
-from restore.engine.checkpoint import WeightsError
 from restore.engine.progress import Progress
 from restore.io.image import Image, resize_alpha
 from restore.model import RESTORER_SETTINGS, Restorer, recorded_settings
 from restore.tasks import get_task
-from restore.weights import fingerprint, load_manifest, weights_dir
+from restore.weights import WeightsError, fingerprint, load_manifest
+from restore.weights.manifest import weights_dir
 
 ALPHA_MODES = ("bicubic", "model")  # how alpha follows a task that changes the image size
 

@@ -161,7 +161,7 @@ class VGGPerceptualLoss(torch.nn.Module):
             raise ValueError("perceptual_weight > 0 needs loss.vgg_weights: a VGG19 state-dict file you supply")
         from torchvision.models import vgg19
 
-        from restore.engine.checkpoint import WeightsError, load_weights
+        from restore.weights import WeightsError, load_weights
 
         with torch.device("meta"):  # layout only: allocating and initialising it would be wasted
             features = vgg19(weights=None).features[: self.LAYERS[-1] + 1]

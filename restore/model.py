@@ -20,13 +20,12 @@ import torch
 from torch import nn
 
 from restore.engine.batch import Recorded
-from restore.engine.checkpoint import WeightsError
 from restore.engine.device import autocast, check_precision, inference_precision, resolve_device
 from restore.engine.progress import Progress
 from restore.engine.tiling import BlockSink, OutputCollector, TileReader, auto_batch_size, auto_tile_size, stream_tiles
 from restore.io.convert import array_to_tensor, is_neutral_grey, tensor_to_array
 from restore.tasks import TASKS, get_task
-from restore.weights import BF16_CHECK, WeightsEntry, resolve_weights
+from restore.weights import BF16_CHECK, WeightsEntry, WeightsError, resolve_weights
 from restore.zoo.files import read_checkpoint
 from restore.zoo.models import network_from_weights
 from restore.zoo.network import precision_for
@@ -66,10 +65,9 @@ class Restorer:
     forward pass, ``"auto"`` = 1 on the CPU (fastest there), 4 on a GPU. ``ensemble``: also run
     the 7 other flips/rotations of the image and average the 8 results (the "x8"
     self-ensemble of EDSR and DRUNet): about 0.1-0.2 dB more for 8 times the time.
-    ``compile``: run the network through ``torch.compile``. Off by default: on the CPU it
-    made denoising up to 1.18x faster and super-resolution up to 1.75x slower
-    (bench/compile_speed.py), and each new tile shape costs seconds of compilation, so it
-    suits folders of same-size images and models measured to gain."""
+    ``compile``: run the network through ``torch.compile``. Off by default because it slows
+    some models down and each new tile shape costs seconds of compilation, so it suits
+    folders of same-size images and models measured to gain (``python bench/compile_speed.py``)."""
 
     def __init__(
         self,

@@ -20,7 +20,6 @@ import numpy as np
 import torch
 
 from restore.engine.batch import BatchReport, BatchSettings, BatchUsageError, Job, Recorded, run_batch
-from restore.engine.checkpoint import WeightsError
 from restore.engine.progress import Progress
 from restore.engine.volume import process_slices
 from restore.io.medical.dicom.compression import output_syntax
@@ -28,7 +27,7 @@ from restore.io.intensity import CT_WINDOW_HU, MR_PERCENTILE, apply_change, norm
 from restore.io.medical import DEFAULT_MAX_VOXELS, Volume, output_name, read_volume, volume_kind, write_volume
 from restore.model import RESTORER_SETTINGS, Restorer, recorded_settings
 from restore.tasks.medical import DEGRADATIONS, MedicalTask, resolved_options, with_stored_rescale
-from restore.weights import fingerprint, load_manifest
+from restore.weights import WeightsError, fingerprint, load_manifest
 
 # (command, modality) -> the degradation its weights must have been trained on
 DEGRADATION_FOR = {("denoise", "ct"): "lowdose", ("denoise", "mr"): "rician", ("superres", "mr"): "kspace"}

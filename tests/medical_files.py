@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from restore.engine.checkpoint import save_weights
 from restore.io.medical import volume_kind
 from restore.nets import build_network
+from restore.weights import save_weights
 
 
 def phantom(shape: tuple[int, ...], seed: int = 0, low: int = 0, high: int = 4000) -> np.ndarray:

@@ -70,6 +70,18 @@ def test_fp16_on_cpu_is_a_usage_error(mixed_tree: Path, tmp_path: Path) -> None:
     assert exit_code == 2 and "fp16 is not supported on the CPU" in output
 
 
+def test_missing_device_is_a_usage_error(mixed_tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from restore.engine.device import DeviceError, resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(DeviceError, match="no CUDA GPU is available"):
+        resolve_device("cuda")
+    exit_code, output = run("denoise", "--in", str(mixed_tree), "--out", str(tmp_path / "o"), "--device", "cuda")
+    assert exit_code == 2 and "--device cuda was asked for, but no CUDA GPU is available" in output
+
+
 @pytest.mark.parametrize("value", ["0", "many"])
 def test_bad_batch_size_is_a_usage_error(mixed_tree: Path, tmp_path: Path, value: str) -> None:
     exit_code, output = run("denoise", "--in", str(mixed_tree), "--out", str(tmp_path / "o"), "--batch-size", value)

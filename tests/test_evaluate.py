@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 import torch
 
-from restore.engine.checkpoint import save_weights
 from restore.evaluate import BASELINES, evaluate_denoise, evaluate_pairs, model_method
 from restore.evaluate.denoise import add_noise, load_clean_images, to_uint8
 from restore.metrics import psnr, ssim
 from restore.nets import build_network
+from restore.weights import save_weights
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -258,7 +258,7 @@ def test_adapter_pads_and_crops_back_any_size(tiny_weights):
 def test_quality_bench_records_its_means_in_the_manifest(tmp_path, monkeypatch, colour_set):
     import importlib.util
 
-    import restore.weights as registry
+    import restore.weights.manifest as registry
     from tiny_weights import write_tiny_denoise_weights
 
     monkeypatch.setattr(registry, "weights_dir", lambda: tmp_path / "weights")

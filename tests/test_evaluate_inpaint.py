@@ -14,7 +14,7 @@ import torch
 from click.testing import CliRunner
 
 from restore.cli import main
-from restore.engine.checkpoint import save_weights
+from restore.weights import save_weights
 from restore.evaluate.inpaint import (
     BASELINES,
     evaluate_inpaint,
@@ -128,7 +128,7 @@ def test_quality_bench_records_its_bin_means_in_the_manifest(benchmark: tuple[Pa
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     import importlib.util
 
-    import restore.weights as registry
+    import restore.weights.manifest as registry
 
     data, masks = benchmark
     monkeypatch.setattr(registry, "weights_dir", lambda: tmp_path / "weights")

@@ -33,11 +33,12 @@ import restore
 from restore.api import process_folder
 from restore.cli import main
 from restore.engine import checkpoint
-from restore.engine.checkpoint import WeightsError, load_training_state, load_weights, save_weights
+from restore.engine.checkpoint import load_training_state
 from restore.engine.config import from_dict, load_toml, to_toml
 from restore.engine.train import Trainer
 from restore.io.image import read_image
 from restore.nets import build_network
+from restore.weights import WeightsError, load_weights, save_weights
 from test_batch import dead_pid, write_distinct_images
 from test_train import logged_scalars
 from tiny_weights import tiny_denoise_spec, write_tiny_denoise_weights, write_tiny_superres_weights

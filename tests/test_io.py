@@ -449,6 +449,27 @@ def test_decompression_bomb_is_refused_before_decoding(tmp_path: Path) -> None:
     assert "50000x50000" in message and str(20000 * 20000) in message and "--max-pixels" in message
 
 
+def test_pillow_limit_is_lifted_only_while_restore_decodes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """read_image's own max_pixels decides, also in worker threads; the rest of the process
+    keeps Pillow's limit (here 10 pixels, so Pillow itself refuses a 64x64 image)."""
+    import warnings
+
+    assert PIL.Image.MAX_IMAGE_PIXELS is not None  # importing restore left Pillow's default alone
+    monkeypatch.setattr(PIL.Image, "MAX_IMAGE_PIXELS", 10)
+    rgb = random_samples((64, 64, 3), np.uint8)
+    PIL.Image.fromarray(rgb).save(tmp_path / "a.png")
+    PIL.Image.fromarray(rgb).quantize(8).save(tmp_path / "a.gif")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PIL.Image.DecompressionBombWarning)
+        with ThreadPoolExecutor(4) as pool:
+            images = list(pool.map(read_image, [tmp_path / "a.png", tmp_path / "a.gif"] * 8))
+    assert all(image.pixels.shape == (64, 64, 3) for image in images)
+    assert PIL.Image.MAX_IMAGE_PIXELS == 10
+    with pytest.raises(PIL.Image.DecompressionBombError):
+        PIL.Image.open(tmp_path / "a.png")
+    assert "64x64" in read_error(tmp_path / "a.png", max_pixels=4095)
+
+
 def test_max_pixels_is_configurable(tmp_path: Path) -> None:
     write_image(tmp_path / "a.tif", Image(np.zeros((10, 10, 1), np.uint8)))
     assert "10x10" in read_error(tmp_path / "a.tif", max_pixels=99)

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from restore.engine.checkpoint import WeightsError
+from restore.weights import WeightsError
 from restore.losses import (
     GANLoss,
     ImagePool,

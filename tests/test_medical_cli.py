@@ -24,7 +24,7 @@ from medical_files import (
     write_nifti,
 )
 from restore.cli import main
-from restore.engine.checkpoint import load_weights, save_weights
+from restore.weights import load_weights, save_weights
 
 pydicom = pytest.importorskip("pydicom")
 nibabel = pytest.importorskip("nibabel")

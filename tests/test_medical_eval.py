@@ -72,7 +72,7 @@ def test_weights_of_another_task_are_refused(volume: Path, tmp_path: Path) -> No
 def test_bench_records_overall_and_per_file_means(volume: Path, tmp_path: Path, monkeypatch) -> None:
     import importlib.util
 
-    import restore.weights as registry
+    import restore.weights.manifest as registry
 
     monkeypatch.setattr(registry, "weights_dir", lambda: tmp_path / "weights")
     registry.export_weights(write_identity_weights(tmp_path / "sr.safetensors", degradation="kspace", scale=2),

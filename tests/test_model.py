@@ -9,9 +9,8 @@ import pytest
 import torch
 
 import restore
-from restore.engine.checkpoint import WeightsError
 from restore.engine.device import PrecisionError
-from restore.weights import BF16_CHECK, load_manifest
+from restore.weights import BF16_CHECK, WeightsError, load_manifest
 from tiny_weights import write_tiny_denoise_weights
 
 

@@ -416,14 +416,14 @@ def test_unet_residual_with_zero_tail_returns_input(upscale: int) -> None:
 
 @pytest.mark.parametrize("scale", [2, 3])
 def test_fourier_residual_base_is_the_zero_filled_reconstruction(scale: int) -> None:
-    """With a zero tail, a ``upsample="fourier"`` network returns exactly the zero-filled
+    """With a zero tail, a ``residual_upsample="fourier"`` network returns exactly the zero-filled
     k-space upsampling the medical benchmark uses as its baseline."""
     import numpy as np
 
     from restore.tasks.medical_degradations import zero_filled
 
     network = UNetGenerator(UNetConfig(in_channels=1, out_channels=1, base_channels=4, depth=2, blocks_per_level=1,
-                                       upscale=scale, upsample="fourier"))
+                                       upscale=scale, residual_upsample="fourier"))
     nn.init.zeros_(network.tail[-1].weight)
     nn.init.zeros_(network.tail[-1].bias)
     image = torch.rand(1, 1, 12, 16, generator=torch.Generator().manual_seed(2), dtype=torch.float64).float()
@@ -431,8 +431,8 @@ def test_fourier_residual_base_is_the_zero_filled_reconstruction(scale: int) -> 
         out = network(image)
     expected = zero_filled(image[0, 0].double().numpy(), scale)
     np.testing.assert_allclose(out[0, 0].numpy(), expected, atol=1e-5)
-    with pytest.raises(ValueError, match="upsample must be bicubic or fourier"):
-        UNetGenerator(UNetConfig(upscale=2, upsample="nearest"))
+    with pytest.raises(ValueError, match="residual_upsample must be bicubic or fourier"):
+        UNetGenerator(UNetConfig(upscale=2, residual_upsample="nearest"))
 
 
 def test_fold_to_grey_equals_colour_model_on_replicated_grey() -> None:
@@ -460,7 +460,7 @@ def test_fold_to_grey_equals_colour_model_on_replicated_grey() -> None:
 
 SMALL_CONFIGS = [
     UNetConfig(base_channels=4, depth=2, blocks_per_level=1),
-    UNetConfig(base_channels=4, depth=2, blocks_per_level=1, upsampling="resize"),
+    UNetConfig(base_channels=4, depth=2, blocks_per_level=1, decoder_upsample="resize"),
     ResnetConfig(base_channels=4, n_blocks=1, value_range="unit"),
     Pix2PixUnetConfig(base_channels=2, num_downs=5, norm="instance"),
     PatchConfig(in_channels=6, base_channels=4, spectral_norm=True),
@@ -535,7 +535,7 @@ def test_resize_unet_starts_from_a_transposed_checkpoint() -> None:
     torch.manual_seed(0)
     config = UNetConfig(extra_channels=1, base_channels=4, depth=2, max_channels=8, blocks_per_level=1, residual=False)
     transposed = UNetGenerator(config)
-    resize = UNetGenerator(dataclasses.replace(config, upsampling="resize"))
+    resize = UNetGenerator(dataclasses.replace(config, decoder_upsample="resize"))
     state = transposed.state_dict()
     tied = {}
     for key, value in state.items():
@@ -554,7 +554,19 @@ def test_resize_unet_starts_from_a_transposed_checkpoint() -> None:
 
 def test_old_unet_specs_mean_transposed_upsampling() -> None:
     spec = network_spec(UNetConfig(base_channels=4, depth=2))
-    del spec["upsampling"]  # a checkpoint written before the setting existed
+    del spec["decoder_upsample"]  # a checkpoint written before the setting existed
     assert isinstance(build_network(spec).up[0][0], nn.ConvTranspose2d)
-    with pytest.raises(ValueError, match="upsampling"):
-        build_network({**spec, "upsampling": "bilinear"})
+    with pytest.raises(ValueError, match="decoder_upsample"):
+        build_network({**spec, "decoder_upsample": "bilinear"})
+
+
+def test_unet_settings_keep_their_old_names_in_files() -> None:
+    """Weights headers and recipes written before the rename say ``upsample`` (the residual's
+    base) and ``upsampling`` (the decoder's 2x steps): they are read as the new names."""
+    spec = network_spec(UNetConfig(base_channels=4, depth=2, upscale=2))
+    old = {key: value for key, value in spec.items() if key not in ("residual_upsample", "decoder_upsample")}
+    config = parse_network_spec({**old, "upsample": "fourier", "upsampling": "resize"})
+    assert config.residual_upsample == "fourier" and config.decoder_upsample == "resize"
+    assert isinstance(build_network({**old, "upsampling": "resize"}).up[0][0], ResizeConv2d)
+    with pytest.raises(ValueError, match="upsampling is the old name of decoder_upsample"):
+        parse_network_spec({**spec, "upsampling": "resize"})

@@ -14,14 +14,13 @@ from click.testing import CliRunner
 from torch import nn
 
 from restore.cli import main
-from restore.engine.checkpoint import WeightsError, load_weights, save_weights
 from restore.engine.train import Trainer, resolve_config
 from restore.io.image import read_image
 from restore.model import Restorer
 from restore.nets import build_network
 from restore.nets.pix2pix_checkpoint import recognise_generator
 from restore.tasks.style import select_weights, split_aligned
-from restore.weights import load_manifest
+from restore.weights import WeightsError, load_manifest, load_weights, save_weights
 
 from conftest import write_images
 
@@ -415,7 +414,7 @@ def load_bench(name: str):
 
 
 def test_style_bench_scores_held_out_pairs_writes_the_grid_and_records(tmp_path: Path, monkeypatch, capsys) -> None:
-    import restore.weights as registry
+    import restore.weights.manifest as registry
 
     pairs = write_images(tmp_path / "test", 3, 16, 32, seed=4)  # A|B, 16x16 halves
     spec = {"arch": "resnet", "base_channels": 4, "n_blocks": 1}

@@ -17,10 +17,12 @@ import numpy as np
 import pytest
 import torch
 
-from restore.engine.checkpoint import load_training_state, load_weights
+from restore.engine.checkpoint import load_training_state
+
 from restore.engine.config import ConfigError, OptimConfig, TrainConfig, from_dict, load_toml, to_toml
 from restore.engine.train import Trainer, TrainingDiverged, TrainingStalled, lr_factor, resolve_config
 from restore.nets import parse_network_spec
+from restore.weights import load_weights
 
 from conftest import TINY_UNET
 
@@ -159,7 +161,7 @@ def test_a_resize_convolution_run_starts_from_a_transposed_one(clean_images: Pat
     path = tmp_path / "transposed" / "last.safetensors"
     trained, _ = load_weights(path)
     config = tiny_config("denoise", clean_images, steps=1, init_weights=str(path),
-                         generator={**TINY_UNET, "upsampling": "resize"})
+                         generator={**TINY_UNET, "decoder_upsample": "resize"})
     started = Trainer(config, tmp_path / "resize", progress=False).objective.networks["G"].state_dict()
     assert started["up.0.0.weight"].shape[-2:] == (3, 3) and trained["up.0.0.weight"].shape[-2:] == (4, 4)
     assert all(torch.equal(started[key], trained[key].float()) for key in trained if not key.startswith("up."))

@@ -11,17 +11,27 @@ from pathlib import Path
 import pytest
 import torch
 
-import restore.weights as registry
-from restore.engine.checkpoint import load_weights, save_weights
 from restore.nets import build_network
-from restore.weights import export_weights, headline_metric, load_manifest, record_metrics, sha256_of
+import restore.weights.manifest as registry
+from restore.weights import (
+    WeightsEntry,
+    WeightsError,
+    export_weights,
+    headline_metric,
+    load_manifest,
+    load_weights,
+    record_metrics,
+    resolve_weights,
+    save_weights,
+    sha256_of,
+)
 from tiny_weights import write_tiny_denoise_weights
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.parametrize("entry", list(load_manifest().values()), ids=lambda entry: entry.name)
-def test_manifest_entry_matches_its_file(entry: registry.WeightsEntry) -> None:
+def test_manifest_entry_matches_its_file(entry: WeightsEntry) -> None:
     assert sha256_of(entry.path) == entry.sha256
     state_dict, metadata = load_weights(entry.path)
     assert metadata["network"] == entry.network and metadata["task"] == entry.task
@@ -89,7 +99,7 @@ def test_unknown_quantization_is_refused(tmp_path: Path) -> None:
 
     path = tmp_path / "q.safetensors"
     save_file({"w": torch.zeros(2, 2, dtype=torch.int8)}, str(path), metadata={"quantized": "int4-magic"})
-    with pytest.raises(registry.WeightsError, match="unknown quantization 'int4-magic'"):
+    with pytest.raises(WeightsError, match="unknown quantization 'int4-magic'"):
         load_weights(path)
 
 
@@ -97,8 +107,8 @@ def test_damaged_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(registry, "weights_dir", lambda: tmp_path / "weights")
     entry = export_weights(write_tiny_denoise_weights(tmp_path / "b.safetensors"), "tiny", "r.toml")
     entry.path.write_bytes(entry.path.read_bytes()[:-1] + b"\0")
-    with pytest.raises(registry.WeightsError, match="damaged"):
-        registry.resolve_weights("tiny")
+    with pytest.raises(WeightsError, match="damaged"):
+        resolve_weights("tiny")
 
 
 def test_wheel_contains_the_weights(tmp_path: Path) -> None:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import torch
 
-from restore.engine.checkpoint import save_weights
 from restore.nets import build_network
+from restore.weights import save_weights
 
 
 def tiny_denoise_spec(channels: int = 3) -> dict:

@@ -123,7 +123,6 @@ def evaluate_denoise_command(folders: tuple[Path, ...], sigmas: list[float], wei
     import json
 
     from restore.api import default_weights
-    from restore.engine.checkpoint import WeightsError
     from restore.evaluate.denoise import (
         BASELINES,
         dataset_channels,
@@ -131,6 +130,7 @@ def evaluate_denoise_command(folders: tuple[Path, ...], sigmas: list[float], wei
         model_method,
     )
     from restore.io.atomic import atomic_write
+    from restore.weights import WeightsError
 
     chosen = [name.strip() for name in methods.split(",") if name.strip()]
     unknown = set(chosen) - set(DENOISE_METHODS)

@@ -35,8 +35,8 @@ def evaluate_style(pred: Path, target: Path, features: Path | None, kid_subsets:
     colour histograms of the two folders, per RGB channel, in units of the full range
     (0 = same colours, 1 = black vs white); it measures colour, not content or texture.
     """
-    from restore.engine.checkpoint import WeightsError
     from restore.evaluate.style import evaluate_style as run_evaluation
+    from restore.weights import WeightsError
 
     try:
         scores = run_evaluation(pred, target, features=features, kid_subsets=kid_subsets,

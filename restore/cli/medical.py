@@ -99,15 +99,15 @@ def superres(scale: int | None, **settings: Any) -> None:
 
 def _run(command: str, settings: dict[str, Any], scale: int | None = None) -> None:
     from restore.engine.batch import BatchUsageError
-    from restore.engine.checkpoint import WeightsError
-    from restore.engine.device import PrecisionError, check_precision, resolve_device
+    from restore.engine.device import DeviceError, PrecisionError, check_precision, resolve_device
     from restore.volumes import process_scans
+    from restore.weights import WeightsError
 
     check_tiling(settings)
     source, destination = settings.pop("source"), settings.pop("destination")
     try:
         check_precision(resolve_device(settings["device"]), settings["precision"], allow_auto=True)
         report = process_scans(command, source, destination, expected_scale=scale, **settings)
-    except (BatchUsageError, PrecisionError, WeightsError) as error:
+    except (BatchUsageError, DeviceError, PrecisionError, WeightsError) as error:
         raise click.UsageError(str(error)) from error
     finish(report, destination)

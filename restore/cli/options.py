@@ -143,15 +143,15 @@ def run_task(task: str, settings: dict[str, Any]) -> None:
     """Run a task command's folder batch and exit 0 (all done), 1 (some failed) or 2."""
     from restore.api import process_folder
     from restore.engine.batch import BatchUsageError
-    from restore.engine.checkpoint import WeightsError
-    from restore.engine.device import PrecisionError, check_precision, resolve_device
+    from restore.engine.device import DeviceError, PrecisionError, check_precision, resolve_device
+    from restore.weights import WeightsError
 
     check_tiling(settings)
     source, destination = settings.pop("source"), settings.pop("destination")
     try:
         check_precision(resolve_device(settings["device"]), settings["precision"], allow_auto=True)
         report = process_folder(task, source, destination, **settings)
-    except (BatchUsageError, PrecisionError, WeightsError) as error:
+    except (BatchUsageError, DeviceError, PrecisionError, WeightsError) as error:
         raise click.UsageError(str(error)) from error
     finish(report, destination)
 

@@ -62,7 +62,7 @@ def superres(**settings: Any) -> None:
         del settings["scale"]  # the default weights' scale, or the file's
     if settings["weights"] is None:
         from restore.api import default_weights
-        from restore.engine.checkpoint import WeightsError
+        from restore.weights import WeightsError
 
         try:
             default_weights("superres", 3, settings)
@@ -141,8 +141,8 @@ def style(**settings: Any) -> None:
     Example:
       restore style --weights horse2zebra/latest_net_G.pth --in horses/ --out zebras/
     """
-    from restore.engine.checkpoint import WeightsError
     from restore.tasks.style import select_weights
+    from restore.weights import WeightsError
 
     try:
         settings["weights"] = select_weights(settings["weights"], settings.pop("direction"))

@@ -50,7 +50,7 @@ def _echo_table(rows: list[tuple[str, ...]]) -> None:
 
 def _usage_errors(function, *args, **kwargs):  # noqa: ANN001, ANN202 - any call, its result
     """``function(*args, **kwargs)``, a weights error becoming a usage error (exit 2)."""
-    from restore.engine.checkpoint import WeightsError
+    from restore.weights import WeightsError
 
     try:
         return function(*args, **kwargs)

@@ -7,6 +7,10 @@ import contextlib
 import torch
 
 
+class DeviceError(ValueError):
+    """A device that was asked for but is not available on this machine."""
+
+
 class PrecisionError(ValueError):
     """A precision the chosen device cannot run."""
 
@@ -21,9 +25,9 @@ def resolve_device(name: str = "auto") -> torch.device:
         return torch.device("cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise PrecisionError("--device cuda was asked for, but no CUDA GPU is available")
+        raise DeviceError("--device cuda was asked for, but no CUDA GPU is available")
     if device.type == "mps" and not torch.backends.mps.is_available():
-        raise PrecisionError("--device mps was asked for, but Apple MPS is not available")
+        raise DeviceError("--device mps was asked for, but Apple MPS is not available")
     return device
 
 
@@ -48,12 +52,12 @@ def native_bf16(device: torch.device) -> bool:
 
 def inference_precision(device: torch.device, precision: str, exact: bool, measured: bool) -> str:
     """The precision one image runs at. ``auto`` is bf16 only where all of these hold: the
-    device computes bf16 in hardware (about 1.9x faster on this project's CPU); the image
-    is not ``exact`` (16-bit, float, scans: bf16's 8 significant bits would round away
-    levels they hold); and the weights' bf16 outputs were ``measured`` against fp32 (the
-    manifest's ``bf16_vs_fp32`` record, bench/precision_check.py). Anything else runs fp32:
-    bf16 moved a published CycleGAN generator's outputs by up to 24 levels, so an unmeasured
-    file (a user's own, a third party's) keeps its fp32 output unless bf16 is asked for."""
+    device computes bf16 in hardware (so it is faster: ``python bench/denoise_speed.py
+    --precision bf16``); the image is not ``exact`` (16-bit, float, scans: bf16's 8
+    significant bits would round away levels they hold); and the weights' bf16 outputs were
+    ``measured`` against fp32 (the manifest's ``bf16_vs_fp32`` record, ``python
+    bench/precision_check.py --record``), because bf16 can move an unmeasured network's
+    outputs by many levels. Anything else runs fp32."""
     if precision != "auto":
         return precision
     return "bf16" if measured and not exact and native_bf16(device) else "fp32"

@@ -1,15 +1,9 @@
 """Giving freed memory back to the operating system between the tile rows of a huge image.
 
-glibc's malloc serves blocks under its mmap threshold from a heap, and it raises that
-threshold (up to 32 MiB) each time a larger block is freed. Tiled inference frees blocks of
-many sizes: tile outputs, the blender's segments, its overlap strips. After the first tile
-row most of them come from the heap, and the freed ones stay resident where live blocks sit
-between them, so a process's peak memory grew with the image's width beyond its input and
-output: with x4 super-resolution, 1500x1500 -> 3000x3000 added 0.32 GiB of input and output
-and 0.19 GiB more on top. ``malloc_trim(0)`` after each tile row returns the free pages; the
-extra is now 0.05 GiB (``python bench/memory.py``, bench/README.md). In a one-off comparison,
-fixing glibc's mmap threshold at 1-8 MiB instead flattened it too but made the run 13-33 %
-slower, as every large tensor became a fresh mapping; trimming cost nothing measurable.
+Tiled inference frees blocks of many sizes (tile outputs, the blender's segments and
+overlap strips) that glibc's malloc keeps resident on its heap between live blocks, so
+without ``malloc_trim(0)`` after each tile row a process's peak memory grows with the
+image's width beyond its input and output; ``python bench/memory.py`` measures that peak.
 Elsewhere (macOS, Windows, musl) this is a no-op.
 """
 

@@ -33,7 +33,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from restore.engine import distributed
-from restore.engine.checkpoint import WeightsError, load_training_state, load_weights, save_training_state, save_weights
+from restore.engine.checkpoint import load_training_state, save_training_state
 from restore.engine.config import ConfigError, OptimConfig, TrainConfig, from_dict, to_toml
 from restore.engine.data import (
     IMAGE_SUFFIXES,
@@ -53,6 +53,7 @@ from restore.engine.objectives import Objective, PairedObjective, UnpairedObject
 from restore.metrics import psnr, ssim
 from restore.metrics.quality import SSIM_WINDOW
 from restore.nets import network_spec, parse_network_spec
+from restore.weights import WeightsError, load_weights, save_weights
 from restore.zoo.finetune import community_training
 from restore.zoo.network import ARCH as COMMUNITY
 from restore.tasks import get_task
@@ -83,9 +84,8 @@ class TrainingDiverged(RuntimeError):
 
 class TrainingStalled(UserWarning):
     """Validation PSNR has not moved for several evaluations: the generator's output no longer
-    depends on training. A superres-x4 run's ReLU tail died this way (every pre-activation
-    negative, output exactly bicubic) and trained 4000 more steps for nothing; the losses
-    kept moving and only the frozen validation PSNR showed it."""
+    depends on training (e.g. a dead ReLU tail leaves exactly the residual's base), which the
+    still-moving losses do not show (``python bench/loss_trend.py RUN`` prints them)."""
 
 
 def lr_factor(optim: OptimConfig, step: int, total_steps: int) -> float:

@@ -115,8 +115,8 @@ def model_method(weights: str, **settings: Any) -> DenoiseMethod:
     """A trained denoiser (a shipped name or a weights file) as a benchmark method, run
     through the same inference engine as ``restore denoise`` (``settings``: device,
     precision, tile, ...), with the benchmark's sigma as its noise-level map."""
-    from restore.engine.checkpoint import WeightsError
     from restore.model import load
+    from restore.weights import WeightsError
 
     model = load(weights, task="denoise", **{"device": "cpu", **settings})
     if model.task.name != "denoise":

@@ -101,8 +101,8 @@ BASELINES: dict[str, InpaintMethod] = {"telea": telea, "navier_stokes": navier_s
 def model_method(weights: str, **settings: Any) -> InpaintMethod:
     """A trained inpainting model (shipped name or weights file) through the same
     inference engine as ``restore inpaint`` (``settings``: device, precision, tile...)."""
-    from restore.engine.checkpoint import WeightsError
     from restore.model import load
+    from restore.weights import WeightsError
 
     model = load(weights, task="inpaint", **{"device": "cpu", **settings})
     if model.task.name != "inpaint":

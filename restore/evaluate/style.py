@@ -200,7 +200,7 @@ def load_feature_network(
     import torchvision
     from torch import nn
 
-    from restore.engine.checkpoint import load_weights
+    from restore.weights import load_weights
 
     state_dict, _ = load_weights(path)
     architecture = feature_architecture(set(state_dict))

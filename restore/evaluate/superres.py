@@ -68,8 +68,8 @@ def model_method(weights: str, scale: int, **settings: Any) -> SuperResMethod:
     """A trained super-resolution model (a shipped name or a weights file) as a benchmark
     method, run through the same inference engine as ``restore superres`` (``settings``:
     device, precision, tile, ensemble ...)."""
-    from restore.engine.checkpoint import WeightsError
     from restore.model import load
+    from restore.weights import WeightsError
 
     model = load(weights, task="superres", **{"device": "cpu", **settings})
     if model.task.name != "superres":

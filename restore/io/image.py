@@ -13,6 +13,7 @@ import io
 import itertools
 import os
 import stat
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,10 +35,6 @@ from restore.io.metadata import (
     webp_with_metadata,
 )
 from restore.io.png_stream import write_png
-
-# read_image checks every header against its own ``max_pixels`` before decoding; Pillow's
-# process-wide limit would otherwise refuse (or warn about) files the user allowed.
-PIL.Image.MAX_IMAGE_PIXELS = None
 
 DEFAULT_MAX_PIXELS = 20000 * 20000
 # A progressive JPEG is decoded once more per scan, so thousands of tiny scans make a small
@@ -208,11 +205,41 @@ def _check_pixel_count(width: int, height: int, max_pixels: int, path: Path) -> 
         )
 
 
+class _PillowPixelLimitLifted:
+    """Lifts Pillow's process-wide ``MAX_IMAGE_PIXELS`` while restore parses or decodes with
+    Pillow: read_image checks every header against its own ``max_pixels`` instead, and
+    Pillow's limit would refuse (or warn about) files the user allowed. Concurrent decodes
+    (the batch's worker threads) share one lifting, and the last to finish puts the limit
+    back unless someone else changed it meanwhile, so the rest of the process keeps its own."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users = 0  # restore's Pillow calls in progress, in any thread
+        self._saved: int | None = None  # the process's own limit
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if self._users == 0:
+                self._saved = PIL.Image.MAX_IMAGE_PIXELS
+                PIL.Image.MAX_IMAGE_PIXELS = None
+            self._users += 1
+
+    def __exit__(self, *exc_info: object) -> None:
+        with self._lock:
+            self._users -= 1
+            if self._users == 0 and PIL.Image.MAX_IMAGE_PIXELS is None:
+                PIL.Image.MAX_IMAGE_PIXELS = self._saved
+
+
+_without_pillow_pixel_limit = _PillowPixelLimitLifted()
+
+
 def _read_with_pillow_header(data: bytes, path: Path, max_pixels: int) -> Image:
     # Pillow fails on damaged headers with many exception types (struct.error, IndexError,
     # SyntaxError...): every one of them means the file cannot be used.
     try:
-        header = PIL.Image.open(io.BytesIO(data))  # lazy: parses the header only
+        with _without_pillow_pixel_limit:
+            header = PIL.Image.open(io.BytesIO(data))  # lazy: parses the header only
     except PIL.UnidentifiedImageError as error:
         raise ImageReadError(
             f"{_shown(path)}: not an image (unrecognised content; PNG, JPEG, TIFF, BMP, WebP and GIF are supported)"
@@ -226,7 +253,8 @@ def _read_with_pillow_header(data: bytes, path: Path, max_pixels: int) -> Image:
         )
     _check_pixel_count(header.width, header.height, max_pixels, path)
     try:
-        frames = getattr(header, "n_frames", 1)  # GIF and WebP walk every frame's header to count them
+        with _without_pillow_pixel_limit:
+            frames = getattr(header, "n_frames", 1)  # GIF and WebP walk every frame's header to count them
     except Exception as error:
         raise ImageReadError(f"{_shown(path)}: corrupt or truncated {header.format} ({error})") from error
     if frames > 1:
@@ -278,7 +306,8 @@ def _decode_gif(header: PIL.Image.Image, path: Path) -> np.ndarray:
     """GIF goes through Pillow: OpenCV only decodes it from version 4.11 on."""
     mode = "RGBA" if "transparency" in header.info else "RGB"
     try:
-        return np.asarray(header.convert(mode))
+        with _without_pillow_pixel_limit:
+            return np.asarray(header.convert(mode))
     except Exception as error:  # as for the header: damaged data fails with many types
         raise ImageReadError(f"{_shown(path)}: corrupt or truncated GIF data ({error})") from error
 

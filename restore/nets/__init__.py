@@ -39,7 +39,8 @@ def parse_network_spec(spec: dict[str, Any]) -> Any:
     """Turn ``{"arch": ..., **fields}`` into the architecture's config dataclass.
 
     Unknown fields are an error rather than silently ignored: a typo in a recipe must not
-    train a different network than the one the user asked for."""
+    train a different network than the one the user asked for. A setting's old name (the
+    config class's ``RENAMED``) is read as its new one, so older files load unchanged."""
     if not isinstance(spec, dict):
         raise ValueError(f"a network spec is a table with an arch, not {type(spec).__name__}")
     fields = dict(spec)
@@ -48,6 +49,11 @@ def parse_network_spec(spec: dict[str, Any]) -> Any:
     if not isinstance(arch, str) or arch not in ARCHITECTURES:
         raise ValueError(f"unknown network arch {arch!r}; known: {', '.join(ARCHITECTURES)}")
     config_class, _ = ARCHITECTURES[arch]
+    for old, new in getattr(config_class, "RENAMED", {}).items():
+        if old in fields:
+            if new in fields:
+                raise ValueError(f"{arch}: {old} is the old name of {new}: give only {new}")
+            fields[new] = fields.pop(old)
     known = {f.name for f in dataclasses.fields(config_class)}
     unknown = set(fields) - known
     if unknown:

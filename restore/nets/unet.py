@@ -12,10 +12,10 @@ and adds what restoration networks since DnCNN/DRUNet showed to matter:
 - ``residual=True`` predicts a correction added to the input (``out = input + net(input)``),
   which is what makes denoisers train fast;
 - ``upscale`` 2/3/4 appends a pixel-shuffle head for super-resolution; the residual is
-  then added to an upsampling of the input: bicubic, or with ``upsample="fourier"``
+  then added to an upsampling of the input: bicubic, or with ``residual_upsample="fourier"``
   zero-padded k-space (sinc interpolation), the natural base for MR images whose low
   resolution is a truncated k-space;
-- ``upsampling="resize"`` replaces the decoder's transposed convolutions by nearest 2x
+- ``decoder_upsample="resize"`` replaces the decoder's transposed convolutions by nearest 2x
   upsampling + 3x3 convolution (Odena et al. 2016, "Deconvolution and checkerboard
   artifacts"): a transposed 4x4 stride-2 convolution gives its two output phases
   different kernels and paints a regular grid wherever the decoder invents content
@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -55,9 +56,13 @@ class UNetConfig:
     dropout: float = 0.0  # in the decoder's deepest levels, as pix2pix does
     residual: bool = True
     upscale: int = 1  # 1, 2, 3 or 4: pixel-shuffle super-resolution head
-    upsample: str = "bicubic"  # what the residual is added to when upscaling: bicubic | fourier
+    residual_upsample: str = "bicubic"  # what the residual is added to when upscaling: bicubic | fourier
     gated: bool = False  # gated head and downsampling convolutions (inpainting)
-    upsampling: str = "transposed"  # decoder 2x upsampling: transposed (pix2pix) | resize (no checkerboard)
+    decoder_upsample: str = "transposed"  # the decoder's 2x steps: transposed (pix2pix) | resize (no checkerboard)
+
+    # the names these settings have in files written before they were renamed (weights
+    # headers, recipes); restore.nets.parse_network_spec reads them as the new ones
+    RENAMED: ClassVar[dict[str, str]] = {"upsample": "residual_upsample", "upsampling": "decoder_upsample"}
 
     def channels_at(self, level: int) -> int:
         return min(self.base_channels * 2**level, self.max_channels)
@@ -71,10 +76,12 @@ class UNetGenerator(nn.Module):
         super().__init__()
         if config.upscale not in (1, 2, 3, 4):
             raise ValueError(f"upscale must be 1, 2, 3 or 4, not {config.upscale}")
-        if config.upsample not in ("bicubic", "fourier"):
-            raise ValueError(f"upsample must be bicubic or fourier, not {config.upsample!r}")
-        if config.upsampling not in UPSAMPLINGS:
-            raise ValueError(f"upsampling must be {' or '.join(UPSAMPLINGS)}, not {config.upsampling!r}")
+        if config.residual_upsample not in RESIDUAL_UPSAMPLES:
+            raise ValueError(f"residual_upsample must be {' or '.join(RESIDUAL_UPSAMPLES)}, "
+                             f"not {config.residual_upsample!r}")
+        if config.decoder_upsample not in DECODER_UPSAMPLES:
+            raise ValueError(f"decoder_upsample must be {' or '.join(DECODER_UPSAMPLES)}, "
+                             f"not {config.decoder_upsample!r}")
         self.config = config
         c = config
         width = [c.channels_at(level) for level in range(c.depth + 1)]
@@ -101,7 +108,7 @@ class UNetGenerator(nn.Module):
         self.tail = self._tail(width[0])
 
     def _upsampler(self, in_channels: int, out_channels: int) -> nn.Module:
-        if self.config.upsampling == "transposed":
+        if self.config.decoder_upsample == "transposed":
             return nn.ConvTranspose2d(in_channels, out_channels, 4, stride=2, padding=1)
         return ResizeConv2d(in_channels, out_channels)
 
@@ -112,7 +119,7 @@ class UNetGenerator(nn.Module):
         resize-convolution is nearest to it in least squares: exact when the transposed
         kernel's two output phases already agree, and otherwise what is dropped is
         precisely the part that drew the checkerboard."""
-        if self.config.upsampling != "resize":
+        if self.config.decoder_upsample != "resize":
             return state_dict
         adapted = dict(state_dict)
         for index in range(len(self.up)):
@@ -163,14 +170,15 @@ class UNetGenerator(nn.Module):
         if not c.residual:
             return out
         image = x[:, : c.out_channels]
-        if c.upscale > 1 and c.upsample == "fourier":
+        if c.upscale > 1 and c.residual_upsample == "fourier":
             image = fourier_upsample(image, c.upscale)
         elif c.upscale > 1:
             image = F.interpolate(image, scale_factor=c.upscale, mode="bicubic", align_corners=False)
         return image + out
 
 
-UPSAMPLINGS = ("transposed", "resize")
+RESIDUAL_UPSAMPLES = ("bicubic", "fourier")
+DECODER_UPSAMPLES = ("transposed", "resize")
 
 # Per axis, the taps (k = 0..3) of a 4x4 stride-2 padding-1 transposed convolution that a
 # nearest-2x + 3x3 convolution with taps (w[-1], w[0], w[+1]) equals: output phase 0 takes

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from restore.engine.checkpoint import WeightsError
 from restore.engine.tiling import TileReader
 from restore.io.image import Image
+from restore.weights import WeightsError
 
 
 @dataclass

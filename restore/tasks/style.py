@@ -31,8 +31,8 @@ from typing import Any
 
 import torch
 
-from restore.engine.checkpoint import WeightsError, load_weights_metadata
 from restore.tasks.base import Task
+from restore.weights import WeightsError, load_weights_metadata
 
 DIRECTIONS = ("AtoB", "BtoA")
 

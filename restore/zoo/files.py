@@ -3,7 +3,7 @@
 spandrel's own ``ModelLoader.load_from_file`` is not used: it unpickles ``.pth`` files with
 its own restricted unpickler (not torch's ``weights_only``) and opens ``.pt`` files with
 ``torch.jit.load``, which loads TorchScript code. Here every pickle goes through
-:func:`restore.engine.checkpoint.load_tensor_pickle` and every ``.safetensors`` through
+:func:`restore.weights.format.load_tensor_pickle` and every ``.safetensors`` through
 safetensors; only the resulting tensors are handed to spandrel for recognition.
 """
 
@@ -14,7 +14,9 @@ from typing import Any
 
 import torch
 
-from restore.engine.checkpoint import PICKLE_SUFFIXES, WeightsError, check_finite, load_tensor_pickle, load_weights
+from restore.weights import WeightsError, load_weights
+
+from restore.weights.format import PICKLE_SUFFIXES, check_finite, load_tensor_pickle
 
 
 def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

@@ -8,8 +8,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from restore.engine.checkpoint import WeightsError
 from restore.nets import build_network
+from restore.weights import WeightsError
 from restore.zoo.files import read_checkpoint
 from restore.zoo.network import ARCH, PREFIX, Description, build, recognise
 

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from restore.engine.checkpoint import WeightsError
+from restore.weights import WeightsError
 from restore.zoo.ffdnet import FFDNet, ffdnet_channels
 
 ARCH = "community"  # the network spec's ``arch`` for every architecture recognised here

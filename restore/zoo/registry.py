@@ -16,8 +16,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from restore.engine.checkpoint import WeightsError
-from restore.weights import load_manifest, sha256_of
+from restore.weights import WeightsError, load_manifest, sha256_of
 
 REGISTRY_FILE = "models.toml"
 MODELS_FOLDER = "models"

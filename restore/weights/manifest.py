@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from restore.engine.checkpoint import WeightsError
+from restore.weights.format import WeightsError, load_weights, save_weights
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ def weights_dir() -> Path:
 
     A wheel installs ``weights/`` as ``restore/_weights`` (see pyproject.toml); an
     editable install or a source checkout reads ``weights/`` beside the package."""
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]
     installed = package / "_weights"
     return installed if installed.is_dir() else package.parent / "weights"
 
@@ -175,9 +175,7 @@ def export_weights(
 
     ``grey`` ships the 1-channel equivalent of an RGB U-Net (:func:`restore.nets.unet.fold_to_grey`);
     ``int8`` stores the convolution weights as int8 with a scale per output channel, half the
-    size again (:func:`restore.engine.checkpoint.save_weights`): re-measure after exporting."""
-    from restore.engine.checkpoint import load_weights, save_weights
-
+    size again (:func:`restore.weights.format.save_weights`): re-measure after exporting."""
     state_dict, metadata = load_weights(source)
     if "network" not in metadata or "task" not in metadata:
         raise WeightsError(f"{source}: no restore metadata; export weights written by `restore train`")
