@@ -17,7 +17,7 @@ def list_weights() -> None:
     """One line per shipped weights file (task, size, headline metric; `restore weights show
     NAME` has every measured number), then the user's own models (`restore weights add`)."""
     from restore.weights import headline_metric, load_manifest
-    from restore.zoo.registry import load_registry, restore_home
+    from restore.weights.user_models import load_registry, restore_home
 
     manifest = load_manifest()
     if not manifest:

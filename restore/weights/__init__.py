@@ -3,14 +3,15 @@
 - :mod:`restore.weights.format`: the ``.safetensors`` file (tensors, the network spec and
   task in its header, fp16/int8 storage) and safe reading of ``.pt``/``.pth`` tensor files;
 - :mod:`restore.weights.manifest`: ``weights/manifest.toml``, the shipped files with their
-  sha256, recipe and measured metrics, and ``--weights NAME`` resolution.
+  sha256, recipe and measured metrics, and ``--weights NAME`` resolution;
+- :mod:`restore.weights.user_models`: the user's own named models (``restore weights add``).
 
 Training checkpoints (``last.pt``) are the engine's: :mod:`restore.engine.checkpoint`.
 """
 
 from __future__ import annotations
 
-from restore.weights.format import WeightsError, load_weights, load_weights_metadata, save_weights
+from restore.weights.format import WeightsError, load_weights, load_weights_metadata, save_weights, sha256_of
 from restore.weights.manifest import (
     BF16_CHECK,
     WeightsEntry,
@@ -20,7 +21,6 @@ from restore.weights.manifest import (
     load_manifest,
     record_metrics,
     resolve_weights,
-    sha256_of,
     weights_dir,
 )
 

@@ -8,6 +8,7 @@ too, without ever unpickling arbitrary objects.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -198,3 +199,12 @@ def _restore_metadata(header: dict[str, str], path: Path) -> dict[str, Any]:
                 f"{path}: damaged restore metadata in the file's header ({key} is {shown}, not {METADATA_KINDS[kind]})"
             )
     return metadata
+
+
+def sha256_of(path: Path) -> str:
+    """The file's sha256, as the manifest and the user registry record it."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

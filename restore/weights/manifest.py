@@ -8,14 +8,14 @@ through the manifest; anything else is taken as a path to a file.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from restore.weights.format import WeightsError, load_weights, save_weights
+from restore.weights.format import WeightsError, load_weights, save_weights, sha256_of
+from restore.weights.user_models import checked_path, load_registry
 
 
 @dataclass(frozen=True)
@@ -84,14 +84,6 @@ def load_manifest(path: Path | None = None) -> dict[str, WeightsEntry]:
     return {name: WeightsEntry(name=name, **fields) for name, fields in data.get("weights", {}).items()}
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def resolve_weights(name_or_path: str, task: str | None = None) -> tuple[Path, WeightsEntry | None]:
     """A manifest name (checked against its sha256), a user model's name (``restore
     weights add``: checked likewise, and against ``task`` when given) or a path to a
@@ -108,8 +100,6 @@ def resolve_weights(name_or_path: str, task: str | None = None) -> tuple[Path, W
                 f"{entry.sha256[:12]}...: the file is damaged or was replaced; reinstall restore"
             )
         return entry.path, entry
-    from restore.zoo.registry import checked_path, load_registry  # the registry imports this module
-
     users = load_registry()
     if name_or_path in users:
         model = users[name_or_path]
@@ -133,8 +123,6 @@ def fingerprint(name_or_path: str) -> dict[str, str]:
     manifest = load_manifest()
     if name_or_path in manifest:
         return {name_or_path: manifest[name_or_path].sha256}
-    from restore.zoo.registry import load_registry  # the registry imports this module
-
     users = load_registry()
     if name_or_path in users:
         return {name_or_path: users[name_or_path].sha256}

@@ -1,93 +1,17 @@
-"""The user's own named models: ``restore weights add FILE --name NAME``.
-
-Files are copied (or, with ``link``, referred to where they are) under the user's data
-folder (``platformdirs``' user data dir for ``restore``; ``RESTORE_HOME`` overrides it),
-and recorded in ``models.toml`` there with their sha256, task and architecture, so
-``--weights NAME`` finds them and a file changed since is refused.
-"""
+"""Adding and removing the user's own named models: ``restore weights add FILE --name NAME``
+and ``restore weights remove NAME``. A file is recognised (restore.zoo.models) and checked
+to load safely before restore.weights.user_models records it."""
 
 from __future__ import annotations
 
-import dataclasses
-import os
 import re
 import shutil
-import tomllib
-from dataclasses import dataclass
 from pathlib import Path
 
 from restore.weights import WeightsError, load_manifest, sha256_of
+from restore.weights.user_models import MODELS_FOLDER, UserModel, load_registry, restore_home, save_registry
 
-REGISTRY_FILE = "models.toml"
-MODELS_FOLDER = "models"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
-
-
-@dataclass(frozen=True)
-class UserModel:
-    name: str
-    task: str
-    file: str  # absolute path (linked) or a name in the models folder (copied)
-    sha256: str
-    linked: bool
-    architecture: str
-    scale: int = 1
-    channels: int = 3
-    parameters: int = 0
-    source: str = ""  # the file it was added from
-
-    @property
-    def path(self) -> Path:
-        return Path(self.file) if self.linked else restore_home() / MODELS_FOLDER / self.file
-
-
-def restore_home() -> Path:
-    """The user's restore data folder: ``RESTORE_HOME``, else platformdirs' user data dir."""
-    if os.environ.get("RESTORE_HOME"):
-        return Path(os.environ["RESTORE_HOME"]).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("restore", appauthor=False))
-
-
-def load_registry() -> dict[str, UserModel]:
-    path = restore_home() / REGISTRY_FILE
-    if not path.is_file():
-        return {}
-    try:
-        with open(path, "rb") as handle:
-            data = tomllib.load(handle)
-        return {name: UserModel(name=name, **fields) for name, fields in data.get("models", {}).items()}
-    except (tomllib.TOMLDecodeError, TypeError) as error:
-        raise WeightsError(f"{path}: damaged model registry ({error}); fix or delete it") from error
-
-
-def _save_registry(models: dict[str, UserModel]) -> None:
-    import tomli_w
-
-    from restore.io.atomic import atomic_write
-
-    tables = {name: {k: v for k, v in dataclasses.asdict(model).items() if k != "name"}
-              for name, model in sorted(models.items())}
-    text = "# restore's user models: written by `restore weights add/remove`\n" + tomli_w.dumps({"models": tables})
-    path = restore_home() / REGISTRY_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda temp: temp.write_text(text))
-
-
-def checked_path(model: UserModel) -> Path:
-    """The model's file, refused when it is missing or changed since it was added."""
-    path = model.path
-    if not path.is_file():
-        raise WeightsError(f"user model {model.name!r}: its file {path} is missing; "
-                           f"`restore weights remove {model.name}` and add it again")
-    actual = sha256_of(path)
-    if actual != model.sha256:
-        raise WeightsError(
-            f"user model {model.name!r}: {path} has sha256 {actual[:12]}..., it was {model.sha256[:12]}... when "
-            f"added: the file changed; `restore weights remove {model.name}` and add it again if that was intended"
-        )
-    return path
 
 
 def add_model(source: Path, name: str, task: str | None = None, link: bool = False) -> UserModel:
@@ -123,7 +47,7 @@ def add_model(source: Path, name: str, task: str | None = None, link: bool = Fal
         channels=described["in_channels"], parameters=described["parameters"], source=str(source),
     )
     models[name] = model
-    _save_registry(models)
+    save_registry(models)
     return model
 
 
@@ -134,7 +58,7 @@ def remove_model(name: str) -> UserModel:
         known = ", ".join(sorted(models)) or "none"
         raise WeightsError(f"no user model named {name!r} (user models: {known})")
     model = models.pop(name)
-    _save_registry(models)
+    save_registry(models)
     if not model.linked:
         model.path.unlink(missing_ok=True)
     return model
