@@ -34,7 +34,7 @@ NIFTI_SUFFIXES = (".nii", ".nii.gz")
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff")
 NUMPY_SUFFIXES = (".npy",)
 IMAGE_PIXEL_TAGS = ("Rows", "Columns", "BitsAllocated")  # type 1 in the Image Pixel module
-DEFAULT_MAX_VOXELS = 1024**3
+from restore.io.limits import MAX_VOXELS as DEFAULT_MAX_VOXELS  # noqa: E402 - the one definition
 
 # Compressed transfer syntaxes -> the package that lets pydicom decode them (RLE and
 # Deflate it decodes itself).
