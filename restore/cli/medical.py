@@ -8,8 +8,8 @@ from typing import Any
 
 import click
 
-from restore.io.limits import MAX_VOXELS
 from restore.cli.options import check_tiling, finish, inference_options
+from restore.io.limits import MAX_VOXELS
 
 
 def scan_options(function: Callable) -> Callable:
