@@ -155,7 +155,9 @@ class Restorer:
         colour to a grey model is refused), so grey stays grey whatever the weights."""
         return self._run(image, self.task.run_options(options), eight_bit=eight_bit)
 
-    def _run(self, image: torch.Tensor, options: TaskOptions, *, eight_bit: bool) -> tuple[torch.Tensor, dict[str, Any]]:
+    def _run(
+        self, image: torch.Tensor, options: TaskOptions, *, eight_bit: bool
+    ) -> tuple[torch.Tensor, dict[str, Any]]:
         _check_finite(image)
         collector = OutputCollector(image.shape[2] * self.scale, image.shape[3] * self.scale)
         info = self._stream(
