@@ -201,10 +201,11 @@ def process_folder(task: str, src: str | Path, dst: str | Path, **options: Any) 
     image, when the given ``weights`` cannot be used."""
     # max_pixels goes to the batch and to a task that reads files (inpainting's masks) or sizes
     # outputs (--outscale) by the same limit
-    batch, *processor_settings = split_options(options, BatchSettings, ProcessorOptions, RestorerSettings,
-                                               task_class(task).options_type, where=f"process_folder({task!r})")
+    batch, *layers = split_options(options, BatchSettings, ProcessorOptions, RestorerSettings,
+                                   task_class(task).options_type, where=f"process_folder({task!r})")
     settings = BatchSettings(**batch)
-    processor = TaskProcessor(task, root=Path(src), **{k: v for part in processor_settings for k, v in part.items()})
+    taken = {name for layer in layers for name in layer}  # passed on in the order given, as report.json lists them
+    processor = TaskProcessor(task, root=Path(src), **{name: value for name, value in options.items() if name in taken})
     processor.check_weights()
     return run_batch(Path(src), Path(dst), processor, settings, is_input=processor.is_input,
                      recorded=processor.recorded())
