@@ -3,7 +3,9 @@ alpha and bit depth, and run whole folders through the batch engine."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,12 +14,28 @@ import numpy as np
 from restore.engine.batch import BatchReport, BatchSettings, Recorded, run_batch
 from restore.engine.progress import Progress
 from restore.io.image import Image, resize_alpha
-from restore.model import RESTORER_SETTINGS, Restorer, recorded_settings
-from restore.tasks import get_task
+from restore.model import Restorer, RestorerSettings, recorded_settings
+from restore.schema import split_options
+from restore.tasks import get_task, task_class
+from restore.tasks.base import TaskOptions
 from restore.weights import WeightsError, fingerprint, load_manifest
 from restore.weights.manifest import weights_dir
 
 ALPHA_MODES = ("bicubic", "model")  # how alpha follows a task that changes the image size
+
+
+@dataclass(frozen=True)
+class ProcessorOptions:
+    """How :class:`TaskProcessor` applies a task, beside the task's own options:
+    ``weights`` (None: each image the task's default for its channels) and ``alpha``
+    (``bicubic`` or ``model``: how alpha is resized when the task changes the image size)."""
+
+    weights: str | None = None
+    alpha: str = "bicubic"
+
+    def __post_init__(self) -> None:
+        if self.alpha not in ALPHA_MODES:
+            raise ValueError(f"alpha must be one of {', '.join(ALPHA_MODES)}, not {self.alpha!r}")
 
 
 def default_weights(task: str, channels: int, options: dict[str, Any] | None = None) -> str:
@@ -60,15 +78,19 @@ class TaskProcessor:
     def __init__(self, task: str, weights: str | None = None, root: Path | None = None, **settings: Any) -> None:
         """``root``: the ``--in`` file or folder, so a task can find an image's companions
         by relative path (inpainting's ``--masks DIR``). The other ``settings`` are the
-        Restorer's and the task's options; ``alpha`` (``bicubic`` or ``model``) says how
-        alpha is resized when the task changes the image size."""
-        self.weights = weights
+        fields of :class:`~restore.model.RestorerSettings`, :class:`ProcessorOptions`
+        (``alpha``) and the task's ``options_type``; any other name is a TypeError."""
+        restorer, processor, own = split_options(
+            settings, RestorerSettings, ProcessorOptions, task_class(task).options_type, where=task)
+        self.restorer_settings = RestorerSettings(**restorer)
+        self.processor_options = ProcessorOptions(weights=weights, **processor)
+        self.weights = self.processor_options.weights
         self.root = Path(root) if root is not None else None
-        self.restorer_settings = {k: v for k, v in settings.items() if k in RESTORER_SETTINGS}
-        self.options = {k: v for k, v in settings.items() if k not in RESTORER_SETTINGS}
-        if self.options.get("alpha", "bicubic") not in ALPHA_MODES:
-            raise ValueError(f"alpha must be one of {', '.join(ALPHA_MODES)}, not {self.options['alpha']!r}")
-        self.task = get_task(task, self.options)
+        self._task_options = own  # as given: they build the task and pick its weights (superres's scale, model)
+        self.task = get_task(task, own)
+        self.options = self.task.run_options(own)
+        # report.json records the options given, in their order (max_pixels with the batch's execution settings)
+        self._recorded_names = [name for name in settings if name in (processor.keys() | own.keys()) - {"max_pixels"}]
         self._models: dict[str, Restorer] = {}
 
     def model_for(self, channels: int) -> Restorer:
@@ -83,17 +105,17 @@ class TaskProcessor:
 
     def _model(self, name: str) -> Restorer:
         if name not in self._models:
-            model = Restorer.from_weights(name, task=self.task.name, **self.restorer_settings)
+            model = Restorer.from_weights(name, task=self.task.name, **dataclasses.asdict(self.restorer_settings))
             if model.task.name != self.task.name:
                 raise WeightsError(f"weights {name!r} are for {model.task.name}, not {self.task.name}")
-            requested = self.options.get("scale")
+            requested = getattr(self.options, "scale", None)
             if requested is not None and model.scale != requested:
                 raise WeightsError(f"weights {name!r} upscale x{model.scale}, not the x{requested} asked for")
             self._models[name] = model
         return self._models[name]
 
     def _default_weights(self, channels: int) -> str:
-        return default_weights(self.task.name, channels, self.options)
+        return default_weights(self.task.name, channels, self._task_options)
 
     def recorded(self) -> Recorded:
         """The settings of this processor as report.json records them (see
@@ -103,13 +125,13 @@ class TaskProcessor:
         task's options (folders as real paths)."""
         names = [self.weights] if self.weights is not None else self._shipped_defaults()
         weights = {name: digest for each in names for name, digest in fingerprint(each).items()}
-        options = {
-            name: os.path.realpath(value) if isinstance(value, Path) else value
-            for name, value in self.options.items()
-            if name != "max_pixels"  # recorded with the batch's execution settings
-        }
+        options = {name: _recorded_value(self._option(name)) for name in self._recorded_names}
         record = recorded_settings(self.restorer_settings, model=self._models.get(self.weights or ""))
         return Recorded({"task": self.task.name, "weights": weights, **record.outputs, **options}, record.execution)
+
+    def _option(self, name: str) -> Any:
+        """The task's or this processor's option ``name``."""
+        return getattr(self.options if hasattr(self.options, name) else self.processor_options, name)
 
     def _shipped_defaults(self) -> list[str]:
         """The default weights of grey and of colour images, those this installation ships."""
@@ -133,9 +155,9 @@ class TaskProcessor:
         prepared = self.task.prepare(image, source, self._relative(source), self.options)
         if not prepared.run:
             return prepared.image, prepared.info
-        image, options = prepared.image, {**self.options, **prepared.options}
+        image, options = prepared.image, dataclasses.replace(self.options, **prepared.options)
         model = self.model_for(image.channels)
-        pixels, info = model.restore_array(image.pixels, progress, **options)
+        pixels, info = model.restore_array(image.pixels, progress, **vars(options))
         alpha = image.alpha
         if alpha is not None and alpha.shape != pixels.shape[:2]:
             alpha = self._resize_alpha(model, alpha, pixels.shape[0], pixels.shape[1], options)
@@ -144,13 +166,13 @@ class TaskProcessor:
         return output, {"weights": model.name, **prepared.info, **info}
 
     def _resize_alpha(
-        self, model: Restorer, alpha: np.ndarray, height: int, width: int, options: dict[str, Any]
+        self, model: Restorer, alpha: np.ndarray, height: int, width: int, options: TaskOptions
     ) -> np.ndarray:
         """Alpha at the output size: bicubic by default, or (``alpha="model"``) the network
         run on alpha as a grey image, so a cut-out's edge is as sharp as the picture's."""
-        if self.options.get("alpha", "bicubic") == "bicubic":
+        if self.processor_options.alpha == "bicubic":
             return resize_alpha(alpha, height, width)
-        resized, _ = model.restore_array(alpha[:, :, None], **options)
+        resized, _ = model.restore_array(alpha[:, :, None], **vars(options))
         return resized[:, :, 0]
 
     def _relative(self, source: Path | None) -> Path | None:
@@ -160,19 +182,30 @@ class TaskProcessor:
         return Path(source.name) if self.root.is_file() else source.relative_to(self.root)
 
 
+def _recorded_value(value: Any) -> Any:
+    """An option as report.json records it: folders as real paths, numpy scalars as numbers."""
+    if isinstance(value, Path):
+        return os.path.realpath(value)
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def process_folder(task: str, src: str | Path, dst: str | Path, **options: Any) -> BatchReport:
     """Run ``task`` over every image under ``src``, writing the mirrored tree to ``dst``.
 
-    ``options``: ``weights``, the task's own options (e.g. ``sigma``), the model settings
-    (device, precision, tile, tile_overlap, batch_size) and the batch settings (suffix,
-    ext, overwrite, workers, quiet, max_pixels). Returns the report also saved as
-    ``dst/report.json``; ``report.exit_code`` is 0 when every input succeeded. Raises
-    WeightsError, before any image, when the given ``weights`` cannot be used."""
-    batch_fields = BatchSettings.__dataclass_fields__
-    settings = BatchSettings(**{k: v for k, v in options.items() if k in batch_fields})
-    rest = {k: v for k, v in options.items() if k not in batch_fields}
-    # the task reads files too (inpainting's masks) and sizes outputs (--outscale) by the same limit
-    processor = TaskProcessor(task, root=Path(src), max_pixels=settings.max_pixels, **rest)
+    ``options``: ``weights`` and ``alpha`` (:class:`ProcessorOptions`), the task's own
+    options (its ``options_type``, e.g. ``sigma``), the model settings (device, precision,
+    tile, tile_overlap, batch_size, ensemble, compile) and the batch settings (suffix, ext,
+    jpeg_quality, overwrite, workers, quiet, max_pixels); any other name is a TypeError
+    that names it. Returns the report also saved as ``dst/report.json``;
+    ``report.exit_code`` is 0 when every input succeeded. Raises WeightsError, before any
+    image, when the given ``weights`` cannot be used."""
+    # max_pixels goes to the batch and to a task that reads files (inpainting's masks) or sizes
+    # outputs (--outscale) by the same limit
+    batch, *layers = split_options(options, BatchSettings, ProcessorOptions, RestorerSettings,
+                                   task_class(task).options_type, where=f"process_folder({task!r})")
+    settings = BatchSettings(**batch)
+    taken = {name for layer in layers for name in layer}  # passed on in the order given, as report.json lists them
+    processor = TaskProcessor(task, root=Path(src), **{name: value for name, value in options.items() if name in taken})
     processor.check_weights()
     return run_batch(Path(src), Path(dst), processor, settings, is_input=processor.is_input,
                      recorded=processor.recorded())

@@ -9,10 +9,11 @@ thin layers over it::
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-import inspect
-from pathlib import Path
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
@@ -24,7 +25,9 @@ from restore.engine.device import autocast, check_precision, inference_precision
 from restore.engine.progress import Progress
 from restore.engine.tiling import BlockSink, OutputCollector, TileReader, auto_batch_size, auto_tile_size, stream_tiles
 from restore.io.convert import array_to_tensor, is_neutral_grey, tensor_to_array
+from restore.schema import options_of
 from restore.tasks import TASKS, get_task
+from restore.tasks.base import TaskOptions
 from restore.weights import BF16_CHECK, WeightsEntry, WeightsError, resolve_weights
 from restore.zoo.files import read_checkpoint
 from restore.zoo.models import network_from_weights
@@ -33,8 +36,19 @@ from restore.zoo.network import precision_for
 ImageLike = TypeVar("ImageLike", np.ndarray, torch.Tensor)
 
 
-# the keyword settings of Restorer (the rest of a command's options belong to the task)
-RESTORER_SETTINGS = ("device", "precision", "tile", "tile_overlap", "batch_size", "ensemble", "compile")
+@dataclass(frozen=True)
+class RestorerSettings:
+    """How a :class:`Restorer` runs its network, whatever the task: the keyword settings of
+    :func:`load` and of the CLI's inference options (see :class:`Restorer`)."""
+
+    device: str = "auto"
+    precision: str = "auto"
+    tile: int | str = "auto"
+    tile_overlap: int = 32
+    batch_size: int | str = "auto"
+    ensemble: bool = False
+    compile: bool = False
+
 
 Transform = Callable[[torch.Tensor], torch.Tensor]
 
@@ -67,31 +81,22 @@ class Restorer:
     self-ensemble of EDSR and DRUNet): about 0.1-0.2 dB more for 8 times the time.
     ``compile``: run the network through ``torch.compile``. Off by default because it slows
     some models down and each new tile shape costs seconds of compilation, so it suits
-    folders of same-size images and models measured to gain (``python bench/compile_speed.py``)."""
+    folders of same-size images and models measured to gain (``python bench/compile_speed.py``). The settings are
+    :class:`RestorerSettings`' fields, given as keywords."""
 
     def __init__(
-        self,
-        network: nn.Module,
-        metadata: dict[str, Any],
-        *,
-        device: str = "auto",
-        precision: str = "auto",
-        tile: int | str = "auto",
-        tile_overlap: int = 32,
-        batch_size: int | str = "auto",
-        ensemble: bool = False,
-        compile: bool = False,
-        entry: WeightsEntry | None = None,
+        self, network: nn.Module, metadata: dict[str, Any], *, entry: WeightsEntry | None = None, **settings: Any
     ) -> None:
+        self.settings = options_of(RestorerSettings, settings, "Restorer")
         self.metadata = metadata
         self.entry = entry
         try:  # built with the options it was trained with (inpainting's fill, superres's scale)
             self.task = get_task(metadata["task"], metadata.get("task_options"))
         except (ValueError, TypeError) as error:
             raise WeightsError(f"{self.name}: its task options are unusable ({error})") from error
-        self.device = resolve_device(device)
-        check_precision(self.device, precision, allow_auto=True)
-        self.precision = precision_for(network, precision)
+        self.device = resolve_device(self.settings.device)
+        check_precision(self.device, self.settings.precision, allow_auto=True)
+        self.precision = precision_for(network, self.settings.precision)
         spec = metadata["network"]
         self.channels = int(spec.get("in_channels", 3))
         self.scale = int(spec.get("upscale", 1))
@@ -99,21 +104,25 @@ class Restorer:
         self.network.to(memory_format=torch.channels_last)
         self.multiple = int(getattr(network, "size_multiple", 1))
         self.per_channel = bool(getattr(network, "per_channel", False))  # a grey network run on each channel
+        tile, batch_size = self.settings.tile, self.settings.batch_size
         if tile == "auto" and not getattr(network, "tileable", True):
             tile = 0  # an architecture that needs the whole image (spandrel's tiling hint)
         if batch_size == "auto":
             batch_size = auto_batch_size(self.device)
         if tile == "auto":  # sized for a whole batch of tiles in flight
             tile = auto_tile_size(self.device, self.channels, self.scale, batch_size=int(batch_size))
-        self.tile, self.tile_overlap, self.batch_size = int(tile), tile_overlap, int(batch_size)
-        self.ensemble = ensemble
-        self.compile = compile
+        self.tile, self.tile_overlap, self.batch_size = int(tile), self.settings.tile_overlap, int(batch_size)
+        self.ensemble = self.settings.ensemble
+        self.compile = self.settings.compile
         self._compiled: Callable[[torch.Tensor], torch.Tensor] | None = None
 
     @classmethod
     def from_weights(cls, name_or_path: str | Path, task: str | None = None, **settings: Any) -> Restorer:
         """``task``: for a file without restore's metadata (a plain ``.pth`` published by
-        another project), the task that may recognise its architecture from its keys."""
+        another project), the task that may recognise its architecture from its keys.
+        ``settings``: :class:`RestorerSettings`' fields (a misspelt one is refused before
+        the file is read)."""
+        options_of(RestorerSettings, settings, "load")
         path, entry = resolve_weights(str(name_or_path), task)
         state_dict, metadata = read_checkpoint(path)
         if "network" not in metadata or "task" not in metadata:
@@ -138,9 +147,15 @@ class Restorer:
 
         ``eight_bit``: the image was decoded from 8-bit samples, so precision ``auto`` may
         run it in bf16 if the weights' bf16 outputs were measured (see
-        :func:`restore.engine.device.inference_precision`).
+        :func:`restore.engine.device.inference_precision`). ``options``: the task's (its
+        ``options_type``; another name is a TypeError).
         Grey images given to a colour model are replicated to RGB and averaged back (and
         colour to a grey model is refused), so grey stays grey whatever the weights."""
+        return self._run(image, self.task.run_options(options), eight_bit=eight_bit)
+
+    def _run(
+        self, image: torch.Tensor, options: TaskOptions, *, eight_bit: bool
+    ) -> tuple[torch.Tensor, dict[str, Any]]:
         _check_finite(image)
         collector = OutputCollector(image.shape[2] * self.scale, image.shape[3] * self.scale)
         info = self._stream(
@@ -162,7 +177,12 @@ class Restorer:
         output channels are averaged, as for a one-channel grey image, where it would
         otherwise add colour fringes (superres-x4-real: up to 70 levels). The task's
         post-processing still sees the input as it is (inpainting's known pixels are
-        put back bit for bit)."""
+        put back bit for bit). ``options``: the task's, as for :meth:`run`."""
+        return self._restore_array(pixels, self.task.run_options(options), progress)
+
+    def _restore_array(
+        self, pixels: np.ndarray, options: TaskOptions, progress: Progress | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
         if pixels.dtype.kind == "f":
             _check_finite(torch.from_numpy(pixels))
         height, width, channels = pixels.shape
@@ -189,7 +209,7 @@ class Restorer:
 
     def _stream(
         self, read: TileReader, channels: int, height: int, width: int, sink: BlockSink, *, eight_bit: bool,
-        options: dict[str, Any], neutral: bool = False, progress: Progress | None = None,
+        options: TaskOptions, neutral: bool = False, progress: Progress | None = None,
     ) -> dict[str, Any]:
         """The one inference path: the task's per-image decisions, then the network over
         tiles read from ``read`` (grey replicated for a colour model, the task's input built
@@ -198,14 +218,15 @@ class Restorer:
         if channels != self.channels and not (channels == 1 and self.channels == 3) and not self.per_channel:
             raise ValueError(f"this {self.name} model takes {self.channels}-channel images, not {channels}")
         options, info = self.task.image_options(read, height, width, options)
-        spatial = {key: options[key] for key in self.task.spatial_options if options.get(key) is not None}
+        spatial = {key: getattr(options, key) for key in self.task.spatial_options}
+        spatial = {key: value for key, value in spatial.items() if value is not None}
 
         def read_input(top: int, bottom: int, left: int, right: int) -> torch.Tensor:
             region = read(top, bottom, left, right)
             if region.shape[1] < self.channels:
                 region = region.expand(-1, self.channels, -1, -1)
             cut = {key: _cut(value, top, bottom, left, right) for key, value in spatial.items()}
-            return self.task.inference_input(region, {**options, **cut})
+            return self.task.inference_input(region, dataclasses.replace(options, **cut) if cut else options)
 
         measured = self.entry is not None and BF16_CHECK in self.entry.metrics
         precision = inference_precision(self.device, self.precision, exact=not eight_bit, measured=measured)
@@ -267,20 +288,22 @@ class Restorer:
     def __call__(self, image: ImageLike, **options: Any) -> ImageLike:
         """Restore an ``(H, W)``/``(H, W, C)`` array (uint8, uint16 or float in [0, 1]) or a
         ``(C, H, W)``/``(B, C, H, W)`` tensor in [0, 1]; returns the same type, layout and
-        dtype. Task options (e.g. ``sigma=25``, inpainting's ``mask=``) are passed through."""
+        dtype. ``options`` are the task's (e.g. ``sigma=25``, inpainting's ``mask=``): a name
+        the task does not take is a TypeError that names it."""
+        run_options = self.task.run_options(options)
         if isinstance(image, np.ndarray):
-            output, _ = self.restore_array(image[:, :, None] if image.ndim == 2 else image, **options)
+            output, _ = self._restore_array(image[:, :, None] if image.ndim == 2 else image, run_options)
             return output[:, :, 0] if image.ndim == 2 else output
         if isinstance(image, torch.Tensor):
             batch = image[None] if image.ndim == 3 else image
-            outputs = [self._run_tensor(item[None].float().cpu(), options) for item in batch]
+            outputs = [self._run_tensor(item[None].float().cpu(), run_options) for item in batch]
             result = torch.cat(outputs).to(image.dtype).to(image.device)
             return result[0] if image.ndim == 3 else result
         raise TypeError(f"expected a numpy array or torch tensor, not {type(image).__name__}")
 
-    def _run_tensor(self, image: torch.Tensor, options: dict[str, Any]) -> torch.Tensor:
+    def _run_tensor(self, image: torch.Tensor, options: TaskOptions) -> torch.Tensor:
         """:meth:`run` plus the task's post-processing, which works on float32 arrays."""
-        output = tensor_to_array(self.run(image, **options)[0], np.float32)
+        output = tensor_to_array(self._run(image, options, eight_bit=False)[0], np.float32)
         return array_to_tensor(self.task.postprocess(output, tensor_to_array(image, np.float32), options))
 
 
@@ -305,15 +328,8 @@ def _check_finite(image: torch.Tensor) -> None:
         raise ValueError(f"the image has {count} NaN or infinite sample(s); the network needs finite values")
 
 
-RESTORER_DEFAULTS = {
-    name: parameter.default
-    for name, parameter in inspect.signature(Restorer.__init__).parameters.items()
-    if name in RESTORER_SETTINGS
-}
-
-
-def recorded_settings(settings: dict[str, Any], scans: bool = False, model: Restorer | None = None) -> Recorded:
-    """Restorer ``settings`` (missing ones at their defaults) as report.json records them,
+def recorded_settings(settings: RestorerSettings, scans: bool = False, model: Restorer | None = None) -> Recorded:
+    """Restorer ``settings`` as report.json records them,
     resolved for this machine. The precision each kind of input runs at and the ensemble
     change outputs, so a rerun compares them; the device, tiling and batching change them by
     rounding at most (tiles are blended), so they are only recorded. ``auto`` tile sizes
@@ -321,22 +337,21 @@ def recorded_settings(settings: dict[str, Any], scans: bool = False, model: Rest
     ``scans``: every input is exact (medical), never 8-bit. ``model``: the one model the run
     uses, already loaded, whose network may overrule the precision (a community architecture
     runs fp32 under ``auto``); without it the run's models are restore's own networks."""
-    values = {**RESTORER_DEFAULTS, **settings}
-    device = resolve_device(values["device"]) if model is None else model.device
-    requested = values["precision"] if model is None else model.precision
+    device = resolve_device(settings.device) if model is None else model.device
+    requested = settings.precision if model is None else model.precision
     # without a model the run uses the shipped defaults, whose bf16 outputs are all measured
     measured = model is None or (model.entry is not None and BF16_CHECK in model.entry.metrics)
     exact = inference_precision(device, requested, exact=True, measured=measured)
     precision = exact if scans else inference_precision(device, requested, exact=False, measured=measured)
     if precision != exact:
         precision = f"{precision} for 8-bit images, {exact} for others"
-    batch_size = values["batch_size"]
+    batch_size = settings.batch_size
     return Recorded(
-        outputs={"precision": precision, "ensemble": values["ensemble"]},
+        outputs={"precision": precision, "ensemble": settings.ensemble},
         execution={
-            "device": str(device), "tile": values["tile"], "tile_overlap": values["tile_overlap"],
+            "device": str(device), "tile": settings.tile, "tile_overlap": settings.tile_overlap,
             "batch_size": auto_batch_size(device) if batch_size == "auto" else int(batch_size),
-            "compile": values["compile"],
+            "compile": settings.compile,
         },
     )
 
@@ -347,5 +362,6 @@ def load(name_or_path: str | Path, task: str | None = None, **settings: Any) -> 
     (Real-ESRGAN, KAIR, ...) be recognised for that task.
 
     ``settings``: ``device`` (auto|cpu|cuda|mps), ``precision`` (auto|fp32|bf16|fp16),
-    ``tile``, ``tile_overlap``, ``batch_size`` (N or auto), ``ensemble``, ``compile``."""
+    ``tile``, ``tile_overlap``, ``batch_size`` (N or auto), ``ensemble``, ``compile``
+    (:class:`RestorerSettings`); another name is a TypeError that names it."""
     return Restorer.from_weights(name_or_path, task=task, **settings)

@@ -1,5 +1,9 @@
-"""Type checks of settings read from files (recipes, weights headers) against the
-dataclass fields they fill.
+"""Settings against the dataclass fields they fill: keyword options by name, values read
+from files (recipes, weights headers) by type.
+
+Keyword options (``process_folder(..., sigma=25)``) are divided among the dataclasses of
+the layers that take them (batch, model, task) by the fields each declares, so a
+misspelt or misplaced name is an error that names it, not a silently ignored setting.
 
 TOML and JSON hand over whatever the file says: ``steps = "forty"`` would otherwise fail
 deep inside training with a ``TypeError``, and ``train = "folder"`` (a list expected) would
@@ -8,10 +12,47 @@ be read as the folders ``f``, ``o``, ``l``... Each field's annotation says what 
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import functools
 import json
 import typing
+from collections.abc import Iterable, Mapping
 from typing import Any
+
+
+def option_names(owner: type) -> tuple[str, ...]:
+    """The keyword options dataclass ``owner`` takes (its fields set by ``__init__``)."""
+    return tuple(field.name for field in dataclasses.fields(owner) if field.init)
+
+
+def check_option_names(given: Iterable[str], known: Iterable[str], where: str) -> None:
+    """Raise TypeError naming the first of ``given`` that is not one of ``known``, with the
+    closest known name when one is close (a typo) or else every known name."""
+    known = list(known)
+    for name in given:
+        if name in known:
+            continue
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(sorted(known)) or 'none'}"
+        raise TypeError(f"{where}: unknown option {name!r}; {hint}")
+
+
+def split_options(options: Mapping[str, Any], *owners: type, where: str) -> list[dict[str, Any]]:
+    """``options`` divided among the dataclasses ``owners``, one dict per owner with the
+    names it declares (a name several declare goes to each, e.g. ``max_pixels`` to the
+    batch and to a task that reads files or makes outputs by it). A name no owner declares
+    raises TypeError (see :func:`check_option_names`); ``where`` says whose options they are."""
+    declared = [option_names(owner) for owner in owners]
+    check_option_names(options, [name for names in declared for name in names], where)
+    return [{name: value for name, value in options.items() if name in names} for names in declared]
+
+
+def options_of(owner: type, options: Mapping[str, Any], where: str) -> Any:
+    """The dataclass ``owner`` built from keyword ``options``, an unknown name being a
+    TypeError that names it (see :func:`check_option_names`)."""
+    check_option_names(options, option_names(owner), where)
+    return owner(**options)
 
 
 @functools.cache

@@ -12,7 +12,9 @@ atomic writes and failure handling are the batch engine's.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +26,50 @@ from restore.engine.progress import Progress
 from restore.engine.volume import process_slices
 from restore.io.medical.dicom.compression import output_syntax
 from restore.io.intensity import CT_WINDOW_HU, MR_PERCENTILE, apply_change, normalisation_for
-from restore.io.medical import DEFAULT_MAX_VOXELS, Volume, output_name, read_volume, volume_kind, write_volume
-from restore.model import RESTORER_SETTINGS, Restorer, recorded_settings
+from restore.io.limits import MAX_VOXELS
+from restore.io.medical import Volume, output_name, read_volume, volume_kind, write_volume
+from restore.model import Restorer, RestorerSettings, recorded_settings
+from restore.schema import split_options
 from restore.tasks.medical import DEGRADATIONS, MedicalTask, resolved_options, with_stored_rescale
 from restore.weights import WeightsError, fingerprint, load_manifest
 
 # (command, modality) -> the degradation its weights must have been trained on
 DEGRADATION_FOR = {("denoise", "ct"): "lowdose", ("denoise", "mr"): "rician", ("superres", "mr"): "kspace"}
+
+
+@dataclass(frozen=True)
+class ScanBatchSettings:
+    """The batch settings of scans: :class:`~restore.engine.batch.BatchSettings` but for the
+    image-only ones (outputs keep their format), the size limit counting voxels."""
+
+    suffix: str = ""
+    overwrite: bool = False
+    workers: int = 2
+    quiet: bool = False
+    max_voxels: int = MAX_VOXELS
+
+    def batch_settings(self) -> BatchSettings:
+        return BatchSettings(suffix=self.suffix, overwrite=self.overwrite, workers=self.workers, quiet=self.quiet,
+                             max_pixels=self.max_voxels)
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    """What ``restore medical COMMAND`` does to each scan (see :class:`VolumeProcessor`):
+    ``weights`` (None: the shipped ones for the command and modality); ``axis`` (None: each
+    scan's slice axis); ``context`` and ``expected_scale``, checked against the weights';
+    ``strength`` (denoising: the share of the change kept), ``ct_window`` (CT: the HU range
+    changed), ``mr_percentile`` (MR: the percentile mapped to 0.8); ``keep_compression``
+    (a compressed DICOM is written losslessly compressed again)."""
+
+    weights: str | None = None
+    axis: int | None = None
+    context: int | None = None
+    expected_scale: int | None = None
+    keep_compression: bool = False
+    strength: float = 1.0
+    ct_window: tuple[float, float] | None = None
+    mr_percentile: float = MR_PERCENTILE
 
 
 class ScanUnits:
@@ -96,14 +135,13 @@ class VolumeProcessor:
     before any file is touched; their task options say the modality and degradation they
     were trained for and their network how many context slices they take."""
 
-    def __init__(self, command: str, modality: str, weights: str | None = None, axis: int | None = None,
-                 context: int | None = None, expected_scale: int | None = None, keep_compression: bool = False,
-                 strength: float = 1.0, ct_window: tuple[float, float] | None = None,
-                 mr_percentile: float = MR_PERCENTILE, **settings: Any) -> None:
+    def __init__(self, command: str, modality: str, options: ScanOptions | None = None,
+                 settings: RestorerSettings | None = None) -> None:
         if (command, modality) not in DEGRADATION_FOR:
             raise WeightsError(f"medical {command} of {modality.upper()} is not available: super-resolution is for MR")
-        self.command, self.modality, self.axis, self.keep_compression = command, modality, axis, keep_compression
-        self.strength, self.ct_window, self.mr_percentile = strength, ct_window, mr_percentile
+        self.command, self.modality = command, modality
+        self.scan, self.restorer_settings = options or ScanOptions(), settings or RestorerSettings()
+        strength, ct_window, mr_percentile = self.scan.strength, self.scan.ct_window, self.scan.mr_percentile
         if not 0.0 <= strength <= 1.0:
             raise BatchUsageError(f"strength {strength} is outside 0..1")
         if strength != 1.0 and command != "denoise":
@@ -113,19 +151,19 @@ class VolumeProcessor:
         if mr_percentile != MR_PERCENTILE and modality != "mr":
             raise BatchUsageError("--mr-percentile is for --modality mr")
         degradation = DEGRADATION_FOR[command, modality]
-        self.weights = name = weights or self._default_weights(degradation)
-        self.restorer_settings = {k: v for k, v in settings.items() if k in RESTORER_SETTINGS}
-        self.model = Restorer.from_weights(name, **self.restorer_settings)
+        self.weights = name = self.scan.weights or self._default_weights(degradation)
+        self.model = Restorer.from_weights(name, **dataclasses.asdict(self.restorer_settings))
         trained = self.model.metadata.get("task_options", {})
         if self.model.task.name != "medical" or trained.get("degradation") != degradation:
             what = f"{self.model.task.name} {trained.get('modality', '')} {trained.get('degradation', '')}".strip()
             raise WeightsError(f"weights {name!r} were trained for {what}, not medical {command} of {modality.upper()}")
-        self.options = resolved_options(trained)
-        if expected_scale is not None and expected_scale != self.model.scale:
-            raise WeightsError(f"weights {name!r} upscale x{self.model.scale}, not x{expected_scale}")
+        self.trained = resolved_options(trained)
+        if self.scan.expected_scale not in (None, self.model.scale):
+            raise WeightsError(f"weights {name!r} upscale x{self.model.scale}, not x{self.scan.expected_scale}")
         self.context = int(self.model.metadata["network"].get("extra_channels", 0)) // 2
-        if context is not None and context != self.context:
-            raise WeightsError(f"weights {name!r} take {self.context} context slice(s) each side, not {context}")
+        if self.scan.context not in (None, self.context):
+            raise WeightsError(
+                f"weights {name!r} take {self.context} context slice(s) each side, not {self.scan.context}")
 
     def recorded(self) -> Recorded:
         """The settings of this processor as report.json records them (see
@@ -134,9 +172,10 @@ class VolumeProcessor:
         compression, precision and ensemble."""
         record = recorded_settings(self.restorer_settings, scans=True, model=self.model)
         outputs = {"task": f"medical {self.command}", "modality": self.modality, "weights": fingerprint(self.weights),
-                   "axis": self.axis, "context": self.context, "strength": self.strength,
-                   "ct_window": list(self.ct_window) if self.ct_window else None,
-                   "mr_percentile": self.mr_percentile, "keep_compression": self.keep_compression, **record.outputs}
+                   "axis": self.scan.axis, "context": self.context, "strength": self.scan.strength,
+                   "ct_window": list(self.scan.ct_window) if self.scan.ct_window else None,
+                   "mr_percentile": self.scan.mr_percentile, "keep_compression": self.scan.keep_compression,
+                   **record.outputs}
         return Recorded(outputs, record.execution)
 
     @staticmethod
@@ -156,18 +195,18 @@ class VolumeProcessor:
         stated = (volume.modality or "").lower()
         if stated in ("ct", "mr") and stated != self.modality:
             raise ValueError(f"the file says it is {stated.upper()} (DICOM Modality) but --modality is {self.modality}")
-        volume = with_stored_rescale(volume, self.options)
-        axis = 0 if volume.format == "image" else (volume.slice_axis if self.axis is None else self.axis)
+        volume = with_stored_rescale(volume, self.trained)
+        axis = 0 if volume.format == "image" else (volume.slice_axis if self.scan.axis is None else self.scan.axis)
         scale = self.model.scale
         if scale != 1 and volume.format.startswith("dicom") and axis != volume.slice_axis:
             raise ValueError("DICOM super-resolution works on the acquired slices: leave --axis at its default (0)")
         physical = volume.physical()
-        normalisation = normalisation_for(self.modality, physical, self.mr_percentile)
+        normalisation = normalisation_for(self.modality, physical, self.scan.mr_percentile)
         before = normalisation.forward(physical)
         after = process_slices(np.clip(before, 0.0, 1.0), self._run_slice, axis, self.context, progress)
         in_plane = tuple(a for a in range(3) if a != axis)
         if scale == 1:
-            changed = apply_change(physical, before, after, normalisation, self.strength, self.ct_window)
+            changed = apply_change(physical, before, after, normalisation, self.scan.strength, self.scan.ct_window)
             # an unchanged voxel keeps its stored value exactly (float64 cannot hold every int64)
             stored = np.where(changed == physical, volume.voxels, volume.from_physical(changed))
         else:
@@ -175,11 +214,12 @@ class VolumeProcessor:
         result = volume.with_voxels(stored, in_plane, scale)
         info = {"weights": self.model.name, "modality": self.modality, "axis": axis, "context": self.context,
                 "shape": list(result.voxels.shape), "normalisation": [normalisation.low, normalisation.high],
-                "grouping": grouping_report(volume, axis), "strength": self.strength,
-                **({"ct_window": list(self.ct_window or CT_WINDOW_HU)} if self.modality == "ct" else
-                   {"mr_percentile": self.mr_percentile})}
+                "grouping": grouping_report(volume, axis), "strength": self.scan.strength,
+                **({"ct_window": list(self.scan.ct_window or CT_WINDOW_HU)} if self.modality == "ct" else
+                   {"mr_percentile": self.scan.mr_percentile})}
         if volume.format.startswith("dicom"):
-            info["compression"] = output_syntax(volume.header[0].file_meta.TransferSyntaxUID, self.keep_compression)[1]
+            syntax = volume.header[0].file_meta.TransferSyntaxUID
+            info["compression"] = output_syntax(syntax, self.scan.keep_compression)[1]
         return result, info
 
     def _run_slice(self, stack: np.ndarray) -> np.ndarray:
@@ -203,14 +243,16 @@ def grouping_report(volume: Volume, axis: int) -> dict[str, Any]:
 def process_scans(command: str, src: str | Path, dst: str | Path, *, modality: str, **options: Any) -> BatchReport:
     """Run ``restore medical COMMAND`` over every scan under ``src`` into ``dst``.
 
-    ``options``: ``weights``, ``axis``, ``context``, ``keep_compression``, the model settings (device,
-    precision, tile, tile_overlap, batch_size) and the batch settings (suffix, overwrite,
-    workers, quiet; ``max_voxels``, the largest scan read, is the batch's ``max_pixels``).
-    Returns the report also saved as ``dst/report.json``."""
-    options["max_pixels"] = options.pop("max_voxels", DEFAULT_MAX_VOXELS)
-    batch_fields = BatchSettings.__dataclass_fields__
-    settings = BatchSettings(**{k: v for k, v in options.items() if k in batch_fields})
-    processor = VolumeProcessor(command, modality, **{k: v for k, v in options.items() if k not in batch_fields})
+    ``options``: the scan options (:class:`ScanOptions`: weights, axis, context, strength...),
+    the model settings (device, precision, tile, tile_overlap, batch_size, ensemble, compile)
+    and the batch settings (:class:`ScanBatchSettings`: suffix, overwrite, workers, quiet,
+    max_voxels); any other name is a TypeError that names it. Returns the report also
+    saved as ``dst/report.json``."""
+    batch, scan, restorer = split_options(options, ScanBatchSettings, ScanOptions, RestorerSettings,
+                                          where=f"process_scans({command!r})")
+    scan_options = ScanOptions(**scan)
+    processor = VolumeProcessor(command, modality, scan_options, RestorerSettings(**restorer))
     derivation = f"{command} of {modality.upper()} by the network {processor.model.name}"
-    units = ScanUnits(keep_compression=bool(options.get("keep_compression", False)), derivation=derivation)
-    return run_batch(Path(src), Path(dst), processor, settings, units=units, recorded=processor.recorded())
+    units = ScanUnits(keep_compression=scan_options.keep_compression, derivation=derivation)
+    return run_batch(Path(src), Path(dst), processor, ScanBatchSettings(**batch).batch_settings(), units=units,
+                     recorded=processor.recorded())

@@ -65,17 +65,17 @@ def test_inference_sigma_explicit_auto_and_out_of_range() -> None:
     def read(top: int, bottom: int, left: int, right: int) -> torch.Tensor:
         return noisy[:, :, top:bottom, left:right]
 
-    options, info = task.image_options(read, 96, 96, {"sigma": 10})
+    options, info = task.image_options(read, 96, 96, task.run_options({"sigma": 10}))
     assert info == {"sigma": 10.0, "sigma_estimated": False}
     network_input = task.inference_input(noisy, options)
     assert network_input.shape == (1, 4, 96, 96) and torch.allclose(network_input[:, 3], torch.tensor(10 / 255))
-    _, info = task.image_options(read, 96, 96, {"sigma": "auto"})
+    _, info = task.image_options(read, 96, 96, task.run_options({"sigma": "auto"}))
     assert info["sigma_estimated"] and abs(info["sigma"] - 25) < 2
     assert abs(estimate_sigma(noisy) - 25) < 2
     with pytest.raises(ValueError, match="between 0 and 255"):
-        task.image_options(read, 96, 96, {"sigma": 300})
+        task.image_options(read, 96, 96, task.run_options({"sigma": 300}))
     with pytest.raises(ValueError, match=r"float images must hold values in \[0, 1\]"):  # 0-255 stored as float
-        task.image_options(lambda *region: read(*region) * 255, 96, 96, {"sigma": "auto"})
+        task.image_options(lambda *region: read(*region) * 255, 96, 96, task.run_options({"sigma": "auto"}))
 
 
 def test_huge_images_are_estimated_in_bands(monkeypatch) -> None:

@@ -8,7 +8,6 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from medical_files import SHARED, dicom_dataset, phantom, write_dicom_series

@@ -136,17 +136,18 @@ def test_images_are_read_with_the_rescale_the_weights_were_trained_with(tmp_path
     """CT slices stored as HU + 1024 in 16-bit PNGs: the same HU at inference as in training."""
     from restore.io.medical import read_volume
     from restore.tasks.medical import volume_slices
-    from restore.volumes import VolumeProcessor
+    from restore.model import RestorerSettings
+    from restore.volumes import ScanOptions, VolumeProcessor
 
     cv2.imwrite(str(tmp_path / "ct.png"), phantom((16, 16), seed=6, high=2200).astype(np.uint16))
     weights = write_identity_weights(tmp_path / "ct.safetensors", modality="ct", degradation="lowdose",
                                      stored_intercept=-1024.0)
-    processor = VolumeProcessor("denoise", "ct", str(weights), device="cpu")
+    processor = VolumeProcessor("denoise", "ct", ScanOptions(weights=str(weights)), RestorerSettings(device="cpu"))
     seen = []
     run = processor.model.run
     processor.model.run = lambda image, **options: seen.append(image.clone()) or run(image, **options)
     result, _ = processor(read_volume(tmp_path / "ct.png"), tmp_path / "ct.png")
-    (trained,), _, _ = volume_slices(tmp_path / "ct.png", processor.options)
+    (trained,), _, _ = volume_slices(tmp_path / "ct.png", processor.trained)
     assert torch.equal(seen[0][0, 0], torch.from_numpy(trained[0]))
     assert np.array_equal(result.voxels, read_volume(tmp_path / "ct.png").voxels)
 

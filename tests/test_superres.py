@@ -12,6 +12,7 @@ from restore.engine.data import DegradedPairs
 from restore.engine.train import Trainer, resolve_config
 from restore.metrics.imresize import imresize
 from restore.tasks import get_task
+from restore.tasks.superres import SuperResOptions
 
 
 def test_pairs_are_matlab_bicubic_in_8_bits() -> None:
@@ -119,19 +120,19 @@ def test_outscale_resizes_the_output_from_the_input_size(dtype) -> None:
     task = get_task("superres")
     image = np.zeros((10, 15, 3), dtype)
     output = np.full((40, 60, 3), np.iinfo(dtype).max if dtype != np.float32 else 1.0, dtype)
-    assert task.postprocess(output, image, {}) is output
-    assert task.postprocess(output, image, {"outscale": 4}) is output
-    larger = task.postprocess(output, image, {"outscale": 5.5})
+    assert task.postprocess(output, image, SuperResOptions()) is output
+    assert task.postprocess(output, image, SuperResOptions(outscale=4)) is output
+    larger = task.postprocess(output, image, SuperResOptions(outscale=5.5))
     assert larger.shape == (55, 82, 3) and larger.dtype == dtype
     assert np.allclose(larger.astype(float), float(output.flat[0]), rtol=1e-6)  # flat stays flat, no overshoot
-    smaller = task.postprocess(output[:, :, :1], image[:, :, :1], {"outscale": 1.5})
+    smaller = task.postprocess(output[:, :, :1], image[:, :, :1], SuperResOptions(outscale=1.5))
     assert smaller.shape == (15, 22, 1)
     with pytest.raises(ValueError, match="leaves no pixel"):
-        task.postprocess(output, image, {"outscale": 0.01})
+        task.postprocess(output, image, SuperResOptions(outscale=0.01))
 
 
 def test_outscale_averages_when_shrinking() -> None:
     checker = np.indices((40, 40)).sum(axis=0) % 2 * 255  # finest detail: aliases if subsampled
     output = np.repeat(checker.astype(np.uint8)[:, :, None], 3, axis=2)
-    shrunk = get_task("superres").postprocess(output, np.zeros((20, 20, 3), np.uint8), {"outscale": 1})
+    shrunk = get_task("superres").postprocess(output, np.zeros((20, 20, 3), np.uint8), SuperResOptions(outscale=1))
     assert shrunk.shape == (20, 20, 3) and np.all(np.abs(shrunk.astype(int) - 128) <= 1)

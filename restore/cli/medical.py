@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from restore.cli.options import check_tiling, finish, inference_options
+from restore.io.limits import MAX_VOXELS
 
 
 def scan_options(function: Callable) -> Callable:
@@ -39,7 +40,7 @@ def scan_options(function: Callable) -> Callable:
         click.option("--overwrite", is_flag=True, help="Redo outputs that exist (by default a re-run skips them)."),
         click.option("--workers", default=2, show_default=True, type=click.IntRange(1),
                      help="Threads reading and writing scans while the network runs."),
-        click.option("--max-voxels", default=1024**3, show_default=True, type=click.IntRange(1),
+        click.option("--max-voxels", default=MAX_VOXELS, show_default=True, type=click.IntRange(1),
                      help="Scans whose header declares more voxels are refused before decoding."),
         click.option("--quiet", is_flag=True, help="No progress bars (inputs done; tiles or slices of the one in work)."),
     ]

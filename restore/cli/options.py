@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from restore.io.limits import MAX_PIXELS
+
 if TYPE_CHECKING:
     from restore.engine.batch import BatchReport
 
@@ -119,7 +121,7 @@ def task_options(function: Callable) -> Callable:
                      help="Redo outputs that exist. By default they are skipped, so a re-run resumes."),
         click.option("--workers", default=2, show_default=True, type=click.IntRange(1),
                      help="Threads decoding and encoding images while the network runs."),
-        click.option("--max-pixels", default=20000 * 20000, show_default=True, type=click.IntRange(1),
+        click.option("--max-pixels", default=MAX_PIXELS, show_default=True, type=click.IntRange(1),
                      help="Inputs with more pixels are refused before decoding (decompression bombs)."),
         click.option("--quiet", is_flag=True, help="No progress bars (inputs done; tiles or slices of the one in work)."),
     ]

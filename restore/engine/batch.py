@@ -31,6 +31,7 @@ from restore.engine.ledger import Ledger, RerunError, as_json, previous_outputs,
 from restore.engine.progress import Progress, StepBar
 from restore.io.atomic import atomic_write, remove_stale_temps
 from restore.io.image import Image, ImageReadError, file_kind, read_image, write_image
+from restore.io.limits import MAX_PIXELS
 
 READABLE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif"}
 WRITABLE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
@@ -57,7 +58,7 @@ class BatchSettings:
     overwrite: bool = False  # redo outputs that already exist (default: skip = resume)
     workers: int = 2  # decode/encode threads
     quiet: bool = False  # no progress bar
-    max_pixels: int = 20000 * 20000  # larger inputs are refused before decoding
+    max_pixels: int = MAX_PIXELS  # larger inputs are refused before decoding
     jpeg_quality: int = 95
 
 

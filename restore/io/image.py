@@ -34,9 +34,9 @@ from restore.io.metadata import (
     tiff_options,
     webp_with_metadata,
 )
+from restore.io.limits import MAX_PIXELS
 from restore.io.png_stream import write_png
 
-DEFAULT_MAX_PIXELS = 20000 * 20000
 # A progressive JPEG is decoded once more per scan, so thousands of tiny scans make a small
 # file cost minutes (the libjpeg-turbo attack in Cure53's audit). Encoders write about 10;
 # 256 is NVIDIA nvImageCodec's default limit for the same reason.
@@ -100,7 +100,7 @@ class Image:
         return self.pixels.shape[2]
 
 
-def read_image(path: str | os.PathLike | bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image:
+def read_image(path: str | os.PathLike | bytes, max_pixels: int = MAX_PIXELS) -> Image:
     """Read an image file, keeping bit depth, grey/colour and alpha; RGB channel order.
 
     PNG, JPEG, TIFF, BMP, WebP and still GIF. The EXIF orientation of JPEG, WebP and

@@ -18,9 +18,14 @@ TASKS: dict[str, str] = {
 }
 
 
-def get_task(name: str, options: dict[str, Any] | None = None) -> Task:
-    """The task ``name``, built with the run's ``task_options`` (see :class:`Task`)."""
+def task_class(name: str) -> type[Task]:
+    """The class of task ``name``: its ``options_type`` says which options a run of it takes."""
     if name not in TASKS:
         raise ValueError(f"unknown task {name!r}; known: {', '.join(TASKS)}")
     module_name, class_name = TASKS[name].split(":")
-    return getattr(importlib.import_module(module_name), class_name)(options)
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def get_task(name: str, options: dict[str, Any] | None = None) -> Task:
+    """The task ``name``, built with the run's ``task_options`` (see :class:`Task`)."""
+    return task_class(name)(options)

@@ -17,7 +17,17 @@ import torch
 
 from restore.engine.tiling import TileReader
 from restore.io.image import Image
-from restore.weights import WeightsError
+from restore.schema import options_of
+
+
+@dataclass(frozen=True)
+class TaskOptions:
+    """The options of one inference run of a task (``model(image, sigma=25)``, ``restore
+    denoise --sigma 25``). Each task declares its own as a subclass (its
+    :attr:`Task.options_type`), so a name it does not take is an error, not ignored.
+
+    Not to be confused with the task's ``task_options``, its configuration from training
+    (a recipe's table, stored in the weights file), which :class:`Task` is built with."""
 
 
 @dataclass
@@ -25,7 +35,7 @@ class PreparedImage:
     """What a task found for one image before the network runs (see :meth:`Task.prepare`)."""
 
     image: Image
-    options: dict[str, Any] = field(default_factory=dict)  # added to the run's options for this image
+    options: dict[str, Any] = field(default_factory=dict)  # run options replaced for this image
     info: dict[str, Any] = field(default_factory=dict)  # recorded in report.json
     run: bool = True  # False: the image is written unchanged (``info["warning"]`` says why)
 
@@ -38,6 +48,7 @@ class Task(ABC):
     # A grey picture stored as RGB comes out grey (see Restorer.restore_array): restoration
     # must not invent colour; a translation (style) may be meant to.
     keeps_grey: bool = True
+    options_type: type[TaskOptions] = TaskOptions
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         """``options`` are the run's ``task_options``. Most tasks read them per sample in
@@ -45,6 +56,11 @@ class Task(ABC):
         scale) reads them here, so the data pipeline and validation, which ask
         :attr:`scale`, see the run's value."""
         del options  # read per sample, in make_pair
+
+    def run_options(self, options: dict[str, Any]) -> TaskOptions:
+        """The run options ``options`` name, as :attr:`options_type`; a name it does not
+        declare is a TypeError that names it."""
+        return options_of(self.options_type, options, self.name)
 
     @abstractmethod
     def default_config(self) -> dict[str, Any]:
@@ -100,8 +116,8 @@ class Task(ABC):
     spatial_options: tuple[str, ...] = ()
 
     def image_options(
-        self, read: TileReader, height: int, width: int, options: dict[str, Any]
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        self, read: TileReader, height: int, width: int, options: TaskOptions
+    ) -> tuple[TaskOptions, dict[str, Any]]:
         """Decisions made once per image, before its tiles run (e.g. an estimated noise
         level): the options every tile gets, and what to record in report.json. ``read``
         gives any ``(top, bottom, left, right)`` region of the image as a ``(1, C, h, w)``
@@ -110,21 +126,21 @@ class Task(ABC):
         del read, height, width
         return options, {}
 
-    def inference_input(self, image: torch.Tensor, options: dict[str, Any]) -> torch.Tensor:
+    def inference_input(self, image: torch.Tensor, options: TaskOptions) -> torch.Tensor:
         """Turn an image region ``(1, C, h, w)`` into the network's input, with the options
         from :meth:`image_options` (spatial ones cut to the region). The default is the
         region itself."""
         del options  # tasks without inference options
         return image
 
-    def is_input(self, path: Path, options: dict[str, Any]) -> bool:
+    def is_input(self, path: Path, options: TaskOptions) -> bool:
         """Whether a file found under ``--in`` is an image to process; a task whose
         inputs come with sidecar files (inpainting's masks) leaves those out."""
         del path, options
         return True
 
     def prepare(
-        self, image: Image, source: Path | None, relative: Path | None, options: dict[str, Any]
+        self, image: Image, source: Path | None, relative: Path | None, options: TaskOptions
     ) -> PreparedImage:
         """Per-image inputs found from the image and its file before the network runs
         (inpainting: its mask). ``source`` is the file, ``relative`` its path under
@@ -132,7 +148,7 @@ class Task(ABC):
         del source, relative, options
         return PreparedImage(image)
 
-    def postprocess(self, output: np.ndarray, image: np.ndarray, options: dict[str, Any]) -> np.ndarray:
+    def postprocess(self, output: np.ndarray, image: np.ndarray, options: TaskOptions) -> np.ndarray:
         """The final ``(H, W, C)`` output from the network's, at the output dtype, given
         the input ``image`` (same dtype): inpainting puts the known pixels back exactly."""
         del image, options

@@ -13,7 +13,9 @@ never saw in training.
 
 from __future__ import annotations
 
+import numbers
 import warnings
+from dataclasses import dataclass, replace
 from typing import Any
 
 import cv2
@@ -21,7 +23,7 @@ import numpy as np
 import torch
 
 from restore.engine.tiling import TileReader
-from restore.tasks.base import Task
+from restore.tasks.base import Task, TaskOptions
 
 NOISE_MODELS = ("gaussian", "poisson_gaussian", "jpeg_gaussian")
 ESTIMATE_PIXELS = 16_000_000  # noise estimation reads bigger images in bands of this size
@@ -61,8 +63,22 @@ def estimate_sigma_in_bands(read: TileReader, height: int, width: int) -> float:
     return float(np.average(sigmas, weights=rows))
 
 
+@dataclass(frozen=True)
+class DenoiseOptions(TaskOptions):
+    """``sigma``: the noise level on the 0-255 scale (relative to the full range, also for
+    16-bit images), or ``"auto"`` to estimate it per image. A number of any kind (a numpy
+    scalar) is kept as a Python float, as report.json records it."""
+
+    sigma: float | str = "auto"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.sigma, numbers.Real):
+            object.__setattr__(self, "sigma", float(self.sigma))
+
+
 class DenoiseTask(Task):
     name = "denoise"
+    options_type = DenoiseOptions
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         """``options["blind"]``: the network takes the noisy image alone, without a noise-level
@@ -75,28 +91,26 @@ class DenoiseTask(Task):
         return ["denoise-gray", "denoise-color"] if channels == 1 else ["denoise-color"]
 
     def image_options(
-        self, read: TileReader, height: int, width: int, options: dict[str, Any]
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """``options["sigma"]``: the noise level on the 0-255 scale (relative to the full
-        range, also for 16-bit images), or ``"auto"`` to estimate it per image. A blind
-        network needs none (and ignores a given one, with a warning)."""
-        sigma = options.get("sigma", "auto")
+        self, read: TileReader, height: int, width: int, options: DenoiseOptions
+    ) -> tuple[DenoiseOptions, dict[str, Any]]:
+        """The noise level of the image: ``options.sigma``, or estimated (``"auto"``). A
+        blind network needs none (and ignores a given one, with a warning)."""
+        estimated = isinstance(options.sigma, str) and options.sigma == "auto"
         if self.blind:
-            ignored = {} if sigma == "auto" else {"warning": "--sigma has no effect: the model is a blind denoiser"}
+            ignored = {} if estimated else {"warning": "--sigma has no effect: the model is a blind denoiser"}
             return options, {"sigma": None, **ignored}
-        estimated = sigma == "auto"
-        level = estimate_sigma_in_bands(read, height, width) if estimated else float(sigma)
+        level = estimate_sigma_in_bands(read, height, width) if estimated else float(options.sigma)
         if estimated and level > 255:
             raise ValueError(f"the estimated noise level {level:.4g} is above 255 (on the 0-255 scale): float "
                              "images must hold values in [0, 1]; rescale it, or give the level with --sigma")
         if not 0 <= level <= 255:
             raise ValueError(f"sigma must be between 0 and 255, not {level}")
-        return {**options, "sigma": level}, {"sigma": round(level, 3), "sigma_estimated": estimated}
+        return replace(options, sigma=level), {"sigma": round(level, 3), "sigma_estimated": estimated}
 
-    def inference_input(self, image: torch.Tensor, options: dict[str, Any]) -> torch.Tensor:
+    def inference_input(self, image: torch.Tensor, options: DenoiseOptions) -> torch.Tensor:
         if self.blind:
             return image
-        sigma_map = torch.full((image.shape[0], 1, *image.shape[2:]), options["sigma"] / 255.0)
+        sigma_map = torch.full((image.shape[0], 1, *image.shape[2:]), options.sigma / 255.0)
         return network_input(image, sigma_map)
 
     def default_config(self) -> dict[str, Any]:

@@ -29,6 +29,7 @@ its weights file's task options, so it always gets the input it learned from.
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,8 @@ import torch
 from restore.engine.tiling import TileReader
 from restore.io.convert import dtype_scale
 from restore.io.image import Image
-from restore.tasks.base import PreparedImage, Task
+from restore.io.limits import MAX_PIXELS
+from restore.tasks.base import PreparedImage, Task, TaskOptions
 from restore.tasks.mask_generator import DEFAULT_HOLE_RANGE, DEFAULT_MASK_KINDS, generate_mask
 from restore.tasks.masks import MaskOptions, find_mask, is_sidecar, searched
 
@@ -84,25 +86,38 @@ def composite(output: np.ndarray, image: np.ndarray, hole: np.ndarray) -> np.nda
     return np.where(hole[:, :, None], output, image)
 
 
-def mask_options(options: dict[str, Any]) -> MaskOptions:
-    """The CLI/API settings that say where masks are and how to treat them."""
-    masks_dir = options.get("masks_dir")
-    colour = options.get("mask_color")
+@dataclass(frozen=True)
+class InpaintOptions(TaskOptions):
+    """Where each image's holes come from: ``mask`` (an ``(H, W)`` array, nonzero = hole,
+    given in Python), else the files and colours :mod:`restore.tasks.masks` searches
+    (``masks_dir``, ``mask_color`` within ``mask_tolerance``), every hole grown by
+    ``dilate`` pixels; mask files larger than ``max_pixels`` are refused."""
+
+    mask: np.ndarray | None = None
+    masks_dir: str | Path | None = None
+    mask_color: tuple[int, int, int] | None = None
+    mask_tolerance: int = 0
+    dilate: int = 0
+    max_pixels: int = MAX_PIXELS
+
+
+def mask_options(options: InpaintOptions) -> MaskOptions:
+    """Where the masks of a folder's images are and how to treat them."""
     return MaskOptions(
-        masks_dir=Path(masks_dir) if masks_dir is not None else None,
-        mask_color=tuple(colour) if colour is not None else None,
-        mask_tolerance=int(options.get("mask_tolerance", 0)),
-        dilate=int(options.get("dilate", 0)),
-        max_pixels=int(options.get("max_pixels", MaskOptions.max_pixels)),
+        masks_dir=Path(options.masks_dir) if options.masks_dir is not None else None,
+        mask_color=tuple(options.mask_color) if options.mask_color is not None else None,
+        mask_tolerance=int(options.mask_tolerance),
+        dilate=int(options.dilate),
+        max_pixels=int(options.max_pixels),
     )
 
 
-def hole_of(options: dict[str, Any], height: int, width: int) -> np.ndarray:
-    """``options["mask"]`` (any ``(H, W)`` array, nonzero = hole) as a bool array of the
+def hole_of(options: InpaintOptions, height: int, width: int) -> np.ndarray:
+    """``options.mask`` (any ``(H, W)`` array, nonzero = hole) as a bool array of the
     image's size, or a clear error."""
-    if options.get("mask") is None:
+    if options.mask is None:
         raise ValueError("inpaint needs a mask: pass mask=ARRAY of shape (H, W), nonzero = hole")
-    hole = np.asarray(options["mask"])
+    hole = np.asarray(options.mask)
     if hole.ndim == 3 and hole.shape[2] == 1:
         hole = hole[:, :, 0]
     if hole.shape != (height, width):
@@ -112,6 +127,7 @@ def hole_of(options: dict[str, Any], height: int, width: int) -> np.ndarray:
 
 class InpaintTask(Task):
     name = "inpaint"
+    options_type = InpaintOptions
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         """``options["fill"]``: how holes are pre-filled for the network (module doc); a
@@ -171,35 +187,35 @@ class InpaintTask(Task):
     spatial_options = ("mask",)
 
     def image_options(
-        self, read: TileReader, height: int, width: int, options: dict[str, Any]
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """``options["mask"]``: ``(H, W)`` array, nonzero = hole (checked against the image
+        self, read: TileReader, height: int, width: int, options: InpaintOptions
+    ) -> tuple[InpaintOptions, dict[str, Any]]:
+        """``options.mask``: ``(H, W)`` array, nonzero = hole (checked against the image
         size here, once)."""
         del read
         hole = hole_of(options, height, width)
-        return {**options, "mask": hole}, {"hole_fraction": round(float(hole.mean()), 4)}
+        return dataclasses.replace(options, mask=hole), {"hole_fraction": round(float(hole.mean()), 4)}
 
-    def inference_input(self, image: torch.Tensor, options: dict[str, Any]) -> torch.Tensor:
-        hole = torch.from_numpy(np.ascontiguousarray(options["mask"])).to(image.dtype)
+    def inference_input(self, image: torch.Tensor, options: InpaintOptions) -> torch.Tensor:
+        hole = torch.from_numpy(np.ascontiguousarray(options.mask)).to(image.dtype)
         return network_input(image, hole[None, None].expand(image.shape[0], 1, -1, -1), self.fill)
 
-    def postprocess(self, output: np.ndarray, image: np.ndarray, options: dict[str, Any]) -> np.ndarray:
+    def postprocess(self, output: np.ndarray, image: np.ndarray, options: InpaintOptions) -> np.ndarray:
         return composite(output, image, hole_of(options, image.shape[0], image.shape[1]))
 
-    def is_input(self, path: Path, options: dict[str, Any]) -> bool:
+    def is_input(self, path: Path, options: InpaintOptions) -> bool:
         """Mask sidecars and anything under ``--masks`` are masks, not images to fill."""
-        masks_dir = options.get("masks_dir")
+        masks_dir = options.masks_dir
         if masks_dir is not None and Path(masks_dir).resolve() in path.resolve().parents:
             return False
         return not is_sidecar(path)
 
     def prepare(
-        self, image: Image, source: Path | None, relative: Path | None, options: dict[str, Any]
+        self, image: Image, source: Path | None, relative: Path | None, options: InpaintOptions
     ) -> PreparedImage:
         """Find the image's mask; without one (or with an empty one) the image is copied
         unchanged and the report says why. When the alpha channel was the mask, the filled
         output is made opaque."""
-        if options.get("mask") is not None:  # given directly (Python API)
+        if options.mask is not None:  # given directly (Python API)
             return PreparedImage(image, info={"mask": "given"})
         settings = mask_options(options)
         found = find_mask(image, source, relative, settings)

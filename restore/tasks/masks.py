@@ -28,6 +28,7 @@ import numpy as np
 from restore.engine.batch import READABLE_SUFFIXES, display_path
 from restore.io.convert import dtype_scale
 from restore.io.image import Image, ImageReadError, read_image
+from restore.io.limits import MAX_PIXELS
 
 SIDECAR_TAG = "_mask"
 SIDECAR_SUFFIX = ".png"
@@ -46,7 +47,7 @@ class MaskOptions:
     mask_color: tuple[int, int, int] | None = None
     mask_tolerance: int = 0
     dilate: int = 0
-    max_pixels: int = 20000 * 20000
+    max_pixels: int = MAX_PIXELS
 
 
 @dataclass
@@ -66,7 +67,7 @@ def binarise(pixels: np.ndarray, alpha: np.ndarray | None = None) -> np.ndarray:
     return values * 255 > THRESHOLD
 
 
-def read_mask(path: Path, max_pixels: int = 20000 * 20000) -> np.ndarray:
+def read_mask(path: Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """A mask file as an ``(H, W)`` bool hole array."""
     image = read_image(path, max_pixels)
     return binarise(image.pixels, image.alpha)

@@ -28,7 +28,7 @@ percentiles are a property of the volume, not of a crop) and returns its slices 
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,7 @@ import torch
 
 from restore.engine.volume import slice_stack
 from restore.io.intensity import Normalisation, normalisation_for
-from restore.tasks.base import Task
+from restore.tasks.base import Task, TaskOptions
 from restore.tasks import medical_degradations as physics
 
 DEGRADATIONS = {"lowdose": "ct", "rician": "mr", "kspace": "mr"}
@@ -77,9 +77,18 @@ def resolved_options(options: dict[str, Any] | None) -> dict[str, Any]:
     return resolved
 
 
+@dataclass(frozen=True)
+class MedicalOptions(TaskOptions):
+    """``neighbours``: the ``(1, 2 * context, H, W)`` neighbouring slices of the slice run
+    (see restore.engine.volume), for 2.5-D weights; None for 2-D ones."""
+
+    neighbours: torch.Tensor | None = None
+
+
 class MedicalTask(Task):
     name = "medical"
     training_suffixes = TRAINING_SUFFIXES
+    options_type = MedicalOptions
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)
@@ -115,10 +124,9 @@ class MedicalTask(Task):
 
     spatial_options = ("neighbours",)
 
-    def inference_input(self, image: torch.Tensor, options: dict[str, Any]) -> torch.Tensor:
-        """``options["neighbours"]``: the ``(1, 2 * context, H, W)`` neighbouring slices
-        (see restore.engine.volume), appended as channels; absent for 2-D networks."""
-        neighbours = options.get("neighbours")
+    def inference_input(self, image: torch.Tensor, options: MedicalOptions) -> torch.Tensor:
+        """The neighbouring slices, if any, appended as channels."""
+        neighbours = options.neighbours
         return image if neighbours is None else torch.cat([image, neighbours], dim=1)
 
     def training_images(self, path: Path, channels: int) -> list[torch.Tensor]:

@@ -22,6 +22,7 @@ network's output to any factor of the input, as Real-ESRGAN's ``--outscale`` doe
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,9 @@ import numpy as np
 import torch
 
 from restore.io.image import Image
+from restore.io.limits import MAX_PIXELS
 from restore.metrics.imresize import imresize
-from restore.tasks.base import PreparedImage, Task
+from restore.tasks.base import PreparedImage, Task, TaskOptions
 from restore.tasks.degradations import second_order_degradation, second_order_settings
 
 SCALES = (2, 3, 4, 8)  # 8: community models (restore ships x2 and x4)
@@ -76,8 +78,22 @@ def output_size(height: int, width: int, outscale: float) -> tuple[int, int]:
     return size
 
 
+@dataclass(frozen=True)
+class SuperResOptions(TaskOptions):
+    """``scale`` and ``model`` pick the shipped weights (the default scale: 4; a given
+    scale must be the weights' own); ``outscale`` resizes the output to that factor of the
+    input (None: the network's scale), refused beyond ``max_pixels`` when that is larger
+    than the network's own output."""
+
+    scale: int | None = None
+    model: str = "psnr"
+    outscale: float | None = None
+    max_pixels: int = MAX_PIXELS
+
+
 class SuperResTask(Task):
     name = "superres"
+    options_type = SuperResOptions
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)
@@ -91,13 +107,13 @@ class SuperResTask(Task):
         return [weights_name(self.scale, self.model)]
 
     def prepare(
-        self, image: Image, source: Path | None, relative: Path | None, options: dict[str, Any]
+        self, image: Image, source: Path | None, relative: Path | None, options: SuperResOptions
     ) -> PreparedImage:
         """Refuse, before the network runs, an ``outscale`` output larger than both the
         network's own output and ``max_pixels`` (the --max-pixels of the inputs)."""
         del source, relative
-        outscale, limit = options.get("outscale"), options.get("max_pixels")
-        if outscale is not None and limit is not None:
+        outscale, limit = options.outscale, options.max_pixels
+        if outscale is not None:
             height, width = output_size(image.height, image.width, outscale)
             if height * width > max(int(limit), image.height * image.width * self.scale**2):
                 raise ValueError(
@@ -106,10 +122,10 @@ class SuperResTask(Task):
                 )
         return PreparedImage(image)
 
-    def postprocess(self, output: np.ndarray, image: np.ndarray, options: dict[str, Any]) -> np.ndarray:
-        """``options["outscale"]``: the output is resized to ``int(outscale * input size)``
+    def postprocess(self, output: np.ndarray, image: np.ndarray, options: SuperResOptions) -> np.ndarray:
+        """``options.outscale``: the output is resized to ``int(outscale * input size)``
         (Real-ESRGAN's sizing), e.g. 3.5 from an x4 network; None keeps the network's scale."""
-        outscale = options.get("outscale")
+        outscale = options.outscale
         if outscale is None:
             return output
         height, width = output_size(image.shape[0], image.shape[1], outscale)

@@ -16,7 +16,7 @@ pydicom and nibabel (the ``[medical]`` extra) are imported when a scan is opened
 rest of ``restore`` never needs them.
 """
 
-from restore.io.medical.base import DEFAULT_MAX_VOXELS, MedicalReadError, VolumeFormat, WriteOptions
+from restore.io.medical.base import MedicalReadError, VolumeFormat, WriteOptions
 from restore.io.medical.dicom.compression import DECODERS
 from restore.io.medical.dicom.formats import DICOM_FILE, DICOM_SERIES, DICOM_SUFFIXES, is_dicom
 from restore.io.medical.dicom.read import IMAGE_PIXEL_TAGS
@@ -33,7 +33,6 @@ for _format in (DICOM_FILE, NIFTI, SLICE_IMAGE, NPY, DICOM_SERIES):
 
 __all__ = [
     "DECODERS",
-    "DEFAULT_MAX_VOXELS",
     "DICOM_SUFFIXES",
     "IMAGE_PIXEL_TAGS",
     "IMAGE_SUFFIXES",

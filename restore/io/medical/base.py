@@ -10,8 +10,6 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from restore.io.medical.volume import Volume
 
-DEFAULT_MAX_VOXELS = 1024**3
-
 
 class MedicalReadError(ValueError):
     """A scan that cannot be used, with the file and what to do about it."""

@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from restore.io.medical.base import DEFAULT_MAX_VOXELS, MedicalReadError, VolumeFormat, WriteOptions
+from restore.io.limits import MAX_VOXELS
+from restore.io.medical.base import MedicalReadError, VolumeFormat, WriteOptions
 from restore.io.medical.volume import Volume
 
 FORMATS: list[VolumeFormat] = []  # consulted in this order
@@ -38,7 +39,7 @@ def output_name(name: str, suffix: str) -> str:
     return f"{stem}{suffix}{name[len(stem):]}"
 
 
-def read_volume(path: str | os.PathLike, files: list[Path] | None = None, max_voxels: int = DEFAULT_MAX_VOXELS) -> Volume:
+def read_volume(path: str | os.PathLike, files: list[Path] | None = None, max_voxels: int = MAX_VOXELS) -> Volume:
     """Read a scan. ``path`` is a file, or a folder holding one DICOM series (``files``:
     its DICOM files, when the caller has already listed them). A scan whose header
     declares more than ``max_voxels`` voxels is refused before its pixels are decoded."""
