@@ -166,3 +166,9 @@ def test_eval_denoise_rejects_unknown_methods_and_sigmas(tmp_path: Path) -> None
     assert run("eval", "denoise", "--data", str(tmp_path / "set"), "--sigma", "0,25")[0] == 2
     exit_code, output = run("eval", "denoise", "--data", str(tmp_path / "set"), "--methods", "noisy")
     assert exit_code == 2 and "no images found" in output  # an empty set names the folder, no traceback
+
+
+def test_denoise_strength_outside_zero_to_one_is_a_usage_error(mixed_tree: Path, tmp_path: Path) -> None:
+    code, output = run("denoise", "--in", str(mixed_tree), "--out", str(tmp_path / "out"), "--strength", "1.5")
+    assert code == 2 and "--strength" in output
+    assert not (tmp_path / "out").exists()

@@ -107,3 +107,28 @@ def test_auto_sigma_of_flat_and_tiny_images_is_zero_not_nan(shape: tuple[int, ..
     partly_flat = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))
     partly_flat[:, 1] = 0.5
     assert 0 < estimate_sigma(partly_flat) < 255
+
+
+def test_strength_blends_the_output_with_the_input(tmp_path) -> None:
+    import numpy as np
+
+    import restore
+    from tiny_weights import write_tiny_denoise_weights
+
+    model = restore.load(str(write_tiny_denoise_weights(tmp_path / "tiny.safetensors")), device="cpu", tile=0)
+    noisy = np.random.default_rng(0).integers(0, 256, (24, 20, 3), dtype=np.uint8)
+    full = model(noisy, sigma=25).astype(float)
+    assert np.array_equal(model(noisy, sigma=25, strength=0.0), noisy)
+    half = model(noisy, sigma=25, strength=0.5).astype(float)
+    assert np.abs(half - (noisy + full) / 2).max() <= 0.5
+    assert np.abs(full - noisy).max() > 2  # the blend had something to blend
+    as_float = model(noisy.astype(np.float32) / 255, sigma=25, strength=0.25)
+    assert as_float.dtype == np.float32
+
+
+@pytest.mark.parametrize("strength", [-0.1, 1.5, "much"])
+def test_strength_outside_zero_to_one_is_refused(strength) -> None:
+    from restore.tasks.denoise import DenoiseOptions
+
+    with pytest.raises(ValueError, match="strength must be a number from 0 to 1"):
+        DenoiseOptions(strength=strength)

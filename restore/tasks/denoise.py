@@ -67,13 +67,19 @@ def estimate_sigma_in_bands(read: TileReader, height: int, width: int) -> float:
 class DenoiseOptions(TaskOptions):
     """``sigma``: the noise level on the 0-255 scale (relative to the full range, also for
     16-bit images), or ``"auto"`` to estimate it per image. A number of any kind (a numpy
-    scalar) is kept as a Python float, as report.json records it."""
+    scalar) is kept as a Python float, as report.json records it. ``strength``: the share
+    of the change kept, 0 (the input) to 1 (the network's output), so texture and grain can
+    be left in as a retoucher wants (the same blend as ``restore medical --strength``)."""
 
     sigma: float | str = "auto"
+    strength: float = 1.0
 
     def __post_init__(self) -> None:
         if isinstance(self.sigma, numbers.Real):
             object.__setattr__(self, "sigma", float(self.sigma))
+        if not isinstance(self.strength, numbers.Real) or not 0.0 <= self.strength <= 1.0:
+            raise ValueError(f"strength must be a number from 0 to 1, not {self.strength!r}")
+        object.__setattr__(self, "strength", float(self.strength))
 
 
 class DenoiseTask(Task):
@@ -112,6 +118,16 @@ class DenoiseTask(Task):
             return image
         sigma_map = torch.full((image.shape[0], 1, *image.shape[2:]), options.sigma / 255.0)
         return network_input(image, sigma_map)
+
+    def postprocess(self, output: np.ndarray, image: np.ndarray, options: DenoiseOptions) -> np.ndarray:
+        """``image + strength x (output - image)``, rounded to the output's integer type."""
+        if options.strength == 1.0:
+            return output
+        blended = image.astype(np.float64) + options.strength * (output.astype(np.float64) - image)
+        if output.dtype.kind in "ui":
+            limits = np.iinfo(output.dtype)
+            return np.clip(np.rint(blended), limits.min, limits.max).astype(output.dtype)
+        return blended.astype(output.dtype)
 
     def default_config(self) -> dict[str, Any]:
         return {
