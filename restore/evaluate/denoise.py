@@ -34,8 +34,8 @@ import cv2
 import numpy as np
 
 from restore.evaluate.optional import import_bm3d
-from restore.evaluate.pairs import IMAGE_EXTENSIONS
 from restore.evaluate.report import json_number, mean_or_nan, write_json_file
+from restore.io.files import EVALUATION_SUFFIXES, image_files
 from restore.io.image import read_image
 from restore.metrics import psnr, ssim
 
@@ -136,7 +136,7 @@ def dataset_channels(folder: str | Path) -> int:
         return 1
     if folder.name in COLOUR_SETS:
         return 3
-    stored = {read_image(path).channels for path in _image_files(folder)}
+    stored = {read_image(path).channels for path in image_files(folder, EVALUATION_SUFFIXES)}
     return 1 if stored == {1} else 3
 
 
@@ -149,7 +149,7 @@ def load_clean_images(
     ``cv2.imread(path, 0)`` (its decoder's conversion, which can differ by one level from
     converting decoded RGB); grey files in a colour set are replicated."""
     folder = Path(folder)
-    files = _image_files(folder)
+    files = image_files(folder, EVALUATION_SUFFIXES)
     if not files:
         raise FileNotFoundError(f"{folder}: no images found")
     images = []
@@ -301,11 +301,3 @@ def _check_output(output: np.ndarray, shape: tuple[int, ...], method: str, name:
             f"method {method!r} returned {output.dtype} for {name}: return floats on the [0, 1] scale"
         )
     return output
-
-
-def _image_files(folder: Path) -> list[Path]:
-    return sorted(
-        path
-        for path in folder.rglob("*")
-        if path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
-    )

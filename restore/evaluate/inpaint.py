@@ -34,8 +34,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from restore.evaluate.pairs import IMAGE_EXTENSIONS
 from restore.evaluate.report import json_number, mean_or_nan, write_csv_file, write_json_file
+from restore.io.files import EVALUATION_SUFFIXES, image_files
 from restore.io.image import read_image
 from restore.metrics import psnr, ssim
 from restore.tasks.inpaint import composite
@@ -185,7 +185,7 @@ def binned_masks(masks_dir: str | Path, height: int, width: int) -> dict[int, li
     """Every mask of ``masks_dir`` fitted to ``height`` x ``width``, grouped by bin."""
     masks_dir = Path(masks_dir)
     bins: dict[int, list[tuple[str, np.ndarray]]] = {index: [] for index in range(len(BINS))}
-    for path in _image_files(masks_dir):
+    for path in image_files(masks_dir, EVALUATION_SUFFIXES):
         hole = fit_mask(read_mask(path), height, width)
         index = hole_bin(float(hole.mean()))
         if index is not None:
@@ -205,7 +205,7 @@ def evaluate_inpaint(
 ) -> InpaintTable:
     """Run the protocol (module doc) on the first ``limit`` images of ``data_dir``."""
     data_dir = Path(data_dir)
-    files = _image_files(data_dir)[:limit]
+    files = image_files(data_dir, EVALUATION_SUFFIXES)[:limit]
     if not files:
         raise FileNotFoundError(f"{data_dir}: no images found")
     scores: dict[str, dict[str, dict[int, list[float]]]] = {
@@ -264,11 +264,3 @@ def _to_uint8(output: np.ndarray, shape: tuple[int, ...], method: str) -> np.nda
     if output.dtype == np.uint8:
         return output
     return np.rint(np.clip(output, 0, 1) * 255).astype(np.uint8)
-
-
-def _image_files(folder: Path) -> list[Path]:
-    return sorted(
-        path
-        for path in folder.rglob("*")
-        if path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
-    )
