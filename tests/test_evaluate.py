@@ -16,8 +16,8 @@ import pytest
 import torch
 
 from restore.engine.checkpoint import save_weights
-from restore.evaluate import BASELINES, evaluate_denoise, evaluate_pairs, model_method
-from restore.evaluate.denoise import add_noise, load_clean_images, to_uint8
+from restore.evaluate.denoise import BASELINES, add_noise, evaluate_denoise, load_clean_images, model_method, to_uint8
+from restore.evaluate.pairs import evaluate_pairs
 from restore.metrics import psnr, ssim
 from restore.nets import build_network
 

@@ -12,12 +12,6 @@ from typing import Any
 
 from restore.io.atomic import atomic_write
 
-# The model's rows of a benchmark table, each with whether it runs the x8 flip/rotation
-# self-ensemble: "ours+" is the "+" row of EDSR's and RCAN's tables (8 times the time),
-# reported beside the single pass so both stay comparable.
-MODEL_METHODS = {"ours": False, "ours+": True}
-
-
 def json_number(value: float) -> float | str:
     """``value`` itself, or ``"inf"``/``"-inf"``/``"nan"``, which strict JSON cannot hold as
     numbers (an infinite PSNR means identical images; NaN, a mean over no images)."""
