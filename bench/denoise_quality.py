@@ -11,14 +11,13 @@ megapixel); progress lines go to stderr.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from restore.engine.checkpoint import WeightsError
 from restore.evaluate.denoise import evaluate_denoise
 from restore.evaluate.methods import PROTOCOLS, parse_methods, table_methods
-from restore.io.atomic import atomic_write
+from restore.evaluate.report import write_json_file
 from restore.weights import record_metrics
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "eval" / "denoise"
@@ -36,7 +35,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sigmas", default="15,25,50", help="noise levels on the 0-255 scale")
     parser.add_argument("--max-images", type=int, default=None, help="first N images of each set (quick runs)")
     parser.add_argument("--weights", default="denoise-color", help="our model: weights name or .safetensors path")
-    parser.add_argument("--methods", default=",".join(PROTOCOL.defaults), help=f"subset of {','.join(PROTOCOL.methods)}")
+    parser.add_argument("--methods", default=",".join(PROTOCOL.defaults),
+                        help=f"subset of {','.join(PROTOCOL.methods)}")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder holding the sets")
     parser.add_argument("--out", type=Path, default=None, help="write every table, per image too, as JSON")
     parser.add_argument("--record", action="store_true",
@@ -66,8 +66,7 @@ def main(argv: list[str] | None = None) -> None:
         print(table.to_text() + "\n", flush=True)
         results[name] = table.to_dict()
         if args.out is not None:  # after every set, so a long run keeps what it has done
-            text = json.dumps({"weights": args.weights, "sets": results}, indent=2, allow_nan=False) + "\n"
-            atomic_write(args.out, lambda temp: temp.write_text(text))
+            write_json_file(args.out, {"weights": args.weights, "sets": results})
     if args.record:
         command = "python bench/denoise_quality.py " + " ".join(sys.argv[1:] if argv is None else argv)
         record_metrics(args.weights, manifest_metrics(results, args.max_images), command)

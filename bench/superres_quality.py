@@ -13,15 +13,14 @@ method); progress lines go to stderr.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from restore.api import default_weights
 from restore.engine.checkpoint import WeightsError
 from restore.evaluate.methods import MODEL_METHODS, PROTOCOLS, parse_methods, table_methods
+from restore.evaluate.report import write_json_file
 from restore.evaluate.superres import SuperResMethod, evaluate_superres
-from restore.io.atomic import atomic_write
 from restore.weights import record_metrics
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "eval" / "sr"
@@ -89,9 +88,7 @@ def main(argv: list[str] | None = None) -> None:
         print(table.to_text(per_image=args.per_image) + "\n", flush=True)
         results[name] = table.to_dict()
         if args.out is not None:  # after every set, so a long run keeps what it has done
-            report = {"weights": weights, "scale": args.scale, "sets": results}
-            text = json.dumps(report, indent=2, allow_nan=False) + "\n"
-            atomic_write(args.out, lambda temp: temp.write_text(text))
+            write_json_file(args.out, {"weights": weights, "scale": args.scale, "sets": results})
     if args.record:
         command = "python bench/superres_quality.py " + " ".join(sys.argv[1:] if argv is None else argv)
         record_metrics(weights, manifest_metrics(results), command)

@@ -41,6 +41,12 @@ def methods_option(protocol: str, rows: str) -> Callable:
                         help=f"A row of the table; repeat it, or list rows with commas. {rows}")
 
 
+def table_file_option(kind: str, what: str) -> Callable:
+    """``--csv FILE`` or ``--json FILE`` (``kind``): also write ``what`` in that format."""
+    return click.option(f"--{kind}", f"{kind}_path", type=click.Path(dir_okay=False, path_type=Path),
+                        help=f"Also write {what} as {kind.upper()}.")
+
+
 def settings_weights(weights: Sequence[str]) -> str | list[str]:
     """The models measured, as a table's settings record them: the name, or the list of names."""
     return weights[0] if len(weights) == 1 else list(weights)
@@ -55,8 +61,8 @@ def settings_weights(weights: Sequence[str]) -> str | list[str]:
 @click.option("--y-channel", is_flag=True, help="Measure BT.601 luma only (the super-resolution convention).")
 @click.option("--crop", default=0, show_default=True, type=click.IntRange(0),
               help="Pixels removed from every border before measuring (super-resolution: the scale).")
-@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write the table as CSV.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write the table as JSON.")
+@table_file_option("csv", "the table")
+@table_file_option("json", "the table")
 @click.pass_context
 def evaluate(ctx: click.Context, pred: Path | None, ref: Path | None, strip_suffix: str, y_channel: bool,
              crop: int, csv_path: Path | None, json_path: Path | None) -> None:
@@ -106,21 +112,18 @@ def _number_list(_ctx: click.Context, _param: click.Parameter, value: str) -> li
 @click.option("--max-images", type=click.IntRange(1), default=None,
               help="Only the first N images of each set (name order), for a quick look.")
 @PRECISION_OPTION
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write every table, per-image values included, as JSON.")
+@table_file_option("json", "every table, per-image values included,")
 def evaluate_denoise_command(folders: tuple[Path, ...], sigmas: list[float], weights: tuple[str, ...], methods: list[str],
                              max_images: int | None, precision: str, json_path: Path | None) -> None:
     """The standard synthetic denoising benchmark (DnCNN/FFDNet/DRUNet protocol): clean
     uint8 images plus N(0, sigma/255) noise seeded 0 per image, outputs rounded to uint8,
     PSNR/SSIM with no border crop; our model against BM3D, NL-means and the noisy input
     in one table per set, with seconds per megapixel."""
-    import json
-
     from restore.api import default_weights
     from restore.engine.checkpoint import WeightsError
     from restore.evaluate.denoise import dataset_channels, evaluate_denoise
     from restore.evaluate.methods import table_methods
-    from restore.io.atomic import atomic_write
+    from restore.evaluate.report import write_json_file
 
     if "bm3d" in methods:
         from restore.evaluate.optional import MissingExtra, import_bm3d
@@ -145,8 +148,7 @@ def evaluate_denoise_command(folders: tuple[Path, ...], sigmas: list[float], wei
         click.echo(table.to_text() + "\n")
         results[folder.name] = table.to_dict()
         if json_path:  # after every set, so a long run keeps what it has done
-            text = json.dumps(results, indent=2, allow_nan=False) + "\n"
-            atomic_write(json_path, lambda temp: temp.write_text(text))
+            write_json_file(json_path, results)
 
 
 @evaluate.command(name="superres")
@@ -163,10 +165,8 @@ def evaluate_denoise_command(folders: tuple[Path, ...], sigmas: list[float], wei
 @click.option("--max-images", type=click.IntRange(1), default=None, help="Only the first N images (name order).")
 @TILE_OPTION
 @PRECISION_OPTION
-@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the per-image table as CSV.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the table, per-image values included, as JSON.")
+@table_file_option("csv", "the per-image table")
+@table_file_option("json", "the table, per-image values included,")
 def evaluate_superres_command(data: Path, scale: str, methods: list[str], weights: tuple[str, ...],
                               max_images: int | None, tile: int, precision: str, csv_path: Path | None,
                               json_path: Path | None) -> None:
@@ -217,10 +217,8 @@ evaluate.add_command(evaluate_style)  # defined in its own module: restore eval 
               help="Only the first N images (name order); each gets one mask per area bin.")
 @TILE_OPTION
 @PRECISION_OPTION
-@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the table (one row per bin and method) as CSV.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the table and the image+mask pairs as JSON.")
+@table_file_option("csv", "the table (one row per bin and method)")
+@table_file_option("json", "the table and the image+mask pairs")
 @click.option("--quiet", is_flag=True, help="No progress lines.")
 def evaluate_inpaint_command(data: Path, masks_dir: Path, weights: tuple[str, ...], methods: list[str], limit: int | None,
                              tile: int, precision: str, csv_path: Path | None, json_path: Path | None,
@@ -270,8 +268,7 @@ def evaluate_inpaint_command(data: Path, masks_dir: Path, weights: tuple[str, ..
               help="Degradation level: noise sd in normalised units (MR) or photons per ray (CT). "
                    "Default: the middle of the weights' training range.")
 @TILE_OPTION
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write every slice's scores and the means as JSON.")
+@table_file_option("json", "every slice's scores and the means")
 @click.option("--quiet", is_flag=True, help="No progress lines.")
 def evaluate_medical_command(weights: str, files: tuple[Path, ...], limit: int, level: float | None, tile: int,
                              json_path: Path | None, quiet: bool) -> None:

@@ -24,7 +24,6 @@ scale. Our own model plugs in the same way as the baselines in :data:`BASELINES`
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +33,7 @@ import cv2
 import numpy as np
 
 from restore.evaluate.optional import import_bm3d
-from restore.evaluate.report import json_number, mean_or_nan, write_json_file
+from restore.evaluate.report import json_number, latest_scores, mean_or_nan, timed, write_json_file
 from restore.io.files import EVALUATION_SUFFIXES, image_files
 from restore.io.image import read_image
 from restore.metrics import psnr, ssim
@@ -265,15 +264,15 @@ def evaluate_denoise(
         for sigma in sigmas:
             noisy = add_noise(clean, sigma, seed)
             for method, denoise in methods.items():
-                start = time.perf_counter()
-                output = denoise(noisy.copy(), sigma)  # a copy: a method must not alter the others' input
-                seconds[method] += time.perf_counter() - start
+                # a copy: a method must not alter the others' input
+                output, took = timed(denoise, noisy.copy(), sigma)
+                seconds[method] += took
                 megapixels[method] += clean.shape[0] * clean.shape[1] / 1e6
                 result = to_uint8(_check_output(output, clean.shape, method, name))
                 psnr_table[method][sigma].append(psnr(result, clean))
                 ssim_table[method][sigma].append(ssim(result, clean))
             if progress is not None:
-                scores = ", ".join(f"{method} {psnr_table[method][sigma][-1]:.2f}" for method in methods)
+                scores = latest_scores({method: psnr_table[method][sigma] for method in methods})
                 progress(f"{clean_dir.name}/{name} sigma {sigma:g}: {scores}")
     return DenoiseTable(
         dataset=clean_dir.name,

@@ -25,7 +25,6 @@ A method is any callable ``(holed uint8 (H, W, 3), hole bool (H, W)) -> (H, W, 3
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +33,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from restore.evaluate.report import json_number, mean_or_nan, write_csv_file, write_json_file
+from restore.evaluate.report import json_number, latest_scores, mean_or_nan, timed, write_csv_file, write_json_file
 from restore.io.files import EVALUATION_SUFFIXES, image_files
 from restore.io.image import read_image
 from restore.metrics import psnr, ssim
@@ -228,15 +227,14 @@ def evaluate_inpaint(
             pairs.setdefault(index, []).append((name, mask_name))
             holed = np.where(hole[:, :, None], 0, image).astype(np.uint8)
             for method, inpaint in methods.items():
-                start = time.perf_counter()
-                output = inpaint(holed.copy(), hole.copy())
-                seconds[method] += time.perf_counter() - start
+                output, took = timed(inpaint, holed.copy(), hole.copy())
+                seconds[method] += took
                 result = composite(_to_uint8(output, image.shape, method), image, hole)
                 scores["psnr"][method][index].append(psnr(result, image))
                 scores["ssim"][method][index].append(ssim(result, image))
                 scores["hole"][method][index].append(hole_psnr(result, image, hole))
             if progress is not None:
-                line = ", ".join(f"{method} {scores['hole'][method][index][-1]:.2f}" for method in methods)
+                line = latest_scores({method: scores["hole"][method][index] for method in methods})
                 progress(f"{name} + {mask_name} ({bin_label(index)}): hole PSNR {line}")
     return InpaintTable(
         dataset=data_dir.name,
