@@ -11,26 +11,17 @@ megapixel); progress lines go to stderr.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-from restore.evaluate import BASELINES, DenoiseMethod, evaluate_denoise, model_method
-from restore.io.atomic import atomic_write
+from restore.evaluate.denoise import evaluate_denoise
+from restore.evaluate.methods import PROTOCOLS, parse_methods, table_methods
+from restore.evaluate.report import write_json_file
 from restore.weights import WeightsError, record_metrics
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "eval" / "denoise"
 DEFAULT_SETS = ("CBSD68", "Kodak24", "McMaster", "BSD68", "Set12")
-METHODS = ("ours", "bm3d", "nlmeans", "noisy")
-
-
-def build_methods(names: list[str], weights: str) -> dict[str, DenoiseMethod]:
-    """The requested methods in order; ``ours`` is loaded first so a bad weights path
-    fails before any slow baseline has run."""
-    unknown = set(names) - set(METHODS)
-    if unknown:
-        raise SystemExit(f"unknown method(s) {', '.join(sorted(unknown))}; choose from {', '.join(METHODS)}")
-    return {name: model_method(weights) if name == "ours" else BASELINES[name] for name in names}
+PROTOCOL = PROTOCOLS["denoise"]
 
 
 def parse_list(text: str) -> list[str]:
@@ -43,19 +34,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sigmas", default="15,25,50", help="noise levels on the 0-255 scale")
     parser.add_argument("--max-images", type=int, default=None, help="first N images of each set (quick runs)")
     parser.add_argument("--weights", default="denoise-color", help="our model: weights name or .safetensors path")
-    parser.add_argument("--methods", default=",".join(METHODS), help=f"subset of {','.join(METHODS)}")
+    parser.add_argument("--methods", default=",".join(PROTOCOL.defaults),
+                        help=f"subset of {','.join(PROTOCOL.methods)}")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder holding the sets")
     parser.add_argument("--out", type=Path, default=None, help="write every table, per image too, as JSON")
     parser.add_argument("--record", action="store_true",
                         help="store the means in weights/manifest.toml under the shipped --weights name "
                              "(maintainers, after `restore weights export`)")
     args = parser.parse_args(argv)
-    if args.record and "ours" not in parse_list(args.methods):
+    try:
+        names = parse_methods("denoise", [args.methods])
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
+    if args.record and "ours" not in names:
         raise SystemExit("error: --record needs the ours method")
 
     sigmas = [float(sigma) for sigma in parse_list(args.sigmas)]
-    try:
-        methods = build_methods(parse_list(args.methods), args.weights)
+    try:  # every model is loaded before any slow baseline runs, so a bad weights path fails at once
+        methods = table_methods("denoise", names, [args.weights])
     except WeightsError as error:
         raise SystemExit(f"error: {error}") from None
     results = {}
@@ -69,8 +65,7 @@ def main(argv: list[str] | None = None) -> None:
         print(table.to_text() + "\n", flush=True)
         results[name] = table.to_dict()
         if args.out is not None:  # after every set, so a long run keeps what it has done
-            text = json.dumps({"weights": args.weights, "sets": results}, indent=2, allow_nan=False) + "\n"
-            atomic_write(args.out, lambda temp: temp.write_text(text))
+            write_json_file(args.out, {"weights": args.weights, "sets": results})
     if args.record:
         command = "python bench/denoise_quality.py " + " ".join(sys.argv[1:] if argv is None else argv)
         record_metrics(args.weights, manifest_metrics(results, args.max_images), command)

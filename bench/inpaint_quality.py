@@ -23,37 +23,27 @@ from pathlib import Path
 
 import numpy as np
 
-from restore.evaluate.inpaint import (
-    BASELINES,
-    InpaintMethod,
-    InpaintTable,
-    bin_label,
-    evaluate_inpaint,
-    model_method,
-)
-from restore.evaluate.report import MODEL_METHODS
+from restore.evaluate.inpaint import InpaintMethod, InpaintTable, bin_label, evaluate_inpaint
+from restore.evaluate.methods import MODEL_METHODS, PROTOCOLS, parse_methods, table_methods
 from restore.weights import WeightsError, load_manifest, record_metrics
 
 EVAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "eval"
 DEFAULT_DATA = EVAL / "denoise" / "Kodak24"
 DEFAULT_MASKS = EVAL / "inpaint" / "masks"
-METHODS = ("ours", "ours+", "telea", "navier_stokes", "biharmonic")
-DEFAULT_METHODS = ("ours", "telea", "navier_stokes", "biharmonic")
+PROTOCOL = PROTOCOLS["inpaint"]
 
 
-def build_methods(names: list[str], weights: str | None) -> dict[str, InpaintMethod]:
-    """The requested methods in order; the model is loaded first so a bad weights path
-    fails before any slow baseline runs."""
-    unknown = set(names) - set(METHODS)
-    if unknown:
-        raise SystemExit(f"unknown method(s) {', '.join(sorted(unknown))}; choose from {', '.join(METHODS)}")
+def build_methods(asked: list[str], weights: str | None) -> dict[str, InpaintMethod]:
+    """The methods ``asked`` for (names or comma-separated lists), in order; the model is
+    loaded here, so a bad weights path fails before any slow baseline runs."""
+    try:
+        names = parse_methods("inpaint", asked)
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
     if MODEL_METHODS.keys() & set(names) and weights is None:
         print("no --weights and no shipped inpaint weights: baselines only", file=sys.stderr)
         names = [name for name in names if name not in MODEL_METHODS]
-    return {
-        name: model_method(weights, ensemble=MODEL_METHODS[name]) if name in MODEL_METHODS else BASELINES[name]
-        for name in names
-    }
+    return table_methods("inpaint", names, [weights])
 
 
 def bin_gains(table: InpaintTable, method: str, baseline: str) -> dict[int, float]:
@@ -100,8 +90,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="clean photos (default: Kodak24)")
     parser.add_argument("--masks", type=Path, default=DEFAULT_MASKS, help="hole masks (default: NVIDIA's)")
     parser.add_argument("--weights", default=None, help="our model: weights name or file (default: shipped inpaint)")
-    parser.add_argument("--methods", default=",".join(DEFAULT_METHODS),
-                        help=f"subset of {','.join(METHODS)} (default: all but ours+, the x8 self-ensemble)")
+    parser.add_argument("--methods", default=",".join(PROTOCOL.defaults),
+                        help=f"subset of {','.join(PROTOCOL.methods)} (default: all but ours+, the x8 self-ensemble)")
     parser.add_argument("--limit", type=int, default=None, help="first N images only (biharmonic is slow)")
     parser.add_argument("--out", type=Path, default=None, help="also write the table and pairs as JSON")
     parser.add_argument("--record", action="store_true",
@@ -114,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"error: {folder}: not found (pass --data / --masks)")
     weights = args.weights or ("inpaint" if "inpaint" in load_manifest() else None)
     try:
-        methods = build_methods([name.strip() for name in args.methods.split(",") if name.strip()], weights)
+        methods = build_methods([args.methods], weights)
     except WeightsError as error:
         raise SystemExit(f"error: {error}") from None
     if args.record and ("ours" not in methods or weights not in load_manifest()):

@@ -13,25 +13,19 @@ method); progress lines go to stderr.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from restore.api import default_weights
-from restore.evaluate.report import MODEL_METHODS
-from restore.evaluate.superres import (
-    BASELINES,
-    SuperResMethod,
-    evaluate_superres,
-    model_method,
-)
-from restore.io.atomic import atomic_write
+from restore.evaluate.methods import MODEL_METHODS, PROTOCOLS, parse_methods, table_methods
+from restore.evaluate.report import write_json_file
+from restore.evaluate.superres import SuperResMethod, evaluate_superres
 from restore.weights import WeightsError, record_metrics
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "eval" / "sr"
 DEFAULT_SETS = ("Set5", "Set14", "BSD100")
-METHODS = ("bicubic", "lanczos", "ours", "ours+")  # ours+: x8 self-ensemble, not run by default
-DEFAULT_METHODS = METHODS[:3]
+METHODS = PROTOCOLS["superres"].methods
+DEFAULT_METHODS = ("bicubic", "lanczos", "ours")  # all but ours+, the x8 self-ensemble (8x the time)
 
 
 def build_methods(
@@ -40,20 +34,17 @@ def build_methods(
     """The requested methods in order, and the weights ``ours`` uses. Without ``--weights``
     ``ours`` is the shipped ``superres-x<scale>``, or left out (with a note) when this
     installation ships none."""
-    unknown = set(names) - set(METHODS)
-    if unknown:
-        raise SystemExit(f"unknown method(s) {', '.join(sorted(unknown))}; choose from {', '.join(METHODS)}")
+    try:
+        names = parse_methods("superres", names)
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
     if MODEL_METHODS.keys() & set(names) and weights is None:
         try:
             weights = default_weights("superres", 3, {"scale": scale})
         except WeightsError as error:
             print(f"note: leaving out our model: {error}", file=sys.stderr)
             names = [name for name in names if name not in MODEL_METHODS]
-    methods = {
-        name: model_method(weights, scale, precision=precision, ensemble=MODEL_METHODS[name])
-        if name in MODEL_METHODS else BASELINES[name]
-        for name in names
-    }
+    methods = table_methods("superres", names, [weights], scale=scale, precision=precision)
     return methods, weights if MODEL_METHODS.keys() & set(methods) else None
 
 
@@ -96,9 +87,7 @@ def main(argv: list[str] | None = None) -> None:
         print(table.to_text(per_image=args.per_image) + "\n", flush=True)
         results[name] = table.to_dict()
         if args.out is not None:  # after every set, so a long run keeps what it has done
-            report = {"weights": weights, "scale": args.scale, "sets": results}
-            text = json.dumps(report, indent=2, allow_nan=False) + "\n"
-            atomic_write(args.out, lambda temp: temp.write_text(text))
+            write_json_file(args.out, {"weights": weights, "scale": args.scale, "sets": results})
     if args.record:
         command = "python bench/superres_quality.py " + " ".join(sys.argv[1:] if argv is None else argv)
         record_metrics(weights, manifest_metrics(results), command)

@@ -26,6 +26,7 @@ import numpy as np
 
 from restore.evaluate.pairs import index_images
 from restore.evaluate.superres import SuperResMethod, bicubic_upscale, model_method
+from restore.io.convert import LUMA_WEIGHTS
 from restore.io.image import Image, read_image, write_image
 from restore.weights import WeightsError, load_manifest, record_metrics
 
@@ -42,7 +43,7 @@ def rgb_uint8(path: Path) -> np.ndarray:
 
 def mean_gradient(image: np.ndarray) -> float:
     """Mean Sobel gradient magnitude of the BT.601 luma, in 8-bit levels per pixel."""
-    luma = image.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    luma = image.astype(np.float64) @ np.array(LUMA_WEIGHTS)
     dx, dy = cv2.Sobel(luma, cv2.CV_64F, 1, 0, ksize=3) / 8, cv2.Sobel(luma, cv2.CV_64F, 0, 1, ksize=3) / 8
     return float(np.mean(np.hypot(dx, dy)))
 

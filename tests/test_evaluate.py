@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import torch
 
-from restore.evaluate import BASELINES, evaluate_denoise, evaluate_pairs, model_method
-from restore.evaluate.denoise import add_noise, load_clean_images, to_uint8
+from restore.evaluate.denoise import BASELINES, add_noise, evaluate_denoise, load_clean_images, model_method, to_uint8
+from restore.evaluate.pairs import evaluate_pairs
 from restore.metrics import psnr, ssim
 from restore.nets import build_network
 from restore.weights import save_weights

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import click
 
 from restore.cli.evaluate_style import evaluate_style
+from restore.evaluate.methods import MODEL_METHODS, PROTOCOLS, parse_methods
 
 # our model's settings in every benchmark: whole images in fp32 unless asked (the protocols'
 # numbers are the network's, not a tiling's or a precision's)
@@ -26,26 +26,30 @@ def weights_option(default: str) -> Callable:
                              f"Repeat to compare several in one table. Default: {default}")
 
 
+def methods_option(protocol: str, rows: str) -> Callable:
+    """``--method NAME``, repeatable, the rows of the table (``rows`` says what each is);
+    ``--methods a,b`` is the same option, and either takes a comma-separated list."""
+
+    def parse(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> list[str]:
+        try:
+            return parse_methods(protocol, values)
+        except ValueError as error:
+            raise click.BadParameter(str(error)) from None
+
+    return click.option("--method", "--methods", "methods", multiple=True, metavar="NAME[,NAME...]",
+                        default=PROTOCOLS[protocol].defaults, show_default=True, callback=parse,
+                        help=f"A row of the table; repeat it, or list rows with commas. {rows}")
+
+
+def table_file_option(kind: str, what: str) -> Callable:
+    """``--csv FILE`` or ``--json FILE`` (``kind``): also write ``what`` in that format."""
+    return click.option(f"--{kind}", f"{kind}_path", type=click.Path(dir_okay=False, path_type=Path),
+                        help=f"Also write {what} as {kind.upper()}.")
+
+
 def settings_weights(weights: Sequence[str]) -> str | list[str]:
     """The models measured, as a table's settings record them: the name, or the list of names."""
     return weights[0] if len(weights) == 1 else list(weights)
-
-
-def model_rows(weights: Sequence[str], method: str, make: Callable[[str, bool], Any]) -> dict[str, Any]:
-    """The rows of a model method (``ours``/``ours+``) for each model: named ``ours``/``ours+``
-    for one model, by each model's name (file stem) for several; ``make(weights, ensemble)``
-    builds one row's method."""
-    from restore.evaluate.report import MODEL_METHODS
-
-    ensemble = MODEL_METHODS[method]
-    if len(weights) == 1:
-        return {method: make(weights[0], ensemble)}
-    rows: dict[str, Any] = {}
-    for name in weights:
-        label = Path(name).stem if Path(name).suffix else name
-        label = label if label + "+" * ensemble not in rows else f"{label}#{len(rows) + 1}"
-        rows[label + "+" * ensemble] = make(name, ensemble)
-    return rows
 
 
 @click.group(name="eval", invoke_without_command=True)
@@ -57,8 +61,8 @@ def model_rows(weights: Sequence[str], method: str, make: Callable[[str, bool], 
 @click.option("--y-channel", is_flag=True, help="Measure BT.601 luma only (the super-resolution convention).")
 @click.option("--crop", default=0, show_default=True, type=click.IntRange(0),
               help="Pixels removed from every border before measuring (super-resolution: the scale).")
-@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write the table as CSV.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write the table as JSON.")
+@table_file_option("csv", "the table")
+@table_file_option("json", "the table")
 @click.pass_context
 def evaluate(ctx: click.Context, pred: Path | None, ref: Path | None, strip_suffix: str, y_channel: bool,
              crop: int, csv_path: Path | None, json_path: Path | None) -> None:
@@ -95,9 +99,6 @@ def _number_list(_ctx: click.Context, _param: click.Parameter, value: str) -> li
     return numbers
 
 
-DENOISE_METHODS = ("ours", "bm3d", "nlmeans", "noisy")
-
-
 @evaluate.command(name="denoise")
 @click.option("--data", "folders", multiple=True, required=True,
               type=click.Path(exists=True, file_okay=False, path_type=Path),
@@ -106,37 +107,25 @@ DENOISE_METHODS = ("ours", "bm3d", "nlmeans", "noisy")
 @click.option("--sigma", "sigmas", default="15,25,50", show_default=True, callback=_number_list,
               help="Noise levels (0-255 scale), comma-separated.")
 @weights_option("the shipped model `restore denoise` would use for the set's channel count.")
-@click.option("--methods", default=",".join(DENOISE_METHODS), show_default=True,
-              help="Rows to compute: ours (the model), bm3d (the bm3d package; slow), nlmeans "
-                   "(OpenCV fastNlMeans), noisy (the input).")
+@methods_option("denoise", "ours: the model; bm3d: the bm3d package (slow); nlmeans: OpenCV fastNlMeans; "
+                           "noisy: the input.")
 @click.option("--max-images", type=click.IntRange(1), default=None,
               help="Only the first N images of each set (name order), for a quick look.")
 @PRECISION_OPTION
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write every table, per-image values included, as JSON.")
-def evaluate_denoise_command(folders: tuple[Path, ...], sigmas: list[float], weights: tuple[str, ...], methods: str,
+@table_file_option("json", "every table, per-image values included,")
+def evaluate_denoise_command(folders: tuple[Path, ...], sigmas: list[float], weights: tuple[str, ...], methods: list[str],
                              max_images: int | None, precision: str, json_path: Path | None) -> None:
     """The standard synthetic denoising benchmark (DnCNN/FFDNet/DRUNet protocol): clean
     uint8 images plus N(0, sigma/255) noise seeded 0 per image, outputs rounded to uint8,
     PSNR/SSIM with no border crop; our model against BM3D, NL-means and the noisy input
     in one table per set, with seconds per megapixel."""
-    import json
-
     from restore.api import default_weights
-    from restore.evaluate.denoise import (
-        BASELINES,
-        dataset_channels,
-        evaluate_denoise,
-        model_method,
-    )
-    from restore.io.atomic import atomic_write
+    from restore.evaluate.denoise import dataset_channels, evaluate_denoise
+    from restore.evaluate.methods import table_methods
+    from restore.evaluate.report import write_json_file
     from restore.weights import WeightsError
 
-    chosen = [name.strip() for name in methods.split(",") if name.strip()]
-    unknown = set(chosen) - set(DENOISE_METHODS)
-    if unknown or not chosen:
-        raise click.BadParameter(f"choose from {', '.join(DENOISE_METHODS)}", param_hint="--methods")
-    if "bm3d" in chosen:
+    if "bm3d" in methods:
         from restore.evaluate.optional import MissingExtra, import_bm3d
 
         try:
@@ -148,26 +137,18 @@ def evaluate_denoise_command(folders: tuple[Path, ...], sigmas: list[float], wei
         channels = dataset_channels(folder)
         try:
             names = weights or (default_weights("denoise", channels),)
-            table_methods = {}
-            for method in chosen:
-                table_methods.update(
-                    model_rows(names, method, lambda name, _: model_method(name, precision=precision))
-                    if method == "ours" else {method: BASELINES[method]})
+            rows = table_methods("denoise", methods, names, precision=precision)
         except WeightsError as error:
             raise click.UsageError(str(error)) from error
         try:
-            table = evaluate_denoise(folder, table_methods, sigmas, channels=channels, max_images=max_images)
+            table = evaluate_denoise(folder, rows, sigmas, channels=channels, max_images=max_images)
         except (FileNotFoundError, ValueError) as error:  # no images, 16-bit images, a method's bad output
             raise click.UsageError(str(error)) from error
-        table.settings["weights"] = settings_weights(names) if "ours" in chosen else None
+        table.settings["weights"] = settings_weights(names) if "ours" in methods else None
         click.echo(table.to_text() + "\n")
         results[folder.name] = table.to_dict()
         if json_path:  # after every set, so a long run keeps what it has done
-            text = json.dumps(results, indent=2, allow_nan=False) + "\n"
-            atomic_write(json_path, lambda temp: temp.write_text(text))
-
-
-SUPERRES_METHODS = ("bicubic", "lanczos", "ours", "ours+")
+            write_json_file(json_path, results)
 
 
 @evaluate.command(name="superres")
@@ -176,20 +157,17 @@ SUPERRES_METHODS = ("bicubic", "lanczos", "ours", "ours+")
                    "e.g. ../shared/data/eval/sr/Set5.")
 @click.option("--scale", type=click.Choice(["2", "3", "4"]), default="4", show_default=True,
               help="Upscaling factor; also the border cropped before measuring.")
-@click.option("--method", "methods", type=click.Choice(SUPERRES_METHODS), multiple=True,
-              help="Repeatable. bicubic: MATLAB-exact bicubic upscaling of the provided LR files (the "
-                   "literature's baseline); lanczos: OpenCV Lanczos; ours: the model; ours+: the model with "
-                   "the x8 flip/rotation self-ensemble (EDSR+'s rows; 8x the time). [default: bicubic]")
+@methods_option("superres", "bicubic: MATLAB-exact bicubic upscaling of the provided LR files (the literature's "
+                            "baseline); lanczos: OpenCV Lanczos; ours: the model; ours+: the model with the x8 "
+                            "flip/rotation self-ensemble (EDSR+'s rows; 8x the time).")
 @weights_option("the shipped superres-x<scale>. Measured by --method ours (added when --weights is given) "
                 "and ours+.")
 @click.option("--max-images", type=click.IntRange(1), default=None, help="Only the first N images (name order).")
 @TILE_OPTION
 @PRECISION_OPTION
-@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the per-image table as CSV.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the table, per-image values included, as JSON.")
-def evaluate_superres_command(data: Path, scale: str, methods: tuple[str, ...], weights: tuple[str, ...],
+@table_file_option("csv", "the per-image table")
+@table_file_option("json", "the table, per-image values included,")
+def evaluate_superres_command(data: Path, scale: str, methods: list[str], weights: tuple[str, ...],
                               max_images: int | None, tile: int, precision: str, csv_path: Path | None,
                               json_path: Path | None) -> None:
     """The standard super-resolution benchmark (Set5, Set14, BSD100 ...): the provided LR
@@ -201,25 +179,20 @@ def evaluate_superres_command(data: Path, scale: str, methods: tuple[str, ...], 
       restore eval superres --data ../shared/data/eval/sr/Set5 --scale 4 --method bicubic --method ours
     """
     from restore.api import default_weights
-    from restore.evaluate.report import MODEL_METHODS
-    from restore.evaluate.superres import BASELINES, evaluate_superres, model_method
+    from restore.evaluate.methods import table_methods
+    from restore.evaluate.superres import evaluate_superres
 
-    factor, chosen = int(scale), list(dict.fromkeys(methods or ("bicubic",)))
-    if weights and not MODEL_METHODS.keys() & set(chosen):
-        chosen.append("ours")  # --weights names a model to measure
+    factor, measured = int(scale), bool(MODEL_METHODS.keys() & set(methods))
+    if weights and not measured:
+        methods, measured = [*methods, "ours"], True  # --weights names a model to measure
     try:
-        table_methods = {}
-        for method in chosen:
-            if method in MODEL_METHODS:
-                weights = weights or (default_weights("superres", 3, {"scale": factor}),)
-                table_methods.update(model_rows(weights, method, lambda name, ensemble: model_method(
-                    name, factor, tile=tile, precision=precision, ensemble=ensemble)))
-            else:
-                table_methods[method] = BASELINES[method]
-        table = evaluate_superres(data, factor, table_methods, max_images=max_images)
+        if measured:
+            weights = weights or (default_weights("superres", 3, {"scale": factor}),)
+        rows = table_methods("superres", methods, weights, scale=factor, tile=tile, precision=precision)
+        table = evaluate_superres(data, factor, rows, max_images=max_images)
     except (FileNotFoundError, ValueError) as error:  # WeightsError is a ValueError
         raise click.UsageError(str(error)) from error
-    table.settings["weights"] = settings_weights(weights) if MODEL_METHODS.keys() & set(chosen) else None
+    table.settings["weights"] = settings_weights(weights) if measured else None
     click.echo(table.to_text())
     if csv_path:
         table.write_csv(csv_path)
@@ -230,10 +203,6 @@ def evaluate_superres_command(data: Path, scale: str, methods: tuple[str, ...], 
 evaluate.add_command(evaluate_style)  # defined in its own module: restore eval style
 
 
-INPAINT_METHODS = ("ours", "ours+", "telea", "navier_stokes", "biharmonic")
-INPAINT_DEFAULT_METHODS = ("ours", "telea", "navier_stokes", "biharmonic")
-
-
 @evaluate.command(name="inpaint")
 @click.option("--data", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Folder of clean 8-bit photos, e.g. ../shared/data/eval/denoise/Kodak24.")
@@ -241,20 +210,17 @@ INPAINT_DEFAULT_METHODS = ("ours", "telea", "navier_stokes", "biharmonic")
               help="Folder of hole masks (white = hole), e.g. ../shared/data/eval/inpaint/masks (NVIDIA's). "
                    "Each is centre-cropped (or nearest-resized) to the image and binned by its hole area.")
 @weights_option("the shipped `inpaint` weights; without them the table has the baselines only.")
-@click.option("--methods", default=",".join(INPAINT_DEFAULT_METHODS), show_default=True,
-              help="Rows: ours; ours+ (the model with the x8 flip/rotation self-ensemble, as `restore inpaint "
-                   "--ensemble`; 8x the time); telea and navier_stokes (OpenCV, radius 3); biharmonic "
-                   "(scikit-image; slow).")
+@methods_option("inpaint", "ours: the model; ours+: the model with the x8 flip/rotation self-ensemble, as "
+                           "`restore inpaint --ensemble` (8x the time); telea and navier_stokes: OpenCV, radius 3; "
+                           "biharmonic: scikit-image (slow).")
 @click.option("--limit", type=click.IntRange(1), default=None,
               help="Only the first N images (name order); each gets one mask per area bin.")
 @TILE_OPTION
 @PRECISION_OPTION
-@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the table (one row per bin and method) as CSV.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the table and the image+mask pairs as JSON.")
+@table_file_option("csv", "the table (one row per bin and method)")
+@table_file_option("json", "the table and the image+mask pairs")
 @click.option("--quiet", is_flag=True, help="No progress lines.")
-def evaluate_inpaint_command(data: Path, masks_dir: Path, weights: tuple[str, ...], methods: str, limit: int | None,
+def evaluate_inpaint_command(data: Path, masks_dir: Path, weights: tuple[str, ...], methods: list[str], limit: int | None,
                              tile: int, precision: str, csv_path: Path | None, json_path: Path | None,
                              quiet: bool) -> None:
     """Inpainting per hole-area bin (0-10 %, ..., 50-60 %, LaMa's way of reporting):
@@ -267,28 +233,21 @@ def evaluate_inpaint_command(data: Path, masks_dir: Path, weights: tuple[str, ..
       restore eval inpaint --data ../shared/data/eval/denoise/Kodak24 \\
           --masks ../shared/data/eval/inpaint/masks --limit 4
     """
-    from restore.evaluate.inpaint import BASELINES, evaluate_inpaint, model_method
-    from restore.evaluate.report import MODEL_METHODS
+    from restore.evaluate.inpaint import evaluate_inpaint
+    from restore.evaluate.methods import table_methods
     from restore.weights import load_manifest
 
-    chosen = [name.strip() for name in methods.split(",") if name.strip()]
-    unknown = set(chosen) - set(INPAINT_METHODS)
-    if unknown or not chosen:
-        raise click.BadParameter(f"choose from {', '.join(INPAINT_METHODS)}", param_hint="--methods")
-    if MODEL_METHODS.keys() & set(chosen) and not weights and "inpaint" not in load_manifest():
+    if MODEL_METHODS.keys() & set(methods) and not weights and "inpaint" not in load_manifest():
         click.echo("no shipped inpaint weights and no --weights: measuring the baselines only", err=True)
-        chosen = [method for method in chosen if method not in MODEL_METHODS]
+        methods = [method for method in methods if method not in MODEL_METHODS]
     progress = None if quiet else (lambda line: click.echo(line, err=True))
+    weights = weights or ("inpaint",)
     try:
-        table_methods = {}
-        for method in chosen:
-            table_methods.update(model_rows(weights or ("inpaint",), method, lambda name, ensemble: model_method(
-                name, tile=tile, precision=precision, ensemble=ensemble)) if method in MODEL_METHODS
-                else {method: BASELINES[method]})
-        table = evaluate_inpaint(data, masks_dir, table_methods, limit=limit, progress=progress)
+        rows = table_methods("inpaint", methods, weights, tile=tile, precision=precision)
+        table = evaluate_inpaint(data, masks_dir, rows, limit=limit, progress=progress)
     except (FileNotFoundError, ValueError) as error:  # WeightsError is a ValueError
         raise click.UsageError(str(error)) from error
-    table.settings["weights"] = settings_weights(weights or ("inpaint",)) if MODEL_METHODS.keys() & set(chosen) else None
+    table.settings["weights"] = settings_weights(weights) if MODEL_METHODS.keys() & set(methods) else None
     click.echo(table.to_text())
     if csv_path:
         table.write_csv(csv_path)
@@ -309,8 +268,7 @@ def evaluate_inpaint_command(data: Path, masks_dir: Path, weights: tuple[str, ..
               help="Degradation level: noise sd in normalised units (MR) or photons per ray (CT). "
                    "Default: the middle of the weights' training range.")
 @TILE_OPTION
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write every slice's scores and the means as JSON.")
+@table_file_option("json", "every slice's scores and the means")
 @click.option("--quiet", is_flag=True, help="No progress lines.")
 def evaluate_medical_command(weights: str, files: tuple[Path, ...], limit: int, level: float | None, tile: int,
                              json_path: Path | None, quiet: bool) -> None:

@@ -30,11 +30,10 @@ from restore._version import __version__
 from restore.engine.ledger import Ledger, RerunError, as_json, previous_outputs, read_report
 from restore.engine.progress import Progress, StepBar
 from restore.io.atomic import atomic_write, remove_stale_temps
+from restore.io.files import IMAGE_SUFFIXES, READABLE_SUFFIXES, display_path
 from restore.io.image import Image, ImageReadError, file_kind, read_image, write_image
 from restore.io.limits import MAX_PIXELS
 
-READABLE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif"}
-WRITABLE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
 REPORT_NAME = "report.json"
 
 # What a bad input or a failed write raises. Any other exception is reported too, named by
@@ -178,16 +177,11 @@ class BatchReport:
         )
 
 
-def display_path(path: Path) -> str:
-    """The path as text for messages and JSON, even when the name is not valid UTF-8."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
-
-
 def output_path(relative: Path, destination: Path, settings: BatchSettings, stem: str | None = None) -> Path:
     """Where the input at ``relative`` (under --in) is written: its stem (or ``stem``),
     the --suffix, and the --ext (or its own extension when that format is writable)."""
     suffix = relative.suffix if settings.ext == "same" else "." + settings.ext.lstrip(".")
-    if suffix.lower() not in WRITABLE_SUFFIXES:
+    if suffix.lower() not in IMAGE_SUFFIXES:
         suffix = ".png"  # e.g. GIF inputs: readable, not writable
     return destination / relative.parent / f"{relative.stem if stem is None else stem}{settings.suffix}{suffix}"
 
@@ -221,7 +215,7 @@ def plan_jobs(
     Refuses a plan in which an output would replace an input."""
     if not source.exists():
         raise BatchUsageError(f"--in {display_path(source)}: no such file or folder")
-    if settings.ext != "same" and "." + settings.ext.lstrip(".").lower() not in WRITABLE_SUFFIXES:
+    if settings.ext != "same" and "." + settings.ext.lstrip(".").lower() not in IMAGE_SUFFIXES:
         raise BatchUsageError(f"--ext {settings.ext}: use same, png, jpg, tif, bmp or webp")
     check_suffix(settings.suffix)
     source_resolved, destination_resolved = _real_path(source), _real_path(destination)

@@ -20,11 +20,10 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from restore.io.convert import array_to_tensor
+from restore.io.convert import array_to_tensor, luma
+from restore.io.files import IMAGE_SUFFIXES
 from restore.io.image import read_image
 from restore.tasks.base import Task
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
 
 def list_images(folder: str | Path, suffixes: Collection[str] = IMAGE_SUFFIXES) -> list[Path]:
@@ -47,8 +46,7 @@ def load_image_tensor(path: Path, channels: int) -> torch.Tensor:
     if image.shape[0] == channels:
         return image
     if channels == 1:  # BT.601 luma, as the grey benchmarks were made
-        weights = torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)
-        return (image * weights).sum(0, keepdim=True)
+        return luma(image)
     return image.expand(channels, -1, -1).clone()
 
 

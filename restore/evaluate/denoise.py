@@ -24,7 +24,6 @@ scale. Our own model plugs in the same way as the baselines in :data:`BASELINES`
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,8 +33,8 @@ import cv2
 import numpy as np
 
 from restore.evaluate.optional import import_bm3d
-from restore.evaluate.pairs import IMAGE_EXTENSIONS
-from restore.evaluate.report import json_number, mean_or_nan, write_json_file
+from restore.evaluate.report import json_number, latest_scores, mean_or_nan, timed, write_json_file
+from restore.io.files import EVALUATION_SUFFIXES, image_files
 from restore.io.image import read_image
 from restore.metrics import psnr, ssim
 
@@ -136,7 +135,7 @@ def dataset_channels(folder: str | Path) -> int:
         return 1
     if folder.name in COLOUR_SETS:
         return 3
-    stored = {read_image(path).channels for path in _image_files(folder)}
+    stored = {read_image(path).channels for path in image_files(folder, EVALUATION_SUFFIXES)}
     return 1 if stored == {1} else 3
 
 
@@ -149,7 +148,7 @@ def load_clean_images(
     ``cv2.imread(path, 0)`` (its decoder's conversion, which can differ by one level from
     converting decoded RGB); grey files in a colour set are replicated."""
     folder = Path(folder)
-    files = _image_files(folder)
+    files = image_files(folder, EVALUATION_SUFFIXES)
     if not files:
         raise FileNotFoundError(f"{folder}: no images found")
     images = []
@@ -265,15 +264,15 @@ def evaluate_denoise(
         for sigma in sigmas:
             noisy = add_noise(clean, sigma, seed)
             for method, denoise in methods.items():
-                start = time.perf_counter()
-                output = denoise(noisy.copy(), sigma)  # a copy: a method must not alter the others' input
-                seconds[method] += time.perf_counter() - start
+                # a copy: a method must not alter the others' input
+                output, took = timed(denoise, noisy.copy(), sigma)
+                seconds[method] += took
                 megapixels[method] += clean.shape[0] * clean.shape[1] / 1e6
                 result = to_uint8(_check_output(output, clean.shape, method, name))
                 psnr_table[method][sigma].append(psnr(result, clean))
                 ssim_table[method][sigma].append(ssim(result, clean))
             if progress is not None:
-                scores = ", ".join(f"{method} {psnr_table[method][sigma][-1]:.2f}" for method in methods)
+                scores = latest_scores({method: psnr_table[method][sigma] for method in methods})
                 progress(f"{clean_dir.name}/{name} sigma {sigma:g}: {scores}")
     return DenoiseTable(
         dataset=clean_dir.name,
@@ -301,11 +300,3 @@ def _check_output(output: np.ndarray, shape: tuple[int, ...], method: str, name:
             f"method {method!r} returned {output.dtype} for {name}: return floats on the [0, 1] scale"
         )
     return output
-
-
-def _image_files(folder: Path) -> list[Path]:
-    return sorted(
-        path
-        for path in folder.rglob("*")
-        if path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
-    )

@@ -25,7 +25,6 @@ A method is any callable ``(holed uint8 (H, W, 3), hole bool (H, W)) -> (H, W, 3
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,8 +33,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from restore.evaluate.pairs import IMAGE_EXTENSIONS
-from restore.evaluate.report import json_number, mean_or_nan, write_csv_file, write_json_file
+from restore.evaluate.report import json_number, latest_scores, mean_or_nan, timed, write_csv_file, write_json_file
+from restore.io.files import EVALUATION_SUFFIXES, image_files
 from restore.io.image import read_image
 from restore.metrics import psnr, ssim
 from restore.tasks.inpaint import composite
@@ -185,7 +184,7 @@ def binned_masks(masks_dir: str | Path, height: int, width: int) -> dict[int, li
     """Every mask of ``masks_dir`` fitted to ``height`` x ``width``, grouped by bin."""
     masks_dir = Path(masks_dir)
     bins: dict[int, list[tuple[str, np.ndarray]]] = {index: [] for index in range(len(BINS))}
-    for path in _image_files(masks_dir):
+    for path in image_files(masks_dir, EVALUATION_SUFFIXES):
         hole = fit_mask(read_mask(path), height, width)
         index = hole_bin(float(hole.mean()))
         if index is not None:
@@ -205,7 +204,7 @@ def evaluate_inpaint(
 ) -> InpaintTable:
     """Run the protocol (module doc) on the first ``limit`` images of ``data_dir``."""
     data_dir = Path(data_dir)
-    files = _image_files(data_dir)[:limit]
+    files = image_files(data_dir, EVALUATION_SUFFIXES)[:limit]
     if not files:
         raise FileNotFoundError(f"{data_dir}: no images found")
     scores: dict[str, dict[str, dict[int, list[float]]]] = {
@@ -228,15 +227,14 @@ def evaluate_inpaint(
             pairs.setdefault(index, []).append((name, mask_name))
             holed = np.where(hole[:, :, None], 0, image).astype(np.uint8)
             for method, inpaint in methods.items():
-                start = time.perf_counter()
-                output = inpaint(holed.copy(), hole.copy())
-                seconds[method] += time.perf_counter() - start
+                output, took = timed(inpaint, holed.copy(), hole.copy())
+                seconds[method] += took
                 result = composite(_to_uint8(output, image.shape, method), image, hole)
                 scores["psnr"][method][index].append(psnr(result, image))
                 scores["ssim"][method][index].append(ssim(result, image))
                 scores["hole"][method][index].append(hole_psnr(result, image, hole))
             if progress is not None:
-                line = ", ".join(f"{method} {scores['hole'][method][index][-1]:.2f}" for method in methods)
+                line = latest_scores({method: scores["hole"][method][index] for method in methods})
                 progress(f"{name} + {mask_name} ({bin_label(index)}): hole PSNR {line}")
     return InpaintTable(
         dataset=data_dir.name,
@@ -264,11 +262,3 @@ def _to_uint8(output: np.ndarray, shape: tuple[int, ...], method: str) -> np.nda
     if output.dtype == np.uint8:
         return output
     return np.rint(np.clip(output, 0, 1) * 255).astype(np.uint8)
-
-
-def _image_files(folder: Path) -> list[Path]:
-    return sorted(
-        path
-        for path in folder.rglob("*")
-        if path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
-    )

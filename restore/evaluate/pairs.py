@@ -16,10 +16,9 @@ from typing import Any
 import numpy as np
 
 from restore.evaluate.report import json_number, mean_or_nan, write_csv_file, write_json_file
+from restore.io.files import EVALUATION_SUFFIXES
 from restore.io.image import read_image
 from restore.metrics import psnr, ssim
-
-IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".ppm", ".pgm"})
 
 
 @dataclass(frozen=True)
@@ -149,7 +148,7 @@ def index_images(folder: Path, strip_suffix: str) -> dict[str, Path]:
     index: dict[str, Path] = {}
     for path in sorted(folder.rglob("*")):
         relative = path.relative_to(folder)
-        if not path.is_file() or path.suffix.lower() not in IMAGE_EXTENSIONS:
+        if not path.is_file() or path.suffix.lower() not in EVALUATION_SUFFIXES:
             continue
         if any(part.startswith(".") for part in relative.parts):
             continue  # hidden files and our own atomic-write temporaries

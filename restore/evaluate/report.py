@@ -1,21 +1,28 @@
-"""Small helpers shared by the result tables: numbers that strict JSON can hold, and
-writing a table as JSON or CSV atomically (a table is never left half-written)."""
+"""Small helpers shared by the result tables: timing a method, numbers that strict JSON
+can hold, and writing a table as JSON or CSV atomically (a table is never left half-written)."""
 
 from __future__ import annotations
 
 import csv
 import json
 import math
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from restore.io.atomic import atomic_write
 
-# The model's rows of a benchmark table, each with whether it runs the x8 flip/rotation
-# self-ensemble: "ours+" is the "+" row of EDSR's and RCAN's tables (8 times the time),
-# reported beside the single pass so both stay comparable.
-MODEL_METHODS = {"ours": False, "ours+": True}
+def timed(method: Callable[..., Any], *arguments: Any) -> tuple[Any, float]:
+    """``method(*arguments)`` and the seconds it took on the wall clock (as a user waits)."""
+    start = time.perf_counter()
+    output = method(*arguments)
+    return output, time.perf_counter() - start
+
+
+def latest_scores(scores: Mapping[str, Sequence[float]]) -> str:
+    """Each method's latest score, ``name 31.25, ...``: the numbers of a progress line."""
+    return ", ".join(f"{method} {values[-1]:.2f}" for method, values in scores.items())
 
 
 def json_number(value: float) -> float | str:

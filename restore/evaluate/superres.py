@@ -23,7 +23,6 @@ plugs in through :func:`model_method`, like the baselines in :data:`BASELINES`.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,12 +32,7 @@ import cv2
 import numpy as np
 
 from restore.evaluate.pairs import index_images
-from restore.evaluate.report import (
-    json_number,
-    mean_or_nan,
-    write_csv_file,
-    write_json_file,
-)
+from restore.evaluate.report import json_number, latest_scores, mean_or_nan, timed, write_csv_file, write_json_file
 from restore.io.image import Image, read_image, write_image
 from restore.metrics import psnr, ssim
 from restore.metrics.imresize import imresize
@@ -260,15 +254,14 @@ def evaluate_superres(
         low, high = load_pair(pair, scale)
         megapixels += high.shape[0] * high.shape[1] / 1e6
         for method, upscale in methods.items():
-            start = time.perf_counter()
-            output = upscale(low.copy(), scale)  # a copy: a method must not alter the others' input
-            seconds[method] += time.perf_counter() - start
+            # a copy: a method must not alter the others' input
+            output, took = timed(upscale, low.copy(), scale)
+            seconds[method] += took
             _check_output(output, high.shape, method, pair.name)
             psnr_table[method].append(psnr(output, high, crop_border=scale, y_channel=True))
             ssim_table[method].append(ssim(output, high, crop_border=scale, y_channel=True))
         if progress is not None:
-            scores = ", ".join(f"{method} {psnr_table[method][-1]:.2f}" for method in methods)
-            progress(f"{data_dir.name}/{pair.name} x{scale}: {scores}")
+            progress(f"{data_dir.name}/{pair.name} x{scale}: {latest_scores(psnr_table)}")
     return SuperResTable(
         dataset=data_dir.name,
         scale=scale,

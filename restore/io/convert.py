@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 _NEUTRAL_BAND_PIXELS = 2**20  # pixels per band of is_neutral_grey's check
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)  # BT.601 luma from R, G, B: how grey is made from colour throughout
 
 
 def dtype_scale(dtype: np.dtype) -> float:
@@ -40,6 +41,12 @@ def is_neutral_grey(pixels: np.ndarray) -> bool:
         if not (band.max(axis=2) - band.min(axis=2) <= tolerance).all():
             return False
     return True
+
+
+def luma(image: torch.Tensor) -> torch.Tensor:
+    """BT.601 luma ``(1, H, W)`` of an RGB ``(3, H, W)`` tensor, in the tensor's dtype."""
+    weights = torch.tensor(LUMA_WEIGHTS, dtype=image.dtype).view(3, 1, 1)
+    return (image * weights).sum(dim=0, keepdim=True)
 
 
 def array_to_tensor(array: np.ndarray) -> torch.Tensor:

@@ -24,6 +24,7 @@ import tifffile
 
 from restore.io.atomic import atomic_write
 from restore.io.convert import dtype_scale
+from restore.io.files import display_path as _shown
 from restore.io.metadata import (
     Metadata,
     append_tiff_exif,
@@ -188,13 +189,6 @@ def file_kind(mode: int) -> str | None:
 def _as_path(path: str | os.PathLike | bytes) -> Path:
     # fsdecode keeps undecodable bytes as surrogates, which the OS maps back to the same bytes.
     return Path(os.fsdecode(path))
-
-
-def _shown(path: Path) -> str:
-    """The path as printable text: bytes that are not UTF-8 appear as ``\\xNN`` escapes
-    instead of making the error message itself fail to print (the same text as the batch
-    report's, which strips this prefix from its reasons)."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def _check_pixel_count(width: int, height: int, max_pixels: int, path: Path) -> None:

@@ -32,18 +32,21 @@ import torch
 import torch.nn.functional as F
 
 from restore.engine.config import merge_into
+from restore.io.convert import luma
 
 KERNEL_TYPES = ("iso", "aniso", "generalized_iso", "generalized_aniso", "plateau_iso", "plateau_aniso")
 RESIZE_MODES = ("area", "bilinear", "bicubic")
 KERNEL_SIZES = tuple(range(7, 22, 2))  # odd sizes 7..21, as Real-ESRGAN draws them
-LUMA_WEIGHTS = (0.299, 0.587, 0.114)  # BT.601
 
 
 # -- random draws ------------------------------------------------------------------------
 
 
-def uniform(generator: torch.Generator, low: float, high: float) -> float:
-    return low + (high - low) * float(torch.rand((), generator=generator, dtype=torch.float64))
+def uniform(generator: torch.Generator, low: float, high: float, dtype: torch.dtype = torch.float64) -> float:
+    """A number in ``[low, high)``. A float32 draw takes other bits from the generator than a
+    float64 one, so ``dtype`` is part of what a seed means: a caller keeps the one its
+    recipes were trained with."""
+    return low + (high - low) * float(torch.rand((), generator=generator, dtype=dtype))
 
 
 def chance(generator: torch.Generator, probability: float) -> bool:
@@ -202,12 +205,6 @@ def add_poisson_noise(image: torch.Tensor, scale: float, grey: bool, generator: 
     levels = 2 ** math.ceil(math.log2(int(torch.unique(quantised).numel())))
     noise = torch.poisson(quantised * levels, generator=generator) / levels - quantised
     return (image + noise * scale).clamp(0, 1)
-
-
-def luma(image: torch.Tensor) -> torch.Tensor:
-    """BT.601 luma ``(1, H, W)`` of an RGB ``(3, H, W)`` image."""
-    weights = torch.tensor(LUMA_WEIGHTS, dtype=image.dtype).view(3, 1, 1)
-    return (image * weights).sum(dim=0, keepdim=True)
 
 
 def jpeg_roundtrip(image: torch.Tensor, quality: int) -> torch.Tensor:

@@ -18,12 +18,13 @@ import warnings
 from dataclasses import dataclass, replace
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 
 from restore.engine.tiling import TileReader
+from restore.io.convert import luma
 from restore.tasks.base import Task, TaskOptions
+from restore.tasks.degradations import jpeg_roundtrip
 
 NOISE_MODELS = ("gaussian", "poisson_gaussian", "jpeg_gaussian")
 ESTIMATE_PIXELS = 16_000_000  # noise estimation reads bigger images in bands of this size
@@ -179,16 +180,4 @@ def to_grey_rgb(image: torch.Tensor) -> torch.Tensor:
     """A ``(C, H, W)`` image as BT.601 luma replicated to ``C`` channels (grey stays grey)."""
     if image.shape[0] == 1:
         return image
-    weights = torch.tensor([0.299, 0.587, 0.114], dtype=image.dtype).view(3, 1, 1)
-    return (image * weights).sum(dim=0, keepdim=True).expand_as(image).contiguous()
-
-
-def jpeg_roundtrip(image: torch.Tensor, quality: int) -> torch.Tensor:
-    """Encode a ``(C, H, W)`` [0, 1] tensor as JPEG at ``quality`` and decode it again."""
-    array = (image.clamp(0, 1).numpy().transpose(1, 2, 0) * 255).round().astype(np.uint8)
-    bgr = np.ascontiguousarray(array[:, :, ::-1])  # OpenCV's JPEG colour transform expects BGR
-    ok, encoded = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if not ok:
-        raise RuntimeError("JPEG encoding failed")
-    decoded = cv2.imdecode(encoded, cv2.IMREAD_UNCHANGED).reshape(array.shape)[:, :, ::-1]
-    return torch.from_numpy(decoded.transpose(2, 0, 1).astype(np.float32) / 255)
+    return luma(image).expand_as(image).contiguous()

@@ -20,11 +20,17 @@ randomness comes from the ``torch.Generator`` given, so a mask is a pure functio
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Any
 
 import cv2
 import numpy as np
 import torch
+
+from restore.tasks.degradations import uniform
+
+# The masks' numbers are float32 draws: float64 ones would give every seed other masks.
+uniform_float32 = partial(uniform, dtype=torch.float32)
 
 ATTEMPTS = 10
 DEFAULT_HOLE_RANGE = (0.01, 0.60)
@@ -39,10 +45,6 @@ DEFAULT_MASK_KINDS: dict[str, dict[str, Any]] = {
 }
 STROKE_KEYS = {"weight", "strokes", "vertices", "width", "length", "turn"}
 BOX_KEYS = {"weight", "boxes", "size"}
-
-
-def uniform(generator: torch.Generator, low: float, high: float) -> float:
-    return low + (high - low) * float(torch.rand((), generator=generator))
 
 
 def randint(generator: torch.Generator, low: int, high: int) -> int:
@@ -88,12 +90,12 @@ def draw_strokes(height: int, width: int, kind: dict[str, Any], generator: torch
     side = max(height, width)
     turn = float(kind.get("turn", 1.5))
     for _ in range(randint(generator, *kind.get("strokes", [1, 4]))):
-        thickness = max(1, round(uniform(generator, *kind.get("width", [0.02, 0.08])) * side))
-        x, y = uniform(generator, 0, width), uniform(generator, 0, height)
-        angle = uniform(generator, 0, 2 * math.pi)
+        thickness = max(1, round(uniform_float32(generator, *kind.get("width", [0.02, 0.08])) * side))
+        x, y = uniform_float32(generator, 0, width), uniform_float32(generator, 0, height)
+        angle = uniform_float32(generator, 0, 2 * math.pi)
         for _ in range(randint(generator, *kind.get("vertices", [2, 8]))):
-            length = uniform(generator, *kind.get("length", [0.05, 0.3])) * side
-            angle += uniform(generator, -turn, turn)
+            length = uniform_float32(generator, *kind.get("length", [0.05, 0.3])) * side
+            angle += uniform_float32(generator, -turn, turn)
             next_x = min(max(x + length * math.cos(angle), 0), width - 1)
             next_y = min(max(y + length * math.sin(angle), 0), height - 1)
             start, end = (round(x), round(y)), (round(next_x), round(next_y))
@@ -108,8 +110,8 @@ def draw_boxes(height: int, width: int, kind: dict[str, Any], generator: torch.G
     hole = np.zeros((height, width), bool)
     low, high = kind.get("size", [0.1, 0.5])
     for _ in range(randint(generator, *kind.get("boxes", [1, 3]))):
-        box_height = max(1, round(uniform(generator, low, high) * height))
-        box_width = max(1, round(uniform(generator, low, high) * width))
+        box_height = max(1, round(uniform_float32(generator, low, high) * height))
+        box_width = max(1, round(uniform_float32(generator, low, high) * width))
         top, left = randint(generator, 0, height - box_height), randint(generator, 0, width - box_width)
         hole[top : top + box_height, left : left + box_width] = True
     return hole
@@ -118,8 +120,8 @@ def draw_boxes(height: int, width: int, kind: dict[str, Any], generator: torch.G
 def fallback_box(height: int, width: int, hole_min: float, hole_max: float, generator: torch.Generator) -> np.ndarray:
     """One box whose area fraction is drawn uniformly in ``[hole_min, hole_max]``; it is
     the target area rounded to whole pixels, so it stays in range up to that rounding."""
-    area = uniform(generator, hole_min, hole_max) * height * width
-    aspect = math.exp(uniform(generator, -0.5, 0.5))
+    area = uniform_float32(generator, hole_min, hole_max) * height * width
+    aspect = math.exp(uniform_float32(generator, -0.5, 0.5))
     box_height = min(height, max(1, round(math.sqrt(area * aspect))))
     box_width = min(width, max(1, round(area / box_height)))
     top, left = randint(generator, 0, height - box_height), randint(generator, 0, width - box_width)

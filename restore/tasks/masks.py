@@ -25,8 +25,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from restore.engine.batch import READABLE_SUFFIXES, display_path
 from restore.io.convert import dtype_scale
+from restore.io.files import READABLE_SUFFIXES, display_path
 from restore.io.image import Image, ImageReadError, read_image
 from restore.io.limits import MAX_PIXELS
 

@@ -36,13 +36,14 @@ import numpy as np
 import torch
 
 from restore.engine.volume import slice_stack
+from restore.io.files import SIXTEEN_BIT_SUFFIXES
 from restore.io.intensity import Normalisation, normalisation_for
 from restore.tasks.base import Task, TaskOptions
 from restore.tasks import medical_degradations as physics
 
 DEGRADATIONS = {"lowdose": "ct", "rician": "mr", "kspace": "mr"}
 SCALES = (2, 3, 4)
-TRAINING_SUFFIXES = (".png", ".tif", ".tiff", ".npy", ".nii", ".gz", ".dcm")
+TRAINING_SUFFIXES = (*SIXTEEN_BIT_SUFFIXES, ".npy", ".nii", ".gz", ".dcm")
 CONTENT_LEVEL = 0.05  # volume slices with under CONTENT_SHARE voxels above this are background
 CONTENT_SHARE = 0.1
 DEFAULT_OPTIONS: dict[str, Any] = {

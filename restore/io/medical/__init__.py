@@ -23,7 +23,7 @@ from restore.io.medical.dicom.read import IMAGE_PIXEL_TAGS
 from restore.io.medical.nifti import NIFTI, NIFTI_SUFFIXES, upscaled_affine
 from restore.io.medical.npy import NPY, NUMPY_SUFFIXES
 from restore.io.medical.registry import output_name, read_volume, register, volume_kind, write_volume
-from restore.io.medical.slice_image import IMAGE_SUFFIXES, SLICE_IMAGE
+from restore.io.medical.slice_image import SLICE_IMAGE
 from restore.io.medical.volume import Volume, VolumeHeader, stored_range
 
 # Each registered format is consulted before the earlier ones: DICOM files first, so
@@ -35,7 +35,6 @@ __all__ = [
     "DECODERS",
     "DICOM_SUFFIXES",
     "IMAGE_PIXEL_TAGS",
-    "IMAGE_SUFFIXES",
     "NIFTI_SUFFIXES",
     "NUMPY_SUFFIXES",
     "MedicalReadError",

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from restore.io.files import SIXTEEN_BIT_SUFFIXES
 from restore.io.medical.base import MedicalReadError, WriteOptions
 from restore.io.medical.volume import Volume, integer_range
-
-IMAGE_SUFFIXES = (".png", ".tif", ".tiff")
 
 
 class SliceImageFormat:
     name = "image"
-    suffixes = IMAGE_SUFFIXES
+    suffixes = SIXTEEN_BIT_SUFFIXES
     folder = False
 
     def claims(self, path: Path) -> bool:
