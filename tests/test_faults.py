@@ -35,9 +35,9 @@ from restore.cli import main
 from restore.engine import checkpoint
 from restore.engine.checkpoint import WeightsError, load_training_state, load_weights, save_weights
 from restore.engine.config import from_dict, load_toml, to_toml
-from restore.training import build_trainer
 from restore.io.image import read_image
 from restore.nets import build_network
+from restore.training import build_trainer
 from test_batch import dead_pid, write_distinct_images
 from test_train import logged_scalars
 from tiny_weights import tiny_denoise_spec, write_tiny_denoise_weights, write_tiny_superres_weights

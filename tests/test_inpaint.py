@@ -17,11 +17,11 @@ from click.testing import CliRunner
 import restore
 from restore.cli import main
 from restore.engine.checkpoint import WeightsError, save_weights
-from restore.training import build_trainer, resolve_config
 from restore.nets import build_network
 from restore.tasks import get_task
 from restore.tasks.inpaint import fill_holes
 from restore.tasks.mask_generator import DEFAULT_MASK_KINDS, generate_mask
+from restore.training import build_trainer, resolve_config
 
 REPO = Path(__file__).resolve().parent.parent
 RECIPES = [REPO / "weights" / "recipes" / f"{name}.toml" for name in ("inpaint-stage1", "inpaint-stage2", "inpaint")]

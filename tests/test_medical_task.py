@@ -11,11 +11,11 @@ import pytest
 import torch
 
 from medical_files import phantom, write_nifti
-from restore.training import build_trainer
 from restore.engine.volume import context_indices, process_slices
 from restore.tasks import get_task
 from restore.tasks import medical_degradations as physics
 from restore.tasks.medical import volume_slices
+from restore.training import build_trainer
 
 nibabel = pytest.importorskip("nibabel")
 

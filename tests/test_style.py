@@ -15,12 +15,12 @@ from torch import nn
 
 from restore.cli import main
 from restore.engine.checkpoint import WeightsError, load_weights, save_weights
-from restore.training import build_trainer, resolve_config
 from restore.io.image import read_image
 from restore.model import Restorer
 from restore.nets import build_network
 from restore.nets.pix2pix_checkpoint import recognise_generator
 from restore.tasks.style import select_weights, split_aligned
+from restore.training import build_trainer, resolve_config
 from restore.weights import load_manifest
 
 from conftest import write_images

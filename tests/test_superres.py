@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from restore.engine.data import DegradedPairs
-from restore.training import build_trainer, resolve_config
 from restore.metrics.imresize import imresize
 from restore.tasks import get_task
+from restore.training import build_trainer, resolve_config
 
 
 def test_pairs_are_matlab_bicubic_in_8_bits() -> None:

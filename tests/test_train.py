@@ -20,8 +20,8 @@ import torch
 from restore.engine.checkpoint import load_training_state, load_weights
 from restore.engine.config import ConfigError, OptimConfig, TrainConfig, from_dict, load_toml, to_toml
 from restore.engine.train import Trainer, TrainingDiverged, TrainingStalled, lr_factor
-from restore.training import build_trainer, resolve_config
 from restore.nets import parse_network_spec
+from restore.training import build_trainer, resolve_config
 
 from conftest import TINY_UNET
 

@@ -17,7 +17,9 @@ from restore.zoo.network import ARCH as COMMUNITY
 _REVERSED = {"AtoB": "BtoA", "BtoA": "AtoB"}
 
 
-def export_generators(run_dir: Path, config: TrainConfig, step: int, generators: dict[str, nn.Module], best: bool) -> None:
+def export_generators(
+    run_dir: Path, config: TrainConfig, step: int, generators: dict[str, nn.Module], best: bool
+) -> None:
     """Write ``last*.safetensors`` (and with ``best`` ``best*.safetensors``) of each of
     ``generators`` (name: the network inference uses, EMA where there is one)."""
     for name, network in generators.items():

@@ -1,5 +1,10 @@
 """The one training loop every task uses.
 
+The loop only: the caller hands it the task (:mod:`restore.training`), and the run
+folder, the training data, validation, sample grids, RNG state and the exported weights
+each have their own module (``run_folder``, ``training_data``, ``validation``,
+``samples``, ``rng``, ``exports``).
+
 A run folder holds everything about a run::
 
     RUN_DIR/config.toml        the fully resolved config (reproduces the run)
@@ -36,7 +41,13 @@ from restore.engine.rng import capture_rng_state, restore_rng_state, seed_everyt
 from restore.engine.run_folder import RunFolder, discard_past_checkpoint
 from restore.engine.samples import paired_rows, save_grid, translation_rows, translation_samples
 from restore.engine.training_data import TrainingFiles, TrainingTask, training_loader
-from restore.engine.validation import STALL_VALIDATIONS, record_validation, stalled_psnr, validation_pairs, validation_scores
+from restore.engine.validation import (
+    STALL_VALIDATIONS,
+    record_validation,
+    stalled_psnr,
+    validation_pairs,
+    validation_scores,
+)
 from restore.io.atomic import atomic_write
 from restore.zoo.network import ARCH as COMMUNITY
 
