@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 import restore
-from restore.engine.data import list_images
+from restore.engine.data import ab_halves, list_images
 from restore.evaluate.style import colour_counts, histogram_distance
 from restore.io.convert import array_to_tensor
 from restore.io.image import Image, read_image, write_image
@@ -35,9 +35,7 @@ DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / 
 
 def halves(path: Path, direction: str) -> tuple[np.ndarray, np.ndarray]:
     """``(input, target)`` uint8 halves of one A|B image for ``direction``."""
-    pixels = read_image(path).pixels
-    half = pixels.shape[1] // 2
-    a_side, b_side = pixels[:, :half], pixels[:, half : 2 * half]
+    a_side, b_side = ab_halves(read_image(path).pixels, width_axis=1)
     return (a_side, b_side) if direction == "AtoB" else (b_side, a_side)
 
 

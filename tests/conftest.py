@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from restore.engine.config import TrainConfig
-from restore.engine.train import resolve_config
+from restore.training import resolve_config
 
 # Tiny tensors gain nothing from intra-op threads, and on a busy machine (two cores, a
 # training job beside the tests) the threads' barriers make each op up to 100x slower.

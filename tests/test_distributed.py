@@ -23,12 +23,12 @@ SCRIPT = """
 import dataclasses, sys
 import torch
 from restore.engine.config import from_dict, load_toml
-from restore.engine.train import Trainer
+from restore.training import build_trainer
 
 config = from_dict(load_toml(sys.argv[1]))
 jobs = sys.argv[2:]
 for run_dir, steps, mode in zip(jobs[::3], jobs[1::3], jobs[2::3]):
-    trainer = Trainer(dataclasses.replace(config, steps=int(steps)), run_dir, resume=mode == "resume", progress=False)
+    trainer = build_trainer(dataclasses.replace(config, steps=int(steps)), run_dir, resume=mode == "resume", progress=False)
     trainer.fit()
     parameters = {
         f"{name}.{key}": value.detach()

@@ -35,9 +35,9 @@ from restore.cli import main
 from restore.engine import checkpoint
 from restore.engine.checkpoint import load_training_state
 from restore.engine.config import from_dict, load_toml, to_toml
-from restore.engine.train import Trainer
 from restore.io.image import read_image
 from restore.nets import build_network
+from restore.training import build_trainer
 from restore.weights import WeightsError, load_weights, save_weights
 from test_batch import dead_pid, write_distinct_images
 from test_train import logged_scalars
@@ -180,7 +180,7 @@ def test_killed_training_resumes_from_its_last_checkpoint(clean_images: Path, tm
     killed_at = checkpoint_step(run)
     assert 8 <= killed_at < config.steps and killed_at % 4 == 0
     saved = from_dict(load_toml(run / "config.toml"))
-    assert Trainer(saved, run, resume=True, progress=False).step == killed_at  # where --resume starts
+    assert build_trainer(saved, run, resume=True, progress=False).step == killed_at  # where --resume starts
 
     # as documented: no --steps, so the run's own step count (not the default 10000)
     resumed = subprocess.run(command("train", "denoise", "--out", str(run), "--resume", "--quiet"),
@@ -188,7 +188,7 @@ def test_killed_training_resumes_from_its_last_checkpoint(clean_images: Path, tm
     assert resumed.returncode == 0, resumed.stderr
     assert f"trained {config.steps} steps" in resumed.stdout
 
-    straight = Trainer(saved, tmp_path / "straight", progress=False)
+    straight = build_trainer(saved, tmp_path / "straight", progress=False)
     straight.fit()
     final, expected = load_training_state(run / "last.pt"), load_training_state(tmp_path / "straight" / "last.pt")
     assert final["step"] == expected["step"] == config.steps
@@ -213,7 +213,7 @@ def test_failed_checkpoint_write_keeps_the_previous_one(
     run = tmp_path / "run"
     config = tiny_config("denoise", clean_images, steps=4,
                          log={"checkpoint_every": 2, "val_every": 0, "sample_every": 0})
-    Trainer(config, run, progress=False).fit()
+    build_trainer(config, run, progress=False).fit()
     before = load_training_state(run / "last.pt")
     real_save = torch.save
 
@@ -225,14 +225,14 @@ def test_failed_checkpoint_write_keeps_the_previous_one(
 
     monkeypatch.setattr(checkpoint.torch, "save", save_half_then_die)
     with pytest.raises(HalfWrittenCheckpoint):
-        Trainer(dataclasses.replace(config, steps=8), run, resume=True, progress=False).fit()
+        build_trainer(dataclasses.replace(config, steps=8), run, resume=True, progress=False).fit()
     monkeypatch.undo()
     after = load_training_state(run / "last.pt")
     assert after["step"] == before["step"] == 4
     for name, tensor in before["networks"]["G"].items():
         assert torch.equal(after["networks"]["G"][name], tensor)
     assert not [path for path in run.iterdir() if path.name.endswith(".tmp")]  # the failed write cleaned up
-    resumed = Trainer(dataclasses.replace(config, steps=8), run, resume=True, progress=False)
+    resumed = build_trainer(dataclasses.replace(config, steps=8), run, resume=True, progress=False)
     assert resumed.step == 4
     resumed.fit()
     assert load_training_state(run / "last.pt")["step"] == 8
@@ -247,15 +247,15 @@ def test_resume_discards_what_a_killed_run_left_past_its_checkpoint(
     run = tmp_path / "run"
     config = tiny_config("denoise", clean_images, steps=4,
                          log={"checkpoint_every": 4, "val_every": 2, "log_every": 2, "sample_every": 0})
-    Trainer(config, run, progress=False).fit()
+    build_trainer(config, run, progress=False).fit()
     checkpoint_of_step_4 = (run / "last.pt").read_bytes()
-    Trainer(dataclasses.replace(config, steps=8), run, resume=True, progress=False).fit()
+    build_trainer(dataclasses.replace(config, steps=8), run, resume=True, progress=False).fit()
     (run / "last.pt").write_bytes(checkpoint_of_step_4)
     (run / f".restore-tmp-{dead_pid()}-k1ll3d00.tmp").write_bytes(checkpoint_of_step_4[:100])
     with open(run / "metrics.jsonl", "a") as log:
         log.write('{"step": 10, "ps')
 
-    Trainer(dataclasses.replace(config, steps=8), run, resume=True, progress=False).fit()
+    build_trainer(dataclasses.replace(config, steps=8), run, resume=True, progress=False).fit()
     lines = (run / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["step"] for line in lines] == [2, 4, 6, 8]  # one line per validation
     assert logged_scalars(run / "tensorboard", "loss/G") == [2, 4, 6, 8]
@@ -374,7 +374,7 @@ def test_images_smaller_than_the_crop_and_the_network_train(tmp_path: Path, tiny
     U-Net needs, which validation crops to."""
     data = write_small_images(tmp_path / "small")
     config = tiny_config("denoise", data, steps=2)
-    trainer = Trainer(config, tmp_path / "run", progress=False)
+    trainer = build_trainer(config, tmp_path / "run", progress=False)
     metrics = trainer.fit()
     assert trainer.step == 2 and np.isfinite(metrics["psnr"])
 

@@ -16,11 +16,11 @@ from click.testing import CliRunner
 
 import restore
 from restore.cli import main
-from restore.engine.train import Trainer, resolve_config
 from restore.nets import build_network
 from restore.tasks import get_task
 from restore.tasks.inpaint import fill_holes
 from restore.tasks.mask_generator import DEFAULT_MASK_KINDS, generate_mask
+from restore.training import build_trainer, resolve_config
 from restore.weights import WeightsError, save_weights
 
 REPO = Path(__file__).resolve().parent.parent
@@ -299,7 +299,7 @@ def test_inpaint_trains_with_the_gan_and_resumes(clean_images: Path, tmp_path: P
     config = tiny_config("inpaint", clean_images, steps=3,
                          discriminator={"arch": "patch", "in_channels": 6, "base_channels": 4, "n_layers": 2})
     assert config.loss.adversarial_weight > 0 and config.loss.feature_matching_weight > 0
-    trainer = Trainer(config, tmp_path / "run", progress=False)
+    trainer = build_trainer(config, tmp_path / "run", progress=False)
     trainer.fit()
     assert (tmp_path / "run" / "best.safetensors").is_file()
     model = restore.load(tmp_path / "run" / "best.safetensors", device="cpu")
@@ -307,7 +307,7 @@ def test_inpaint_trains_with_the_gan_and_resumes(clean_images: Path, tmp_path: P
     hole = np.zeros((16, 16), bool)
     hole[2:6, 2:6] = True
     assert np.array_equal(model(image, mask=hole)[~hole], image[~hole])
-    resumed = Trainer(dataclasses.replace(config, steps=4), tmp_path / "run", resume=True, progress=False)
+    resumed = build_trainer(dataclasses.replace(config, steps=4), tmp_path / "run", resume=True, progress=False)
     resumed.fit()
     assert resumed.step == 4
 
@@ -318,7 +318,7 @@ def test_hole_weight_changes_the_loss(clean_images: Path, tmp_path: Path, tiny_c
     for hole_weight in (1.0, 20.0):
         config = tiny_config("inpaint", clean_images, steps=2, loss={"adversarial_weight": 0.0},
                              task_options={"hole_weight": hole_weight})
-        trainer = Trainer(config, tmp_path / f"run{hole_weight}", progress=False)
+        trainer = build_trainer(config, tmp_path / f"run{hole_weight}", progress=False)
         trainer.fit()
         results.append(torch.cat([p.detach().flatten() for p in trainer.objective.networks["G"].parameters()]))
     assert not torch.equal(results[0], results[1])
@@ -340,6 +340,6 @@ def test_recipe_parses_and_runs_three_tiny_steps(recipe_path: Path, clean_images
     config = resolve_config("inpaint", str(recipe_path), overrides)
     assert config.generator["depth"] == recipe["generator"]["depth"]
     assert config.task_options["masks"].keys() == recipe["task_options"]["masks"].keys()
-    trainer = Trainer(config, tmp_path / "run", progress=False)
+    trainer = build_trainer(config, tmp_path / "run", progress=False)
     metrics = trainer.fit()
     assert trainer.step == 3 and "psnr" in metrics

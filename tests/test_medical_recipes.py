@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from restore.engine.config import load_toml
-from restore.engine.train import Trainer, resolve_config
+from restore.training import build_trainer, resolve_config
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = ["medical-ct-denoise", "medical-mr-denoise", "medical-mr-sr-x2"]
@@ -36,5 +36,5 @@ def test_recipe_trains_three_steps(name: str, tmp_path: Path, monkeypatch: pytes
     tiny = {"steps": 3, "device": "cpu", "data": {"batch_size": 2, "crop": 32, "workers": 0},
             "log": {"tensorboard": False}}
     config = resolve_config("medical", str(ROOT / "weights" / "recipes" / f"{name}.toml"), tiny)
-    Trainer(config, tmp_path / "run", progress=False).fit()
+    build_trainer(config, tmp_path / "run", progress=False).fit()
     assert (tmp_path / "run" / "last.safetensors").is_file()

@@ -11,11 +11,11 @@ import pytest
 import torch
 
 from medical_files import phantom, write_nifti
-from restore.engine.train import Trainer
 from restore.engine.volume import context_indices, process_slices
 from restore.tasks import get_task
 from restore.tasks import medical_degradations as physics
 from restore.tasks.medical import volume_slices
+from restore.training import build_trainer
 
 nibabel = pytest.importorskip("nibabel")
 
@@ -132,7 +132,7 @@ def test_trainer_runs_ct_slices_and_2_5d_mr_superres(tmp_path: Path, tiny_config
         cv2.imwrite(str(slices / f"ct{index}.png"), phantom((40, 40), seed=index, high=2200).astype(np.uint16))
     config = tiny_config("medical", slices, steps=3, task_options={"modality": "ct", "degradation": "lowdose",
                                                                   "stored_intercept": -1024.0})
-    Trainer(config, tmp_path / "ct_run", progress=False).fit()
+    build_trainer(config, tmp_path / "ct_run", progress=False).fit()
     assert (tmp_path / "ct_run" / "best.safetensors").is_file()
 
     write_nifti(tmp_path / "mr.nii.gz", phantom((40, 40, 6), seed=5, high=900).astype(np.int16))
@@ -140,7 +140,7 @@ def test_trainer_runs_ct_slices_and_2_5d_mr_superres(tmp_path: Path, tiny_config
                          task_options={"degradation": "kspace", "scale": 2, "context": 1},
                          data={"val": str(tmp_path / "mr.nii.gz"), "val_holdout": 0})
     assert config.generator["extra_channels"] == 2 and config.generator["upscale"] == 2
-    Trainer(config, tmp_path / "mr_run", progress=False).fit()
+    build_trainer(config, tmp_path / "mr_run", progress=False).fit()
     logged = [json.loads(line) for line in (tmp_path / "mr_run" / "metrics.jsonl").read_text().splitlines()]
     assert logged and np.isfinite(logged[-1]["psnr"])
 

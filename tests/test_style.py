@@ -14,12 +14,12 @@ from click.testing import CliRunner
 from torch import nn
 
 from restore.cli import main
-from restore.engine.train import Trainer, resolve_config
 from restore.io.image import read_image
 from restore.model import Restorer
 from restore.nets import build_network
 from restore.nets.pix2pix_checkpoint import recognise_generator
 from restore.tasks.style import select_weights, split_aligned
+from restore.training import build_trainer, resolve_config
 from restore.weights import WeightsError, load_manifest, load_weights, save_weights
 
 from conftest import write_images
@@ -287,7 +287,7 @@ def test_cyclegan_files_record_what_each_generator_translates(tmp_path: Path) ->
     write_images(data / "trainA", 3, 20, 20, seed=1)
     write_images(data / "trainB", 3, 20, 20, seed=2)
     run = tmp_path / "run"
-    Trainer(tiny_cyclegan(data, "BtoA"), run, progress=False).fit()
+    build_trainer(tiny_cyclegan(data, "BtoA"), run, progress=False).fit()
     assert load_weights(run / "best_A.safetensors")[1]["direction"] == "BtoA"  # G_A: the run's direction
     assert load_weights(run / "best_B.safetensors")[1]["direction"] == "AtoB"
     assert select_weights(str(run), "AtoB") == str(run / "best_B.safetensors")
@@ -304,7 +304,7 @@ def test_cyclegan_sample_grids_show_both_domains_there_and_back(tmp_path: Path) 
     write_images(data / "trainB", 2, 20, 24, seed=2)
     config = tiny_cyclegan(data, "AtoB")
     config.log.sample_every = 2
-    Trainer(config, tmp_path / "run", progress=False).fit()
+    build_trainer(config, tmp_path / "run", progress=False).fit()
     grid = read_image(tmp_path / "run" / "samples" / "step_0000002.png").pixels
     # torchvision's grid: 2-pixel borders; 3 columns (real | translated | back), 2 + 2 rows
     assert grid.shape[:2] == (4 * (20 + 2) + 2, 3 * (24 + 2) + 2)
@@ -439,7 +439,7 @@ def test_loss_trend_prints_window_means_of_the_logged_losses(tmp_path: Path, cap
     write_images(data / "trainB", 2, 20, 20, seed=2)
     config = tiny_cyclegan(data, "AtoB", steps=4)
     config.log.tensorboard, config.log.log_every = True, 1
-    Trainer(config, tmp_path / "run", progress=False).fit()
+    build_trainer(config, tmp_path / "run", progress=False).fit()
     load_bench("loss_trend").main([str(tmp_path / "run"), "--windows", "2"])
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].endswith("4 steps, mean per 2 equal windows")

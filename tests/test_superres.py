@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from restore.engine.data import DegradedPairs
-from restore.engine.train import Trainer, resolve_config
 from restore.metrics.imresize import imresize
 from restore.tasks import get_task
 from restore.tasks.superres import SuperResOptions
+from restore.training import build_trainer, resolve_config
 
 
 def test_pairs_are_matlab_bicubic_in_8_bits() -> None:
@@ -59,7 +59,7 @@ def test_scale_option_sets_the_generator_upscale() -> None:
 def test_trainer_refuses_a_generator_of_another_scale(clean_images: Path, tmp_path: Path, tiny_config) -> None:
     config = tiny_config("superres", clean_images, steps=1, task_options={"scale": 2}, generator={"upscale": 4})
     with pytest.raises(ValueError, match="makes x2 pairs but generator.upscale is 4"):
-        Trainer(config, tmp_path / "run", progress=False)
+        build_trainer(config, tmp_path / "run", progress=False)
 
 
 def test_real_mode_pairs_are_reproducible_from_the_sample_generator() -> None:
@@ -86,7 +86,7 @@ def test_real_mode_trains_with_the_multiscale_patchgan(clean_images: Path, tmp_p
                        "spectral_norm": True, "num_scales": 2},
         loss={"adversarial_weight": 0.1, "feature_matching_weight": 1.0},
     )
-    trainer = Trainer(config, tmp_path / "run", progress=False)
+    trainer = build_trainer(config, tmp_path / "run", progress=False)
     trainer.fit()
     assert trainer.step == 2 and set(trainer.objective.networks) == {"G", "D"}
 
@@ -98,7 +98,7 @@ def test_sample_grids_hold_validation_images_of_different_sizes(tmp_path: Path, 
     write_images(folder, 4, 32, 32, seed=1)
     write_images(folder / "z_held_out", 1, 24, 40, seed=2)  # last in path order: validated
     config = tiny_config("superres", folder, steps=10, task_options={"scale": 2}, data={"val_holdout": 2})
-    Trainer(config, tmp_path / "run", progress=False).fit()
+    build_trainer(config, tmp_path / "run", progress=False).fit()
     assert (tmp_path / "run" / "samples" / "step_0000010.png").is_file()
 
 

@@ -18,17 +18,17 @@ import pytest
 import torch
 
 from restore.engine.checkpoint import load_training_state
-
 from restore.engine.config import ConfigError, OptimConfig, TrainConfig, from_dict, load_toml, to_toml
-from restore.engine.train import Trainer, TrainingDiverged, TrainingStalled, lr_factor, resolve_config
+from restore.engine.train import Trainer, TrainingDiverged, TrainingStalled, lr_factor
 from restore.nets import parse_network_spec
+from restore.training import build_trainer, resolve_config
 from restore.weights import load_weights
 
 from conftest import TINY_UNET
 
 
 def train(config: TrainConfig, run_dir: Path, resume: bool = False) -> Trainer:
-    trainer = Trainer(config, run_dir, resume=resume, progress=False)
+    trainer = build_trainer(config, run_dir, resume=resume, progress=False)
     trainer.fit()
     return trainer
 
@@ -138,21 +138,21 @@ def test_superres_resume_is_bit_exact(clean_images: Path, tmp_path: Path, tiny_c
 
 def test_resume_needs_a_run(clean_images: Path, tmp_path: Path, tiny_config) -> None:
     with pytest.raises(FileNotFoundError, match="nothing to resume"):
-        Trainer(tiny_config("denoise", clean_images, steps=2), tmp_path / "empty", resume=True)
+        build_trainer(tiny_config("denoise", clean_images, steps=2), tmp_path / "empty", resume=True)
 
 
 def test_init_weights_start_the_generator_from_a_file(clean_images: Path, tmp_path: Path, tiny_config) -> None:
     train(tiny_config("denoise", clean_images, steps=3), tmp_path / "first")
     trained, _ = load_weights(tmp_path / "first" / "last.safetensors")
     config = tiny_config("denoise", clean_images, steps=1, init_weights=str(tmp_path / "first" / "last.safetensors"))
-    started = Trainer(config, tmp_path / "second", progress=False).objective.networks["G"].state_dict()
+    started = build_trainer(config, tmp_path / "second", progress=False).objective.networks["G"].state_dict()
     assert all(torch.equal(started[key], trained[key].float()) for key in trained)
-    fresh = Trainer(tiny_config("denoise", clean_images, steps=1), tmp_path / "third", progress=False)
+    fresh = build_trainer(tiny_config("denoise", clean_images, steps=1), tmp_path / "third", progress=False)
     assert not all(torch.equal(fresh.objective.networks["G"].state_dict()[key], trained[key].float()) for key in trained)
     wider = tiny_config("denoise", clean_images, steps=1, init_weights=config.init_weights,
                         generator={"base_channels": 2 * config.generator["base_channels"]})
     with pytest.raises(ValueError, match="do not fit"):
-        Trainer(wider, tmp_path / "fourth", progress=False)
+        build_trainer(wider, tmp_path / "fourth", progress=False)
 
 
 def test_a_resize_convolution_run_starts_from_a_transposed_one(clean_images: Path, tmp_path: Path, tiny_config) -> None:
@@ -162,7 +162,7 @@ def test_a_resize_convolution_run_starts_from_a_transposed_one(clean_images: Pat
     trained, _ = load_weights(path)
     config = tiny_config("denoise", clean_images, steps=1, init_weights=str(path),
                          generator={**TINY_UNET, "decoder_upsample": "resize"})
-    started = Trainer(config, tmp_path / "resize", progress=False).objective.networks["G"].state_dict()
+    started = build_trainer(config, tmp_path / "resize", progress=False).objective.networks["G"].state_dict()
     assert started["up.0.0.weight"].shape[-2:] == (3, 3) and trained["up.0.0.weight"].shape[-2:] == (4, 4)
     assert all(torch.equal(started[key], trained[key].float()) for key in trained if not key.startswith("up."))
 
@@ -175,9 +175,9 @@ def test_partial_init_takes_the_matching_tensors_of_another_scale(clean_images: 
     x4 = tiny_config("superres", clean_images, steps=1, task_options={"scale": 4}, generator={**TINY_UNET, "upscale": 4},
                      init_weights=str(tmp_path / "x2" / "last.safetensors"))
     with pytest.raises(ValueError, match="init_strict = false"):
-        Trainer(x4, tmp_path / "strict", progress=False)
+        build_trainer(x4, tmp_path / "strict", progress=False)
     x4.init_strict = False
-    started = Trainer(x4, tmp_path / "x4", progress=False).objective.networks["G"].state_dict()
+    started = build_trainer(x4, tmp_path / "x4", progress=False).objective.networks["G"].state_dict()
     shared = [key for key in started if key in source and source[key].shape == started[key].shape]
     assert all(torch.equal(started[key], source[key].float()) for key in shared)
     assert "tail.3.weight" not in shared and "tail.0.weight" in shared  # x2's last conv is x4's second upsampler
@@ -195,7 +195,7 @@ def test_divergence_stops_and_keeps_the_last_checkpoint(clean_images: Path, tmp_
     state = load_training_state(run / "last.pt")
     assert f"step {state['step']}:" in str(raised.value)  # the checkpoint is the step before
     assert all(torch.isfinite(tensor).all() for tensor in state["networks"]["G"].values())
-    resumed = Trainer(config, run, resume=True, progress=False)
+    resumed = build_trainer(config, run, resume=True, progress=False)
     assert resumed.step == state["step"]
 
 

@@ -82,7 +82,8 @@ def train(**settings: Any) -> None:
       restore train denoise --out runs/dn --resume
     """
     from restore.engine.config import ConfigError, to_toml
-    from restore.engine.train import Trainer, TrainingDiverged, resolve_config
+    from restore.engine.train import TrainingDiverged
+    from restore.training import build_trainer, resolve_config
 
     ctx = click.get_current_context()
     settings["precision_set"] = ctx.get_parameter_source("precision") != click.core.ParameterSource.DEFAULT
@@ -99,7 +100,7 @@ def train(**settings: Any) -> None:
         # the run's own step count: only --steps extends it, never the default or a recipe's
         config = dataclasses.replace(config, steps=0)
     try:
-        trainer = Trainer(
+        trainer = build_trainer(
             config, settings["run_dir"], resume=settings["resume"], progress=not settings["quiet"],
             overwrite=settings["overwrite"],
         )

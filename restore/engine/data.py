@@ -15,15 +15,15 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
 from restore.io.convert import array_to_tensor, luma
 from restore.io.files import IMAGE_SUFFIXES
 from restore.io.image import read_image
-from restore.tasks.base import Task
 
 
 def list_images(folder: str | Path, suffixes: Collection[str] = IMAGE_SUFFIXES) -> list[Path]:
@@ -48,6 +48,31 @@ def load_image_tensor(path: Path, channels: int) -> torch.Tensor:
     if channels == 1:  # BT.601 luma, as the grey benchmarks were made
         return luma(image)
     return image.expand(channels, -1, -1).clone()
+
+
+class PairMaker(Protocol):
+    """What the ``clean`` layout needs of a task (a :class:`restore.tasks.base.Task` is
+    one): the caller hands the task in, so the engine never imports the tasks."""
+
+    scale: int  # output size / input size: crops are taken at the target's size
+
+    def make_pair(
+        self, clean: torch.Tensor, options: dict[str, Any], generator: torch.Generator
+    ) -> tuple[torch.Tensor, ...]:
+        """``(network_input, target[, loss_weight])`` from one clean crop, drawing only from ``generator``."""
+        ...
+
+
+Pixels = TypeVar("Pixels", torch.Tensor, np.ndarray)
+
+
+def ab_halves(image: Pixels, width_axis: int = -1) -> tuple[Pixels, Pixels]:
+    """pix2pix's A|B side-by-side image as its A (left) and B (right) halves, split along
+    ``width_axis`` (-1 for a ``(C, H, W)`` tensor, 1 for an ``(H, W, C)`` array). An odd
+    last column belongs to neither half, so both have the same size."""
+    half = image.shape[width_axis] // 2
+    before = (slice(None),) * (width_axis % image.ndim)
+    return image[(*before, slice(0, half))], image[(*before, slice(half, 2 * half))]
 
 
 def sample_generator(seed: int, index: int) -> torch.Generator:
@@ -84,7 +109,7 @@ class DegradedPairs(Dataset):
     """``clean`` layout: random crops of clean images, degraded by the task."""
 
     def __init__(
-        self, images: list[torch.Tensor], task: Task, options: dict[str, Any], crop: int, seed: int
+        self, images: list[torch.Tensor], task: PairMaker, options: dict[str, Any], crop: int, seed: int
     ) -> None:
         self.images, self.task, self.options, self.crop, self.seed = images, task, options, crop, seed
 
@@ -117,7 +142,7 @@ class AlignedPairs(Dataset):
         if direction not in ("AtoB", "BtoA"):
             raise ValueError(f"direction must be AtoB or BtoA, not {direction!r}")
         if load_size:
-            images = [torch.cat([resize_square(half, load_size) for half in _halves(image)], dim=-1) for image in images]
+            images = [torch.cat([resize_square(half, load_size) for half in ab_halves(image)], dim=-1) for image in images]
         self.images, self.crop, self.seed, self.direction = images, crop, seed, direction
 
     def __len__(self) -> int:
@@ -126,17 +151,12 @@ class AlignedPairs(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         generator = sample_generator(self.seed, index)
         image = self.images[int(torch.randint(len(self.images), (1,), generator=generator))]
-        both = torch.cat(_halves(image), dim=0)  # crop A and B together
+        both = torch.cat(ab_halves(image), dim=0)  # crop A and B together
         both = random_crop(both, self.crop, generator)
         if int(torch.randint(2, (1,), generator=generator)):
             both = both.flip(-1)
         a, b = both.chunk(2, dim=0)
         return (a, b) if self.direction == "AtoB" else (b, a)
-
-
-def _halves(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    half = image.shape[-1] // 2
-    return image[..., :half], image[..., half : 2 * half]
 
 
 class UnalignedPairs(Dataset):

@@ -1,5 +1,10 @@
 """The one training loop every task uses.
 
+The loop only: the caller hands it the task (:mod:`restore.training`), and the run
+folder, the training data, validation, sample grids, RNG state and the exported weights
+each have their own module (``run_folder``, ``training_data``, ``validation``,
+``samples``, ``rng``, ``exports``).
+
 A run folder holds everything about a run::
 
     RUN_DIR/config.toml        the fully resolved config (reproduces the run)
@@ -16,66 +21,36 @@ Resuming loads ``last.pt`` and continues the exact sample sequence (see
 from __future__ import annotations
 
 import copy
-import dataclasses
 import functools
-import itertools
-import json
 import math
-import random
 import sys
 import warnings
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
 
 from restore.engine import distributed
 from restore.engine.checkpoint import load_training_state, save_training_state
-from restore.engine.config import ConfigError, OptimConfig, TrainConfig, from_dict, to_toml
-from restore.engine.data import (
-    IMAGE_SUFFIXES,
-    AlignedPairs,
-    DegradedPairs,
-    StepSampler,
-    UnalignedPairs,
-    list_images,
-    pad_to,
-    sample_generator,
-)
+from restore.engine.config import OptimConfig, to_toml
 from restore.engine.device import autocast, resolve_device
-from restore.io.atomic import atomic_write, remove_stale_temps
-from restore.io.image import ImageReadError
-from restore.io.medical import MedicalReadError
+from restore.engine.exports import export_generators
 from restore.engine.objectives import Objective, PairedObjective, UnpairedObjective, Updater
-from restore.metrics import psnr, ssim
-from restore.metrics.quality import SSIM_WINDOW
-from restore.nets import network_spec, parse_network_spec
-from restore.weights import WeightsError, load_weights, save_weights
-from restore.zoo.finetune import community_training
-from restore.zoo.network import ARCH as COMMUNITY
-from restore.tasks import get_task
-
-VALIDATION_SEED = 20_240_601  # fixed so validation pairs never change between runs
-
-
-# Validations in a row whose PSNR agrees to within STALL_TOLERANCE_DB: the output has stopped
-# changing. Training noise moves validation PSNR by far more than this between evaluations.
-STALL_VALIDATIONS = 3
-STALL_TOLERANCE_DB = 1e-4
-
-
-# what a run writes into its folder (see the module docstring), as globs under it
-RUN_OUTPUTS = (
-    "config.toml", "last.pt", "metrics.jsonl", "best*.safetensors", "last*.safetensors",
-    "samples/step_*.png", "tensorboard/events.out.tfevents.*",
+from restore.engine.rng import capture_rng_state, restore_rng_state, seed_everything
+from restore.engine.run_folder import RunFolder, discard_past_checkpoint
+from restore.engine.samples import paired_rows, save_grid, translation_rows, translation_samples
+from restore.engine.training_data import TrainingFiles, TrainingTask, training_loader
+from restore.engine.validation import (
+    STALL_VALIDATIONS,
+    record_validation,
+    stalled_psnr,
+    validation_pairs,
+    validation_scores,
 )
-
-
-class RunExists(ValueError):
-    """The run folder holds an earlier run, and neither resuming nor replacing it was asked."""
+from restore.io.atomic import atomic_write
+from restore.weights import WeightsError, load_weights
+from restore.zoo.network import ARCH as COMMUNITY
 
 
 class TrainingDiverged(RuntimeError):
@@ -129,63 +104,22 @@ class EMA:
             shadow_buffer.copy_(buffer)
 
 
-def resolve_config(task_name: str, config_file: str | None, overrides: dict[str, Any]) -> TrainConfig:
-    """defaults < task defaults < config file < CLI overrides.
-
-    The task's defaults are built from the options and data layout the file and flags
-    give it, because they can depend on them: super-resolution's ``scale`` sets the
-    generator's ``upscale``; style transfer is pix2pix on aligned data, CycleGAN on unaligned."""
-    from restore.engine.config import load_toml, merge_into
-
-    file_settings = load_toml(config_file) if config_file else {}
-    try:  # every key and type checked first: the task's defaults below read some of them
-        merge_into(TrainConfig(task=task_name), file_settings)
-    except ConfigError as error:
-        raise ConfigError(f"{config_file}: {error}") from None
-    if file_settings.get("task", task_name) != task_name:
-        raise ValueError(f"{config_file} is a recipe for {file_settings['task']!r}, not {task_name!r}")
-    options = {**file_settings.get("task_options", {}), **overrides.get("task_options", {})}
-    layout = overrides.get("data", {}).get("layout") or file_settings.get("data", {}).get("layout") or "clean"
-    config = merge_into(TrainConfig(task=task_name), get_task(task_name, options).default_config_for(layout))
-    config = merge_into(config, file_settings)
-    config = merge_into(config, overrides)
-    community = community_training(config.init_weights, task_name) if config.init_weights else None
-    if community is not None:  # train the checkpoint's own architecture, at its scale
-        config = dataclasses.replace(config, generator=community["generator"],
-                                     task_options={**config.task_options, **community["task_options"]})
-    return config
-
-
 class Trainer:
-    """Trains any task from a :class:`TrainConfig` into ``run_dir``."""
+    """Trains any task into a run folder (see :func:`restore.engine.run_folder.open_run`)."""
 
-    def __init__(
-        self, config: TrainConfig, run_dir: str | Path, resume: bool = False, progress: bool = True,
-        overwrite: bool = False,
-    ) -> None:
-        """``overwrite``: start afresh in a folder that holds an earlier run, deleting that
-        run's outputs first (without it, or ``resume``, such a folder is refused: a new run
-        would replace its best weights and mix its metrics)."""
-        self.run_dir = Path(run_dir)
-        if resume and overwrite:
-            raise ValueError("resume continues the run in the folder, overwrite replaces it: choose one")
-        self.replaced = [] if resume else previous_run_files(self.run_dir)
-        if self.replaced and not overwrite:
-            shown = ", ".join(path.relative_to(self.run_dir).as_posix() for path in self.replaced[:3])
-            raise RunExists(
-                f"{self.run_dir} already holds a training run ({shown}...): continue it with --resume, "
-                f"train into a fresh --out folder, or replace it with --overwrite"
-            )
+    def __init__(self, run: RunFolder, task: TrainingTask, progress: bool = True) -> None:
+        """``task``: the run's task, which the caller resolves from ``run.config`` (see
+        :func:`restore.training.build_trainer`)."""
+        self.run_dir = run.path
+        self.replaced = run.replaced
         self.dist = distributed.setup()
-        self.resume = resume
-        if resume:
-            config = self._config_for_resume(config)
-        self.config = config
-        self.task = get_task(config.task, config.task_options)
+        self.resume = run.resume
+        self.config = config = run.config
+        self.task = task
         upscale = config.generator.get("upscale", 1)
-        if config.data.layout == "clean" and upscale != self.task.scale:
+        if config.data.layout == "clean" and upscale != task.scale:
             raise ValueError(
-                f"task {config.task!r} makes x{self.task.scale} pairs but generator.upscale is {upscale}: "
+                f"task {config.task!r} makes x{task.scale} pairs but generator.upscale is {upscale}: "
                 "set task_options.scale and generator.upscale to the same value"
             )
         self.device = resolve_device(config.device) if not self.dist.enabled else self.dist.device(config.device)
@@ -195,7 +129,7 @@ class Trainer:
         seed_everything(config.seed)
         self.objective = self._build_objective()
         # a resumed run has its own weights in last.pt; a community architecture was built with them
-        if config.init_weights and not resume and config.generator.get("arch") != COMMUNITY:
+        if config.init_weights and not run.resume and config.generator.get("arch") != COMMUNITY:
             self._load_init_weights(config.init_weights)
         self.updater = Updater(self.device, config.precision, config.optim.grad_clip)
         self.emas = {
@@ -204,25 +138,14 @@ class Trainer:
             if config.optim.ema_decay > 0
         }
         self.best_score = -math.inf
-        self.skipped: set[Path] = set()  # training files that could not be read
+        self.files = TrainingFiles(config, task, warn=self.dist.is_main)
         self._writer = None
-        if resume:
+        if run.resume:
             self._load_state(load_training_state(self.run_dir / "last.pt"))
-        self.resumed_step = self.step if resume else None  # what was logged after it is discarded
+        self.resumed_step = self.step if run.resume else None  # what was logged after it is discarded
         self.objective.wrapped = self.dist.wrap(self.objective.networks, self.device)
 
     # -- setup ---------------------------------------------------------------------------
-
-    def _config_for_resume(self, config: TrainConfig) -> TrainConfig:
-        """Resume with the run's own config; only the step count may be extended."""
-        from restore.engine.config import load_toml
-
-        saved_path = self.run_dir / "config.toml"
-        if not (self.run_dir / "last.pt").is_file() or not saved_path.is_file():
-            raise FileNotFoundError(f"{self.run_dir}: nothing to resume (no last.pt/config.toml)")
-        saved = from_dict(load_toml(saved_path))
-        saved.steps = max(saved.steps, config.steps)
-        return saved
 
     def _load_init_weights(self, path: str) -> None:
         """Start every generator from ``path``: all of it (shapes must match the run's
@@ -259,77 +182,10 @@ class Trainer:
                 network.to(memory_format=torch.channels_last)
         return objective
 
-    def _load_images(self, folders: list[str], held_out: bool = False) -> list[torch.Tensor]:
-        paths = self._image_paths(folders, held_out)
-        images = [image for path in paths for image in self._read_training_file(path)]
-        if not images:
-            raise ValueError(f"none of the {len(paths)} {'validation' if held_out else 'training'} files "
-                             f"in {', '.join(folders)} could be read (see the warnings above)")
-        return images
-
-    def _read_training_file(self, path: Path) -> list[torch.Tensor]:
-        """The images one training file holds; a file that cannot be read (corrupt,
-        truncated, not an image) is skipped with a warning naming it, as one bad photo
-        among thousands should not stop a run (the batch commands skip it the same way)."""
-        try:
-            return self.task.training_images(path, self.config.generator.get("in_channels", 3))
-        except (ImageReadError, MedicalReadError, OSError) as error:
-            if self.dist.is_main and path not in self.skipped:
-                self.skipped.add(path)
-                reason = str(error) if str(path) in str(error) else f"{path}: {error}"
-                print(f"warning: skipped a training file that cannot be read: {reason}", file=sys.stderr)
-            return []
-
-    def _image_paths(self, folders: list[str], held_out: bool = False) -> list[Path]:
-        """Training images, or with ``held_out`` the validation images; ``val_holdout``
-        moves the last N training images (in path order) from the first list to the second."""
-        data = self.config.data
-        if held_out and data.val:
-            return list_images(data.val, self.task.training_suffixes or IMAGE_SUFFIXES)
-        suffixes = self.task.training_suffixes or IMAGE_SUFFIXES
-        paths = [path for folder in folders for path in list_images(folder, suffixes)]
-        holdout = 0 if data.val else data.val_holdout
-        if holdout >= len(paths):
-            raise ValueError(f"val_holdout={holdout} leaves no training images out of {len(paths)}")
-        return paths[len(paths) - holdout :] if held_out else paths[: len(paths) - holdout]
-
-    def _dataset(self):
-        data = self.config.data
-        if not data.train:
-            raise ValueError("no training data: give --data DIR or data.train in the config")
-        if data.layout == "clean":
-            return DegradedPairs(self._load_images(data.train), self.task, self.config.task_options, data.crop, self.config.seed)
-        if data.layout == "aligned":
-            return AlignedPairs(self._load_images(data.train), data.crop, self.config.seed, data.direction, data.load_size)
-        if data.layout == "unaligned":
-            roots = [Path(folder) for folder in data.train]
-            domain_a = self._load_images([str(root / "trainA") for root in roots])
-            domain_b = self._load_images([str(root / "trainB") for root in roots])
-            if data.direction == "BtoA":
-                domain_a, domain_b = domain_b, domain_a
-            return UnalignedPairs(domain_a, domain_b, data.crop, self.config.seed, data.load_size)
-        raise ValueError(f"unknown data layout {data.layout!r}: clean, aligned or unaligned")
-
-    def _loader(self) -> DataLoader:
-        data = self.config.data
-        sampler = StepSampler(data.batch_size, self.step, self.dist.rank, self.dist.world_size)
-        return DataLoader(
-            self._dataset(),
-            batch_size=data.batch_size,
-            sampler=sampler,
-            # Its own generator: starting an iterator draws a worker seed from the one it
-            # has, which from the global RNG would shift the dropout and image-pool draws
-            # of a resumed run. Samples never use that seed (see restore.engine.data).
-            generator=torch.Generator().manual_seed(self.config.seed),
-            num_workers=data.workers,
-            persistent_workers=data.workers > 0,
-            prefetch_factor=4 if data.workers > 0 else None,
-        )
-
     # -- state ---------------------------------------------------------------------------
 
     def _state(self) -> dict[str, Any]:
-        state: dict[str, Any] = {
+        return {
             "step": self.step,
             "best_score": self.best_score,
             "networks": {name: net.state_dict() for name, net in self.objective.networks.items()},
@@ -337,15 +193,8 @@ class Trainer:
             "ema": {name: ema.shadow.state_dict() for name, ema in self.emas.items()},
             "scaler": self.updater.scaler.state_dict(),
             "objective": self.objective.extra_state(),
-            "rng": {
-                "torch": torch.get_rng_state(),
-                "numpy": torch.from_numpy(np.frombuffer(json.dumps(_numpy_state()).encode(), dtype=np.uint8).copy()),
-                "python": torch.from_numpy(np.frombuffer(json.dumps(random.getstate()).encode(), dtype=np.uint8).copy()),
-            },
+            "rng": capture_rng_state(),
         }
-        if torch.cuda.is_available():
-            state["rng"]["cuda"] = torch.cuda.get_rng_state_all()
-        return state
 
     def _load_state(self, state: dict[str, Any]) -> None:
         self.step = int(state["step"])
@@ -358,62 +207,43 @@ class Trainer:
             ema.shadow.load_state_dict(state["ema"][name])
         self.updater.scaler.load_state_dict(state["scaler"])
         self.objective.load_extra_state(state["objective"])
-        rng = state["rng"]
-        torch.set_rng_state(rng["torch"])
-        _set_numpy_state(json.loads(bytes(rng["numpy"].tolist()).decode()))
-        random.setstate(_tuples(json.loads(bytes(rng["python"].tolist()).decode())))
-        if "cuda" in rng and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(rng["cuda"])
+        restore_rng_state(state["rng"])
 
     def inference_network(self, name: str = "G") -> nn.Module:
         """The EMA generator when there is one, else the raw one."""
         return self.emas[name].shadow if name in self.emas else self.objective.networks[name]
 
-    def _direction_of(self, generator: str) -> str:
-        """What ``generator`` translates: G and CycleGAN's G_A go the run's direction,
-        G_B (which maps the B side back) the other way."""
-        direction = self.config.data.direction
-        if generator == "G_B":
-            return {"AtoB": "BtoA", "BtoA": "AtoB"}[direction]
-        return direction
-
-    def _network_spec(self) -> dict[str, Any]:
-        """The generator's spec as saved with its weights: every field, no init."""
-        if self.config.generator.get("arch") == COMMUNITY:
-            return self.config.generator  # recognised from the checkpoint, already complete
-        return network_spec(parse_network_spec(self.config.generator))
+    @torch.no_grad()
+    def generate(self, names: Sequence[str], batch: torch.Tensor) -> list[torch.Tensor]:
+        """``batch`` through the inference generators ``names`` in turn (CycleGAN's there and
+        back), in eval mode and autocast: each output as float, on the device. The trained
+        generators are back in training mode after."""
+        networks = [self.inference_network(name).eval() for name in names]
+        outputs = []
+        with self.amp():
+            batch = self._to_device(batch)
+            for network in networks:
+                batch = network(batch).float()
+                outputs.append(batch)
+        for name in names:
+            if self.inference_network(name) is self.objective.networks[name]:
+                self.objective.networks[name].train()
+        return outputs
 
     def _save(self, best: bool) -> None:
         if not self.dist.is_main:
             return
         save_training_state(self.run_dir / "last.pt", self._state())
-        for name in self.objective.generator_names:
-            suffix = "" if name == "G" else f"_{name[2:]}"
-            metadata = {
-                "task": self.config.task,
-                "network": self._network_spec(),
-                "task_options": self.config.task_options,
-                "step": self.step,
-                "direction": self._direction_of(name),
-            }
-            weights = self.inference_network(name).state_dict()
-            save_weights(self.run_dir / f"last{suffix}.safetensors", weights, metadata)
-            if best:
-                save_weights(self.run_dir / f"best{suffix}.safetensors", weights, metadata)
+        generators = {name: self.inference_network(name) for name in self.objective.generator_names}
+        export_generators(self.run_dir, self.config, self.step, generators, best)
 
     # -- loop ----------------------------------------------------------------------------
 
     def fit(self) -> dict[str, float]:
         """Train to ``config.steps``; returns the last validation metrics (may be empty)."""
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        if self.dist.is_main:
-            if self.resume:
-                self._discard_past_checkpoint()
-            for path in self.replaced:
-                path.unlink(missing_ok=True)
-            atomic_write(self.run_dir / "config.toml", lambda temp: temp.write_text(to_toml(self.config)))
+        self._start()
         config = self.config
-        batches = iter(self._loader())
+        batches = iter(training_loader(self.files, self.step, self.dist.rank, self.dist.world_size))
         validation = self._validation_pairs()
         translations = self._translation_samples()
         metrics: dict[str, float] = {}
@@ -442,9 +272,9 @@ class Trainer:
                 best = score > self.best_score
                 self.best_score = max(self.best_score, score)
             if self._due(config.log.sample_every) and validation:
-                self._write_samples(validation)
+                save_grid(self.run_dir, self.step, paired_rows(validation, self.generate))
             if self._due(config.log.sample_every) and translations:
-                self._write_translation_samples(translations)
+                save_grid(self.run_dir, self.step, translation_rows(translations, self.generate))
             if self._due(config.log.checkpoint_every) or best or self.step == config.steps:
                 self._save(best or (not validation and self.step == config.steps))
         if bar is not None:
@@ -452,17 +282,16 @@ class Trainer:
         self.dist.barrier()
         return metrics
 
-    def _discard_past_checkpoint(self) -> None:
-        """A killed run may have got further than its last checkpoint: remove the temp files
-        of the writes it was killed in, and the validation lines of the steps that now run
-        again, so that metrics.jsonl keeps one line per step (TensorBoard events are
-        dropped the same way, by the writer's ``purge_step``)."""
-        remove_stale_temps([self.run_dir, self.run_dir / "samples"])
-        log = self.run_dir / "metrics.jsonl"
-        if log.is_file():
-            lines = log.read_text().splitlines(keepends=True)
-            kept = [line for line in lines if _logged_step(line) <= self.resumed_step]
-            atomic_write(log, lambda temp: temp.write_text("".join(kept)))
+    def _start(self) -> None:
+        """Make the run folder ready: a resumed run drops what it logged after its last
+        checkpoint, a replaced run's outputs go, and the resolved config is written."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if self.dist.is_main:
+            if self.resume:
+                discard_past_checkpoint(self.run_dir, self.resumed_step)
+            for path in self.replaced:
+                path.unlink(missing_ok=True)
+            atomic_write(self.run_dir / "config.toml", lambda temp: temp.write_text(to_toml(self.config)))
 
     def _due(self, every: int) -> bool:
         return every > 0 and (self.step % every == 0 or self.step == self.config.steps)
@@ -501,169 +330,36 @@ class Trainer:
             self._writer = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=purge_step)
         return self._writer
 
-    # -- validation ----------------------------------------------------------------------
+    # -- validation and samples ----------------------------------------------------------
+
+    def _size_multiple(self, generator: str) -> int:
+        """What sizes ``generator`` accepts (pix2pix_unet: 2 ** num_downs)."""
+        return int(getattr(self.objective.networks[generator], "size_multiple", 1))
 
     def _validation_pairs(self) -> list[tuple[torch.Tensor, ...]]:
-        """Fixed (input, target) pairs from the held-out folder; the same in every run."""
+        """Fixed (input, target) pairs from the held-out images (rank 0 validates)."""
         data = self.config.data
         if not (data.val or data.val_holdout) or data.layout == "unaligned" or not self.dist.is_main:
             return []
-        # each architecture says what sizes it accepts (pix2pix_unet: 2 ** num_downs)
-        multiple = int(getattr(self.objective.networks["G"], "size_multiple", 1))
-        images = self._load_images(data.train, held_out=True)
-        pairs = []
-        for index, image in enumerate(images[: data.val_images]):
-            if data.layout == "aligned":
-                half = image.shape[-1] // 2
-                a, b = image[..., :half], image[..., half : 2 * half]
-                pair = (a, b) if data.direction == "AtoB" else (b, a)
-                pairs.append(tuple(_crop_to(x, multiple, 256) for x in pair))
-            else:
-                clean = _crop_to(image, multiple * self.task.scale, 256 * self.task.scale)
-                pairs.append(self.task.make_pair(clean, self.config.task_options, sample_generator(VALIDATION_SEED, index)))
-        return pairs
+        images = self.files.load(data.train, held_out=True)
+        return validation_pairs(self.config, self.task, images, self._size_multiple("G"))
 
-    @torch.no_grad()
-    def _validate(self, pairs) -> dict[str, float]:
-        network = self.inference_network("G").eval()
-        scores = {"psnr": 0.0, "ssim": 0.0}
-        for source, target, *_ in pairs:  # *_: a task's loss weights
-            with self.amp():
-                output = network(self._to_device(source[None])).float().clamp(0, 1).cpu()
-            scores["psnr"] += psnr(output, target[None]) / len(pairs)
-            scores["ssim"] += ssim(output, target[None]) / len(pairs)
-        if network is self.objective.networks["G"]:
-            network.train()
-        if self.writer is not None:
-            for name, value in scores.items():
-                self.writer.add_scalar(f"val/{name}", value, self.step)
-        with open(self.run_dir / "metrics.jsonl", "a") as log:
-            log.write(json.dumps({"step": self.step, **scores}) + "\n")
-        self._warn_if_stalled()
-        return scores
+    def _translation_samples(self) -> list[tuple[torch.Tensor, str]]:
+        """An unpaired run's sample images, with the generator to apply (rank 0 writes them)."""
+        if self.config.data.layout != "unaligned" or not self.dist.is_main:
+            return []
+        return translation_samples(self.files, self._size_multiple("G_A"))
 
-    def _warn_if_stalled(self) -> None:
-        """:class:`TrainingStalled` when the last ``STALL_VALIDATIONS`` validation PSNRs in
-        metrics.jsonl (so a resumed run counts the ones before it) agree to within
-        ``STALL_TOLERANCE_DB``. A warning, not an error: the run may be one the user wants
-        to finish anyway."""
-        lines = (self.run_dir / "metrics.jsonl").read_text().splitlines()
-        recent = [json.loads(line)["psnr"] for line in lines[-STALL_VALIDATIONS:]]
-        if len(recent) == STALL_VALIDATIONS and max(recent) - min(recent) <= STALL_TOLERANCE_DB:
+    def _validate(self, pairs: list[tuple[torch.Tensor, ...]]) -> dict[str, float]:
+        scores = validation_scores(pairs, self.generate)
+        record_validation(self.run_dir, self.step, scores, self.writer)
+        stalled = stalled_psnr(self.run_dir)
+        if stalled is not None:  # a warning, not an error: the user may want to finish the run anyway
             warnings.warn(
-                f"step {self.step}: validation PSNR has been {recent[-1]:.4f} dB for {STALL_VALIDATIONS} "
+                f"step {self.step}: validation PSNR has been {stalled:.4f} dB for {STALL_VALIDATIONS} "
                 f"evaluations: the generator's output has stopped changing (a dead layer, or a learning "
                 f"rate of ~0). Check the samples in {self.run_dir / 'samples'} before training on.",
                 TrainingStalled,
                 stacklevel=2,
             )
-
-    @torch.no_grad()
-    def _write_samples(self, pairs) -> None:
-        network = self.inference_network("G").eval()
-        rows = []
-        for source, target, *_ in pairs[:4]:  # *_: a task's loss weights
-            with self.amp():
-                output = network(self._to_device(source[None])).float().clamp(0, 1).cpu()[0]
-            shown_input = source[: target.shape[0]]
-            if shown_input.shape[-1] != target.shape[-1]:
-                shown_input = torch.nn.functional.interpolate(shown_input[None], size=target.shape[-2:], mode="nearest")[0]
-            rows += [shown_input.clamp(0, 1), output, target]
-        if network is self.objective.networks["G"]:
-            network.train()
-        self._save_grid(rows)
-
-    def _translation_samples(self) -> list[tuple[torch.Tensor, str]]:
-        """Unpaired runs have no targets to validate against; their sample grids show the
-        first two images of each domain (after ``direction``) with the generator to apply."""
-        data = self.config.data
-        if data.layout != "unaligned" or not self.dist.is_main:
-            return []
-        multiple = int(getattr(self.objective.networks["G_A"], "size_multiple", 1))
-        suffixes = self.task.training_suffixes or IMAGE_SUFFIXES
-        folders = ("trainA", "trainB") if data.direction == "AtoB" else ("trainB", "trainA")
-        samples = []
-        for generator, folder in zip(("G_A", "G_B"), folders):
-            paths = [path for root in data.train for path in list_images(Path(root) / folder, suffixes)]
-            firsts = (image for path in paths for image in self._read_training_file(path)[:1])
-            images = list(itertools.islice(firsts, 2))
-            samples += [(_crop_to(image, multiple, 256), generator) for image in images]
-        return samples
-
-    @torch.no_grad()
-    def _write_translation_samples(self, samples: list[tuple[torch.Tensor, str]]) -> None:
-        """Rows of real | translated | translated back (CycleGAN's real, fake, rec)."""
-        rows = []
-        for image, name in samples:
-            forward = self.inference_network(name).eval()
-            backward = self.inference_network("G_B" if name == "G_A" else "G_A").eval()
-            with self.amp():
-                translated = forward(self._to_device(image[None])).float()
-                restored = backward(translated).float()
-            rows += [image.clamp(0, 1), translated.clamp(0, 1).cpu()[0], restored.clamp(0, 1).cpu()[0]]
-        for name in ("G_A", "G_B"):
-            if self.inference_network(name) is self.objective.networks[name]:
-                self.objective.networks[name].train()
-        self._save_grid(rows)
-
-    def _save_grid(self, rows: list[torch.Tensor]) -> None:
-        """``samples/step_N.png``: the images three to a row. Held-out images differ in size
-        (validation crops them only down to a limit): they are padded to the largest, as
-        the grid needs equal tiles."""
-        from torchvision.utils import save_image
-
-        height, width = max(row.shape[-2] for row in rows), max(row.shape[-1] for row in rows)
-        rows = [torch.nn.functional.pad(row, (0, width - row.shape[-1], 0, height - row.shape[-2])) for row in rows]
-        path = self.run_dir / "samples" / f"step_{self.step:07d}.png"
-        atomic_write(path, lambda temp: save_image(rows, temp, nrow=3, format="png"))
-
-
-def previous_run_files(run_dir: Path) -> list[Path]:
-    """The outputs of an earlier run in ``run_dir`` (only files the trainer names itself)."""
-    if not run_dir.is_dir():
-        return []
-    return sorted({path for pattern in RUN_OUTPUTS for path in run_dir.glob(pattern) if path.is_file()})
-
-
-def _logged_step(line: str) -> float:
-    """The step of one metrics.jsonl line; infinite for a line a kill cut short."""
-    try:
-        return json.loads(line)["step"] if line.endswith("\n") else math.inf
-    except (ValueError, KeyError, TypeError):
-        return math.inf
-
-
-def _crop_to(image: torch.Tensor, multiple: int, limit: int) -> torch.Tensor:
-    """Centre crop to at most ``limit`` pixels a side and a multiple of ``multiple``. An
-    image too small for that, or for SSIM's window, is padded first (as training crops are)."""
-    smallest = -(-SSIM_WINDOW // multiple) * multiple
-    image = pad_to(image, smallest, smallest)
-    height = min(image.shape[-2], limit) // multiple * multiple
-    width = min(image.shape[-1], limit) // multiple * multiple
-    top, left = (image.shape[-2] - height) // 2, (image.shape[-1] - width) // 2
-    return image[..., top : top + height, left : left + width]
-
-
-def seed_everything(seed: int) -> None:
-    """Seed torch and the global numpy and Python RNGs. restore itself draws only from
-    torch (samples have their own generators), but last.pt saves all three and a resumed
-    run restores them: left unseeded, a fresh process starts numpy and Python from OS
-    entropy, and a run resumed in another process could never match an uninterrupted one."""
-    torch.manual_seed(seed)
-    np.random.seed(seed % 2**32)
-    random.seed(seed)
-
-
-def _numpy_state() -> list:
-    name, keys, position, has_gauss, cached = np.random.get_state()
-    return [name, keys.tolist(), position, has_gauss, cached]
-
-
-def _set_numpy_state(state: list) -> None:
-    name, keys, position, has_gauss, cached = state
-    np.random.set_state((name, np.array(keys, dtype=np.uint32), position, has_gauss, cached))
-
-
-def _tuples(value):
-    """JSON turns Python's RNG state tuples into lists; turn them back."""
-    return tuple(_tuples(item) for item in value) if isinstance(value, list) else value
+        return scores

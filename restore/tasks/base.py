@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from restore.engine.data import load_image_tensor
 from restore.engine.tiling import TileReader
 from restore.io.image import Image
 from restore.schema import options_of
@@ -101,8 +102,6 @@ class Task(ABC):
         """The ``(C, H, W)`` [0, 1] images one training file holds, which crops are taken
         from. By default the file is one image with ``channels`` channels; a task that
         trains on volumes returns their slices (see ``restore/tasks/medical.py``)."""
-        from restore.engine.data import load_image_tensor  # the engine imports the tasks
-
         return [load_image_tensor(path, channels)]
 
     def default_weights(self, channels: int) -> list[str]:

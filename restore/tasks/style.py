@@ -211,15 +211,14 @@ def split_aligned(source: str | Path, destination: str | Path, *, unpaired: bool
     With ``unpaired`` the A halves of even-numbered files and the B halves of odd-numbered
     ones are kept, so no image in A has its partner in B: a fair unpaired setting. Returns
     the number of images written to each folder."""
-    from restore.engine.data import list_images
+    from restore.engine.data import ab_halves, list_images
     from restore.io.image import Image, read_image, write_image
 
     destination = Path(destination)
     counts = [0, 0]
     for index, path in enumerate(list_images(source)):
-        pixels = read_image(path).pixels
-        half = pixels.shape[1] // 2
-        for side, (folder, part) in enumerate((("trainA", pixels[:, :half]), ("trainB", pixels[:, half : 2 * half]))):
+        halves = ab_halves(read_image(path).pixels, width_axis=1)
+        for side, (folder, part) in enumerate(zip(("trainA", "trainB"), halves)):
             if unpaired and index % 2 != side:
                 continue
             write_image(destination / folder / f"{path.stem}.png", Image(part.copy()))
