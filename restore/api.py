@@ -15,7 +15,7 @@ from restore.engine.batch import BatchReport, BatchSettings, Recorded, run_batch
 from restore.engine.progress import Progress
 from restore.io.image import Image, resize_alpha
 from restore.model import Restorer, RestorerSettings, recorded_settings
-from restore.schema import split_options
+from restore.schema import option_defaults, split_options
 from restore.tasks import get_task, task_class
 from restore.tasks.base import TaskOptions
 from restore.weights import WeightsError, fingerprint, load_manifest
@@ -127,7 +127,8 @@ class TaskProcessor:
         weights = {name: digest for each in names for name, digest in fingerprint(each).items()}
         options = {name: _recorded_value(self._option(name)) for name in self._recorded_names}
         record = recorded_settings(self.restorer_settings, model=self._models.get(self.weights or ""))
-        return Recorded({"task": self.task.name, "weights": weights, **record.outputs, **options}, record.execution)
+        return Recorded({"task": self.task.name, "weights": weights, **record.outputs, **options}, record.execution,
+                        defaults=option_defaults(type(self.options)))
 
     def _option(self, name: str) -> Any:
         """The task's or this processor's option ``name``."""

@@ -26,6 +26,12 @@ def option_names(owner: type) -> tuple[str, ...]:
     return tuple(field.name for field in dataclasses.fields(owner) if field.init)
 
 
+def option_defaults(owner: type) -> dict[str, Any]:
+    """``{name: default}`` of the keyword options of dataclass ``owner`` that have a plain default."""
+    return {field.name: field.default for field in dataclasses.fields(owner)
+            if field.init and field.default is not dataclasses.MISSING}
+
+
 def check_option_names(given: Iterable[str], known: Iterable[str], where: str) -> None:
     """Raise TypeError naming the first of ``given`` that is not one of ``known``, with the
     closest known name when one is close (a typo) or else every known name."""

@@ -964,7 +964,8 @@ def test_report_records_the_resolved_settings(tmp_path: Path) -> None:
     weights = tmp_path / "tiny.safetensors"
     assert report["settings"] == {
         "task": "denoise", "weights": {str(weights.resolve()): hashlib.sha256(weights.read_bytes()).hexdigest()},
-        "precision": "fp32", "ensemble": False, "sigma": 15.0, "suffix": "_clean", "ext": "jpg", "jpeg_quality": 90,
+        "precision": "fp32", "ensemble": False, "sigma": 15.0, "strength": 1.0, "suffix": "_clean", "ext": "jpg",
+        "jpeg_quality": 90,
     }
     execution = report["execution"]
     assert execution["device"] != "auto" and isinstance(execution["batch_size"], int), execution
@@ -982,6 +983,19 @@ def test_report_records_the_resolved_settings(tmp_path: Path) -> None:
     (item,) = report["files"]
     assert item["info"]["weights"] == "denoise-color" and item["info"]["precision"] in ("fp32", "bf16"), item
 
+
+
+def test_an_option_added_since_an_older_report_counts_as_its_default(tmp_path: Path) -> None:
+    write_photos(tmp_path / "in", count=2, size=16)
+    out = tmp_path / "out"
+    assert denoise_cli(tmp_path, "--in", str(tmp_path / "in"), "--out", str(out), "--sigma", "15").exit_code == 0
+    report = json.loads((out / "report.json").read_text())
+    del report["settings"]["strength"]  # as a restore without --strength wrote it
+    (out / "report.json").write_text(json.dumps(report))
+    again = denoise_cli(tmp_path, "--in", str(tmp_path / "in"), "--out", str(out), "--sigma", "15")
+    assert again.exit_code == 0 and "0 done, 2 skipped" in again.output, again.output
+    changed = denoise_cli(tmp_path, "--in", str(tmp_path / "in"), "--out", str(out), "--sigma", "15", "--strength", "0.5")
+    assert changed.exit_code == 2 and "strength: 1.0 -> 0.5" in changed.output, changed.output
 
 def output_bytes(folder: Path) -> dict[str, bytes]:
     return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*.png"))}

@@ -68,10 +68,13 @@ class Recorded:
     ``outputs``: the resolved settings that decide what the outputs are (task, weights and
     their sha256, precision, task options): a rerun into the same --out compares them.
     ``execution``: how they were computed (device, tiles, threads), which changes outputs
-    by rounding at most: recorded, not compared."""
+    by rounding at most: recorded, not compared. ``defaults``: the value of each output
+    setting that a report written before the setting existed was made with (a task
+    option's default), so adding an option does not stop reruns into older outputs."""
 
     outputs: dict[str, Any] = field(default_factory=dict)
     execution: dict[str, Any] = field(default_factory=dict)
+    defaults: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -330,7 +333,7 @@ def run_batch(
     )
     try:
         ledger = previous_outputs(read_report(destination / REPORT_NAME), report.settings, settings.overwrite,
-                                  destination, display_path(destination))
+                                  destination, display_path(destination), as_json(recorded.defaults))
     except RerunError as error:
         raise BatchUsageError(str(error)) from error
     if ledger.warning:

@@ -52,10 +52,12 @@ class Ledger:
 
 
 def previous_outputs(
-    report: dict[str, Any] | None, settings: dict[str, Any], overwrite: bool, out: Path, shown: str
+    report: dict[str, Any] | None, settings: dict[str, Any], overwrite: bool, out: Path, shown: str,
+    defaults: dict[str, Any] | None = None,
 ) -> Ledger:
     """The ledger a run with ``settings`` starts from, given the ``report`` of the previous run
-    into ``out`` (None: there is none; ``shown``: ``out`` in messages).
+    into ``out`` (None: there is none; ``shown``: ``out`` in messages). A setting that report
+    does not record was ``defaults[name]`` when it was made, where given.
 
     Raises :class:`RerunError` when that run's outputs were made with other settings and
     ``overwrite`` is not set: skipping them would report them as this run's. A run that left
@@ -69,7 +71,7 @@ def previous_outputs(
             f"already there are kept (skipped) whatever settings made them; use --overwrite to redo them"))
     made_from = report.get("made_from")
     made_from = made_from if isinstance(made_from, dict) else {}
-    changed = differences(old, settings)
+    changed = differences(old, settings, defaults or {})
     if not changed:
         return Ledger({str(k): str(v) for k, v in made_from.items()}, known=True)
     if not overwrite and any((out / str(name)).exists() for name in made_from):
@@ -80,9 +82,11 @@ def previous_outputs(
     return Ledger({}, known=True)  # all made with the old settings: none is this run's
 
 
-def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """``name: old -> new`` for each setting that differs (one missing on a side included)."""
+def differences(old: dict[str, Any], new: dict[str, Any], defaults: dict[str, Any]) -> list[str]:
+    """``name: old -> new`` for each setting that differs (one missing on a side included; one
+    missing on the old side is its entry in ``defaults``, where it has one)."""
     missing = "(not recorded)"
+    old = {**{name: value for name, value in defaults.items() if name in new}, **old}
     return [
         f"{name}: {_shown(old.get(name, missing))} -> {_shown(new.get(name, missing))}"
         for name in sorted(old.keys() | new.keys())
