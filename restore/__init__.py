@@ -12,8 +12,9 @@ instant and does not load torch until a model is used::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from restore._lazy import lazy_exports
 from restore._version import __version__
 
 if TYPE_CHECKING:
@@ -47,9 +48,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'restore' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _LAZY)

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from restore.cli.options import check_tiling, finish, inference_options
+from restore.cli.options import check_tiling, finish, inference_options, strength_option, with_options
 from restore.io.limits import MAX_VOXELS
 
 
@@ -44,10 +44,7 @@ def scan_options(function: Callable) -> Callable:
                      help="Scans whose header declares more voxels are refused before decoding."),
         click.option("--quiet", is_flag=True, help="No progress bars (inputs done; tiles or slices of the one in work)."),
     ]
-    function = inference_options(function)
-    for option in reversed(options):
-        function = option(function)
-    return function
+    return with_options(inference_options(function), options)
 
 
 @click.group()
@@ -75,9 +72,7 @@ def _window(_ctx: click.Context, _param: click.Parameter, value: str | None) -> 
 
 @medical.command()
 @scan_options
-@click.option("--strength", type=click.FloatRange(0, 1), default=1.0, show_default=True,
-              help="How much of the denoising to keep: output = input + strength x (restored - input), in "
-                   "stored units before rounding and clipping. Lower keeps more of the original texture.")
+@strength_option(", in stored units before rounding and clipping. Lower keeps more of the original texture.")
 @click.option("--ct-window", default=None, callback=_window, metavar="LOW,HIGH",
               help="CT: change only voxels inside this HU range (others pass through as stored). The network "
                    "still sees the -1024..3071 HU window it was trained on. Default: that window.")

@@ -50,18 +50,28 @@ DEVICE_OPTION = click.option("--device", type=click.Choice(DEVICES), default="au
                              help="Where the network runs: auto picks CUDA, then Apple MPS, then the CPU.")
 
 
-def device_options(function: Callable) -> Callable:
-    """Device and precision of a training run."""
-    for option in reversed(
-        [
-            DEVICE_OPTION,
-            click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
-                         help="Arithmetic of the network: bf16 is ~2x faster on recent CPUs and GPUs; "
-                              "fp16 needs a GPU."),
-        ]
-    ):
+def with_options(function: Callable, options: list[Callable]) -> Callable:
+    """``function`` with the click ``options``, shown in ``--help`` in the order listed."""
+    for option in reversed(options):
         function = option(function)
     return function
+
+
+def strength_option(detail: str) -> Callable:
+    """``--strength``, the share of a denoiser's change kept; ``detail`` ends the help text."""
+    return click.option("--strength", type=click.FloatRange(0, 1), default=1.0, show_default=True,
+                        help="How much of the denoising to keep: output = input + strength x (restored - input)"
+                             + detail)
+
+
+def device_options(function: Callable) -> Callable:
+    """Device and precision of a training run."""
+    return with_options(function, [
+        DEVICE_OPTION,
+        click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
+                     help="Arithmetic of the network: bf16 is ~2x faster on recent CPUs and GPUs; "
+                          "fp16 needs a GPU."),
+    ])
 
 
 def inference_options(function: Callable) -> Callable:
@@ -93,9 +103,7 @@ def inference_options(function: Callable) -> Callable:
                           "to a minute. On a 2-core CPU it ranged from 0.57x (superres x4, bf16) to 1.18x "
                           "(denoise, bf16) the eager speed: measure yours with bench/compile_speed.py."),
     ]
-    for option in reversed(options):
-        function = option(function)
-    return function
+    return with_options(function, options)
 
 
 def task_options(function: Callable) -> Callable:
@@ -125,10 +133,7 @@ def task_options(function: Callable) -> Callable:
                      help="Inputs with more pixels are refused before decoding (decompression bombs)."),
         click.option("--quiet", is_flag=True, help="No progress bars (inputs done; tiles or slices of the one in work)."),
     ]
-    function = inference_options(function)
-    for option in reversed(options):
-        function = option(function)
-    return function
+    return with_options(inference_options(function), options)
 
 
 def check_tiling(settings: dict[str, Any]) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from restore.cli.options import auto_or_number, run_task, task_options
+from restore.cli.options import auto_or_number, run_task, strength_option, task_options
 
 
 _sigma = auto_or_number(
@@ -22,9 +22,7 @@ _sigma = auto_or_number(
               help="Noise level on the 0-255 scale (also for 16-bit images: relative to full range). "
                    "Higher removes more noise and more detail; auto estimates it per image and "
                    "records the estimate in report.json.")
-@click.option("--strength", type=click.FloatRange(0, 1), default=1.0, show_default=True,
-              help="How much of the denoising to keep: output = input + strength x (restored - input); "
-                   "lower leaves some grain and texture in.")
+@strength_option("; lower leaves some grain and texture in.")
 def denoise(**settings: Any) -> None:
     """Remove noise. Grey images use the grey model, colour images the colour model."""
     run_task("denoise", settings)

@@ -5,7 +5,9 @@ and modules that only need ``restore.io.atomic`` should not pay for them."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from restore._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from restore.io.atomic import atomic_write
@@ -35,9 +37,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'restore.io' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _LAZY)
