@@ -86,3 +86,14 @@ def test_bench_records_overall_and_per_file_means(volume: Path, tmp_path: Path, 
     assert metrics["slices"] == 2 and metrics["ours_psnr"] > 20
     assert metrics["files"]["held_out.nii.gz"]["cubic_psnr"] == pytest.approx(metrics["cubic_psnr"])
     assert "--record" in registry.load_manifest()["sr"].metrics_command
+
+
+def test_cli_method_picks_the_rows(volume: Path, tmp_path: Path) -> None:
+    weights = write_identity_weights(tmp_path / "identity.safetensors")
+    result = CliRunner().invoke(main, ["eval", "medical", "--weights", str(weights), "--data", str(volume),
+                                       "--limit", "1", "--quiet", "--method", "ours,noisy"])
+    assert result.exit_code == 0, result.output
+    assert "noisy" in result.output and "bm3d" not in result.output
+    refused = CliRunner().invoke(main, ["eval", "medical", "--weights", str(weights), "--data", str(volume),
+                                        "--method", "cubic"])
+    assert refused.exit_code == 2 and "'cubic' does not apply to rician" in refused.output

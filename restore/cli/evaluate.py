@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from restore.cli.evaluate_style import evaluate_style
-from restore.evaluate.methods import MODEL_METHODS, PROTOCOLS, parse_methods
+from restore.evaluate.methods import MODEL_METHODS, PROTOCOLS, method_names, parse_methods
 
 # our model's settings in every benchmark: whole images in fp32 unless asked (the protocols'
 # numbers are the network's, not a tiling's or a precision's)
@@ -267,11 +267,15 @@ def evaluate_inpaint_command(data: Path, masks_dir: Path, weights: tuple[str, ..
 @click.option("--level", type=click.FloatRange(0, min_open=True), default=None,
               help="Degradation level: noise sd in normalised units (MR) or photons per ray (CT). "
                    "Default: the middle of the weights' training range.")
+@click.option("--method", "--methods", "methods", multiple=True, metavar="NAME[,NAME...]",
+              help="A row of the table; repeat it, or list rows with commas. Default: every row that applies "
+                   "to the weights: denoising ours, bm3d, bm4d, bm4d_vst (MR only: BM4D through the Rician "
+                   "variance-stabilising transform), noisy; super-resolution ours, cubic, zero_filled.")
 @TILE_OPTION
 @table_file_option("json", "every slice's scores and the means")
 @click.option("--quiet", is_flag=True, help="No progress lines.")
-def evaluate_medical_command(weights: str, files: tuple[Path, ...], limit: int, level: float | None, tile: int,
-                             json_path: Path | None, quiet: bool) -> None:
+def evaluate_medical_command(weights: str, files: tuple[Path, ...], limit: int, level: float | None,
+                             methods: tuple[str, ...], tile: int, json_path: Path | None, quiet: bool) -> None:
     """Medical denoising (against BM3D, BM4D and, for MR, BM4D through the Rician variance-stabilising
     transform) or super-resolution (against cubic interpolation and
     zero-filled k-space) on held-out slices: PSNR/SSIM in stored units with the stored
@@ -287,8 +291,9 @@ def evaluate_medical_command(weights: str, files: tuple[Path, ...], limit: int, 
 
     progress = None if quiet else (lambda line: click.echo(line, err=True))
     try:
-        table = evaluate_medical(weights, list(files), limit=limit, level=level, progress=progress,
-                                 device="cpu", tile=tile)
+        rows = tuple(method_names(methods))
+        table = evaluate_medical(weights, list(files), limit=limit, level=level, methods=rows or None,
+                                 progress=progress, device="cpu", tile=tile)
     except (FileNotFoundError, MedicalReadError, ValueError) as error:  # WeightsError is a ValueError
         raise click.UsageError(str(error)) from error
     click.echo(table.to_text())

@@ -39,11 +39,15 @@ PROTOCOLS = {
 }
 
 
+def method_names(values: Iterable[str]) -> list[str]:
+    """The rows asked for in ``values`` (each one name or a comma-separated list), in order, each once."""
+    return list(dict.fromkeys(name.strip() for value in values for name in value.split(",") if name.strip()))
+
+
 def parse_methods(protocol: str, values: Iterable[str]) -> list[str]:
-    """The rows asked for in ``values`` (each one name or a comma-separated list), in order,
-    each once. A ValueError names the unknown ones and the known ones, or says there are
-    none when nothing is asked for."""
-    names = list(dict.fromkeys(name.strip() for value in values for name in value.split(",") if name.strip()))
+    """:func:`method_names` of ``values``, checked: a ValueError names the unknown ones and the
+    known ones, or says there are none when nothing is asked for."""
+    names = method_names(values)
     known = PROTOCOLS[protocol].methods
     unknown = sorted(set(names) - set(known))
     if unknown or not names:
