@@ -437,6 +437,26 @@ def _not_an_input(path: Path) -> str:
     return f"not an image file (unsupported extension {path.suffix or 'none'!r})"
 
 
+def _processed(job: Job, decoded: Future, process: ImageFunction, steps: StepBar | None) -> tuple[Outcome, Any]:
+    """One input decoded (``decoded``) and run through ``process``: its outcome, and the
+    result to write (None when it failed, with the reason in the outcome)."""
+    outcome = Outcome(display_path(job.source), display_path(job.output), "done")
+    if steps is not None:
+        steps.start(job.source.name)
+    try:
+        image, outcome.seconds = decoded.result()
+        started = time.perf_counter()
+        try:
+            result, outcome.info = process(image, job.source, steps)
+        finally:
+            outcome.seconds += time.perf_counter() - started
+    except Exception as error:  # see _EXPECTED_ERRORS
+        outcome.status, outcome.reason, outcome.output = "failed", _reason(error, job.source), None
+        outcome.seconds = round(outcome.seconds, 4)
+        return outcome, None
+    return outcome, result
+
+
 def _run_pipeline(
     jobs: list[Job],
     process: ImageFunction,
@@ -462,6 +482,11 @@ def _run_pipeline(
                 return
             reads.append((job, pool.submit(_timed, units.read, job, settings)))
 
+    def finish(outcome: Outcome) -> None:
+        report.outcomes.append(outcome)
+        if bar is not None:
+            bar.update(1)
+
     def collect_writes(block: bool) -> None:
         while writes and (block or writes[0][2].done()):
             job, outcome, future = writes.popleft()
@@ -470,30 +495,15 @@ def _run_pipeline(
                 made(job)
             except Exception as error:  # see _EXPECTED_ERRORS
                 outcome.status, outcome.reason = "failed", f"cannot write output: {_described(error)}"
-            report.outcomes.append(outcome)
-            if bar is not None:
-                bar.update(1)
+            finish(outcome)
 
     submit_reads()
     while reads:
         job, future = reads.popleft()
         submit_reads()
-        outcome = Outcome(display_path(job.source), display_path(job.output), "done")
-        if steps is not None:
-            steps.start(job.source.name)
-        try:
-            image, outcome.seconds = future.result()
-            started = time.perf_counter()
-            try:
-                result, outcome.info = process(image, job.source, steps)
-            finally:
-                outcome.seconds += time.perf_counter() - started
-        except Exception as error:  # see _EXPECTED_ERRORS
-            outcome.status, outcome.reason, outcome.output = "failed", _reason(error, job.source), None
-            outcome.seconds = round(outcome.seconds, 4)
-            report.outcomes.append(outcome)
-            if bar is not None:
-                bar.update(1)
+        outcome, result = _processed(job, future, process, steps)
+        if outcome.status == "failed":
+            finish(outcome)
             continue
         writes.append((job, outcome, pool.submit(_timed, units.write, job.output, result, settings)))
         collect_writes(block=False)

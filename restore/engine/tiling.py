@@ -26,6 +26,7 @@ import contextlib
 import math
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -129,52 +130,81 @@ def stream_tiles(
     ``functools.partial(restore.engine.device.autocast, device, "bf16")``. ``progress`` is
     told the tiles done after each batch of them."""
     _check_arguments(height, width, tile, overlap, scale, multiple, batch_size)
-    padded_height, padded_width = -(-height // multiple) * multiple, -(-width // multiple) * multiple
-    reflect = padded_height - height < height and padded_width - width < width
-    tile_height = _tile_extent(tile, padded_height, multiple)
-    tile_width = _tile_extent(tile, padded_width, multiple)
-    rows = tile_starts(padded_height, tile_height, overlap)
-    columns = tile_starts(padded_width, tile_width, overlap)
-    row_weights = {y: tile_blend_weights(y, tile_height, padded_height, overlap, scale) for y in rows}
-    column_weights = {x: tile_blend_weights(x, tile_width, padded_width, overlap, scale) for x in columns}
-    # every tile row meets every tile column, so the weight sum at (y, x) is a product
-    row_sum, column_sum = torch.zeros(padded_height * scale), torch.zeros(padded_width * scale)
-    for y, weights in row_weights.items():
-        row_sum[y * scale : y * scale + weights.numel()] += weights
-    for x, weights in column_weights.items():
-        column_sum[x * scale : x * scale + weights.numel()] += weights
-
-    out_height, out_width = tile_height * scale, tile_width * scale
-    # output rows above the next tile row's start are final once this tile row is in
-    final_rows = [start * scale for start in rows[1:]] + [padded_height * scale]
-    blender = _Blender([x * scale for x in columns], height * scale, width * scale, row_sum, column_sum, sink)
-    positions = [(row, column) for row in range(len(rows)) for column in range(len(columns))]
+    grid = _TileGrid.plan(height, width, tile, overlap, scale, multiple)
+    blender = _Blender([x * scale for x in grid.columns], height * scale, width * scale, grid.row_sum,
+                       grid.column_sum, sink)
+    positions = [(row, column) for row in range(len(grid.rows)) for column in range(len(grid.columns))]
     with torch.inference_mode():
         for first in range(0, len(positions), batch_size):
             batch = positions[first : first + batch_size]
-            tiles = torch.cat([
-                _read_padded(read, rows[row], rows[row] + tile_height, columns[column], columns[column] + tile_width,
-                             height, width, reflect)
-                for row, column in batch
-            ])
+            tiles = torch.cat([grid.read(read, row, column) for row, column in batch])
             with autocast():
                 outputs = model(tiles.to(device))
-            if outputs.ndim != 4 or outputs.shape[0] != len(batch) or outputs.shape[2:] != (out_height, out_width):
-                raise ValueError(
-                    f"model returned {tuple(outputs.shape)} for {len(batch)} tiles of {tile_height}x{tile_width}; "
-                    f"expected ({len(batch)}, C, {out_height}, {out_width}): "
-                    f"check scale={scale} and multiple={multiple}"
-                )
-            outputs = outputs.float().cpu()
-            for (row, column), output in zip(batch, outputs):
-                y, x = rows[row], columns[column]
-                weights = row_weights[y][:, None] * column_weights[x][None, :]
-                visible = (output * weights)[:, :, : width * scale - x * scale]  # the padding is never output
-                blender.add(y * scale, column, visible, final_rows[row])
-                if column == len(columns) - 1 and row < len(rows) - 1:
+            grid.check_output(outputs, len(batch), multiple)
+            for (row, column), output in zip(batch, outputs.float().cpu()):
+                blender.add(grid.rows[row] * scale, column, grid.weighted(output, row, column), grid.final_rows[row])
+                if column == len(grid.columns) - 1 and row < len(grid.rows) - 1:
                     release_free_memory()  # a tile row is done: see restore/engine/heap.py
             if progress is not None:
                 progress(first + len(batch), len(positions), "tile")
+
+
+@dataclass
+class _TileGrid:
+    """Where the tiles of one image go and how their outputs are weighted when blended."""
+
+    height: int
+    width: int
+    scale: int
+    reflect: bool
+    tile_height: int
+    tile_width: int
+    rows: list[int]
+    columns: list[int]
+    row_weights: dict[int, torch.Tensor]
+    column_weights: dict[int, torch.Tensor]
+    row_sum: torch.Tensor
+    column_sum: torch.Tensor
+    final_rows: list[int]  # per tile row: output rows above it are final once that row is in
+
+    @classmethod
+    def plan(cls, height: int, width: int, tile: int, overlap: int, scale: int, multiple: int) -> _TileGrid:
+        padded_height, padded_width = -(-height // multiple) * multiple, -(-width // multiple) * multiple
+        reflect = padded_height - height < height and padded_width - width < width
+        tile_height = _tile_extent(tile, padded_height, multiple)
+        tile_width = _tile_extent(tile, padded_width, multiple)
+        rows = tile_starts(padded_height, tile_height, overlap)
+        columns = tile_starts(padded_width, tile_width, overlap)
+        row_weights = {y: tile_blend_weights(y, tile_height, padded_height, overlap, scale) for y in rows}
+        column_weights = {x: tile_blend_weights(x, tile_width, padded_width, overlap, scale) for x in columns}
+        # every tile row meets every tile column, so the weight sum at (y, x) is a product
+        row_sum, column_sum = torch.zeros(padded_height * scale), torch.zeros(padded_width * scale)
+        for y, weights in row_weights.items():
+            row_sum[y * scale : y * scale + weights.numel()] += weights
+        for x, weights in column_weights.items():
+            column_sum[x * scale : x * scale + weights.numel()] += weights
+        final_rows = [start * scale for start in rows[1:]] + [padded_height * scale]
+        return cls(height, width, scale, reflect, tile_height, tile_width, rows, columns, row_weights,
+                   column_weights, row_sum, column_sum, final_rows)
+
+    def read(self, read: TileReader, row: int, column: int) -> torch.Tensor:
+        top, left = self.rows[row], self.columns[column]
+        return _read_padded(read, top, top + self.tile_height, left, left + self.tile_width,
+                            self.height, self.width, self.reflect)
+
+    def check_output(self, outputs: torch.Tensor, count: int, multiple: int) -> None:
+        expected = (self.tile_height * self.scale, self.tile_width * self.scale)
+        if outputs.ndim != 4 or outputs.shape[0] != count or outputs.shape[2:] != expected:
+            raise ValueError(
+                f"model returned {tuple(outputs.shape)} for {count} tiles of {self.tile_height}x{self.tile_width}; "
+                f"expected ({count}, C, {expected[0]}, {expected[1]}): check scale={self.scale} and multiple={multiple}"
+            )
+
+    def weighted(self, output: torch.Tensor, row: int, column: int) -> torch.Tensor:
+        """One tile's output times its blend weights, without the padding (never output)."""
+        y, x = self.rows[row], self.columns[column]
+        weights = self.row_weights[y][:, None] * self.column_weights[x][None, :]
+        return (output * weights)[:, :, : self.width * self.scale - x * self.scale]
 
 
 class _Blender:
