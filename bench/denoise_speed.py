@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from denoise_quality import DEFAULT_DATA  # bench/ is on sys.path when run as a script
-from restore.evaluate import BASELINES, evaluate_denoise, model_method
+from restore.evaluate.denoise import BASELINES, evaluate_denoise, model_method
 from restore.weights import WeightsError
 
 
