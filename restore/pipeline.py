@@ -160,8 +160,8 @@ class ChainUnits(ImageUnits):
         """As images are planned; the temp files a killed run left in the kept steps' folders
         are removed, as the engine does in the output folders."""
         jobs = super().plan(files, destination, settings)
-        outputs = {job.output.parent.relative_to(destination) for job in jobs if job.output is not None}
-        remove_stale_temps({folder / output for folder in self.folders for output in outputs})
+        subfolders = {job.output.parent.relative_to(destination) for job in jobs if job.output is not None}
+        remove_stale_temps({folder / subfolder for folder in self.folders for subfolder in subfolders})
         return jobs
 
     def write(self, output: Path, result: ChainResult, settings: BatchSettings) -> None:

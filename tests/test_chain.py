@@ -18,6 +18,7 @@ from restore.cli.chain import CHAIN_SETTINGS
 from restore.engine.batch import BatchSettings
 from restore.pipeline import StepError
 from restore.schema import option_names
+from test_batch import dead_pid
 from tiny_weights import write_tiny_denoise_weights, write_tiny_inpaint_weights, write_tiny_superres_weights
 
 REPO = Path(__file__).resolve().parent.parent
@@ -176,6 +177,25 @@ def test_rerun_skips_done_images_and_another_chain_is_refused_naming_what_differ
     code, output = run("chain", *three_steps(tiny, masks, sigma="25"), *arguments, "--overwrite")
     assert code == 0 and "4 done" in output, output
     assert images_under(out) != before
+
+
+def test_rerun_after_a_kill_redoes_what_is_missing_and_cleans_the_kept_steps(
+    photos: tuple[Path, Path], tiny: dict[str, Path], tmp_path: Path
+) -> None:
+    """As a run killed while writing a kept step leaves it: its temp file there, no final output."""
+    source, masks = photos
+    out = tmp_path / "out"
+    arguments = [*three_steps(tiny, masks), "--in", str(source), "--out", str(out), "--quiet", "--keep-steps"]
+    assert run("chain", *arguments)[0] == 0
+    before = {**images_under(out), **images_under(out / ".steps")}
+    (out / "rgb" / "photo.png").unlink()
+    (out / ".steps" / "2-inpaint" / "rgb" / "photo.png").unlink()
+    stale = out / ".steps" / "2-inpaint" / "rgb" / f".restore-tmp-{dead_pid()}-k1ll3d00.tmp"
+    stale.write_bytes(b"half a png")
+    code, output = run("chain", *arguments)
+    assert code == 0 and "1 done, 3 skipped" in output, output
+    assert not stale.exists()
+    assert {**images_under(out), **images_under(out / ".steps")} == before
 
 
 @pytest.mark.parametrize(("step", "expected"), [
