@@ -8,6 +8,7 @@ instant and does not load torch until a model is used::
     clean = model(noisy_array, sigma=25)
     report = restore.process_folder("denoise", "photos/", "clean/", sigma="auto")
     report = restore.process_scans("denoise", "scans/", "clean/", modality="ct")   # DICOM, NIfTI...
+    report = restore.chain(["denoise --sigma auto", "superres --scale 4"], "photos/", "big/")
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from restore._version import __version__
 
 if TYPE_CHECKING:
     from restore.api import TaskProcessor, process_folder
+    from restore.cli.chain import chain
     from restore.engine.batch import BatchReport
     from restore.model import Restorer, load
     from restore.volumes import process_scans
@@ -30,6 +32,7 @@ __all__ = [
     "TaskProcessor",
     "WeightsEntry",
     "__version__",
+    "chain",
     "load",
     "load_manifest",
     "process_folder",
@@ -41,6 +44,7 @@ _LAZY = {
     "Restorer": "restore.model",
     "process_folder": "restore.api",
     "process_scans": "restore.volumes",
+    "chain": "restore.cli.chain",
     "TaskProcessor": "restore.api",
     "BatchReport": "restore.engine.batch",
     "WeightsEntry": "restore.weights",

@@ -40,3 +40,12 @@ def write_tiny_superres_weights(path: Path, scale: int = 4, seed: int = 0) -> Pa
     network = build_network(spec)
     save_weights(path, network.state_dict(), {"task": "superres", "network": spec, "task_options": {"scale": scale}})
     return path
+
+
+def write_tiny_inpaint_weights(path: Path, seed: int = 0) -> Path:
+    """A random (untrained) tiny inpainting U-Net (image + mask channel), saved as `restore train` does."""
+    torch.manual_seed(seed)
+    spec = tiny_denoise_spec(3)
+    network = build_network(spec)
+    save_weights(path, network.state_dict(), {"task": "inpaint", "network": spec, "task_options": {}})
+    return path

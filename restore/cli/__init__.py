@@ -6,6 +6,7 @@ from __future__ import annotations
 import click
 
 from restore._version import __version__
+from restore.cli.chain import chain_command
 from restore.cli.evaluate import evaluate
 from restore.cli.medical import medical
 from restore.cli.tasks import denoise, inpaint, style, superres
@@ -28,5 +29,5 @@ def main() -> None:
     """
 
 
-for command in (denoise, superres, inpaint, style, medical, train, evaluate, weights):
+for command in (denoise, superres, inpaint, style, chain_command, medical, train, evaluate, weights):
     main.add_command(command)

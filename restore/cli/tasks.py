@@ -55,6 +55,12 @@ def superres(**settings: Any) -> None:
       restore superres --in photos/ --out big/ --scale 4
       restore superres --in scans/ --out big/ --model real --outscale 3
     """
+    run_task("superres", superres_settings(settings))
+
+
+def superres_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """``restore superres``'s options checked together (a usage error before any image), the
+    scale left to the weights when not given."""
     outscale, limit = settings["outscale"], settings["max_pixels"]
     if outscale is not None and outscale**2 > limit:
         raise click.UsageError(f"--outscale {outscale} would make even a 1-pixel image larger than --max-pixels "
@@ -69,7 +75,7 @@ def superres(**settings: Any) -> None:
             default_weights("superres", 3, settings)
         except (WeightsError, ValueError) as error:
             raise click.UsageError(str(error)) from error
-    run_task("superres", settings)
+    return settings
 
 
 def _colour(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tuple[int, int, int] | None:
@@ -115,11 +121,16 @@ def inpaint(**settings: Any) -> None:
     Example:
       restore inpaint --in damaged/ --out fixed/ --dilate 4
     """
+    run_task("inpaint", inpaint_settings(settings))
+
+
+def inpaint_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """``restore inpaint``'s --dilate checked against --max-pixels (a usage error before any image)."""
     side, limit = 2 * settings["dilate"] + 1, settings["max_pixels"]
     if side**2 > limit:
         raise click.UsageError(f"--dilate {settings['dilate']} grows each hole into a disc {side} pixels wide, "
                                f"larger than any image --max-pixels {limit} accepts; lower --dilate")
-    run_task("inpaint", settings)
+    return settings
 
 
 @click.command()
@@ -142,6 +153,11 @@ def style(**settings: Any) -> None:
     Example:
       restore style --weights horse2zebra/latest_net_G.pth --in horses/ --out zebras/
     """
+    run_task("style", style_settings(settings))
+
+
+def style_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """``restore style``'s --weights and --direction made one choice of generator."""
     from restore.tasks.style import select_weights
     from restore.weights import WeightsError
 
@@ -149,5 +165,5 @@ def style(**settings: Any) -> None:
         settings["weights"] = select_weights(settings["weights"], settings.pop("direction"))
     except WeightsError as error:
         raise click.UsageError(str(error)) from error
-    run_task("style", settings)
+    return settings
 

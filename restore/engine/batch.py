@@ -451,7 +451,7 @@ def _processed(job: Job, decoded: Future, process: ImageFunction, steps: StepBar
         finally:
             outcome.seconds += time.perf_counter() - started
     except Exception as error:  # see _EXPECTED_ERRORS
-        outcome.status, outcome.reason, outcome.output = "failed", _reason(error, job.source), None
+        outcome.status, outcome.reason, outcome.output = "failed", failure_reason(error, job.source), None
         outcome.seconds = round(outcome.seconds, 4)
         return outcome, None
     return outcome, result
@@ -517,8 +517,10 @@ def _timed(function: Callable[..., Any], *args: Any) -> tuple[Any, float]:
     return function(*args), time.perf_counter() - started
 
 
-def _reason(error: Exception, source: Path) -> str:
-    """The error's message without a repeated path prefix (the report already names it)."""
+def failure_reason(error: Exception, source: Path) -> str:
+    """The error's message without a repeated path prefix (the report already names it), as
+    report.json gives it for an input that failed (public for processors that run several
+    steps on an input and name the failing one)."""
     if isinstance(error, OSError) and error.strerror:
         return error.strerror
     return _described(error).removeprefix(f"{display_path(source)}: ")
