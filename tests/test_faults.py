@@ -1096,3 +1096,23 @@ def test_a_run_that_left_no_output_does_not_hold_back_one_with_other_settings(tm
     assert denoise_cli(tmp_path, "--in", str(tmp_path / "in"), "--out", str(out), "--sigma", "15").exit_code == 1
     result = denoise_cli(tmp_path, "--in", str(tmp_path / "in"), "--out", str(out), "--sigma", "25")
     assert result.exit_code == 1 and "0 done, 0 skipped, 1 failed" in result.output, result.output
+
+
+@pytest.mark.parametrize(("change", "reason"), [
+    ({"depth": 13}, "depth must be at most 12, not 13"),
+    ({"depth": 6, "base_channels": 512, "max_channels": 512}, "the tensors do not fit the network in the header"),
+])
+def test_a_header_describing_another_network_is_refused_before_it_is_built(tmp_path: Path, change, reason) -> None:
+    """A hostile or damaged header must not make restore build (for minutes) or allocate
+    (gigabytes for) a network its tensors do not fill."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    tiny = write_tiny_denoise_weights(tmp_path / "tiny.safetensors")
+    with safe_open(str(tiny), "pt") as handle:
+        metadata = handle.metadata()
+    header = json.loads(metadata["restore"])
+    header["network"].update(change)
+    save_file(load_file(str(tiny)), str(tmp_path / "evil.safetensors"), metadata={**metadata, "restore": json.dumps(header)})
+    with pytest.raises(WeightsError, match=reason):
+        restore.load(tmp_path / "evil.safetensors", device="cpu")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import torch
 from torch import nn
 
 from restore.nets.discriminator import MultiScaleConfig, MultiScaleDiscriminator, PatchConfig, PatchDiscriminator
@@ -60,6 +61,9 @@ def parse_network_spec(spec: dict[str, Any]) -> Any:
         raise ValueError(f"{arch}: unknown setting(s) {', '.join(sorted(unknown))}")
     for name, value in fields.items():
         check_field(config_class, name, value, f"{arch}: ")
+    for name, maximum in getattr(config_class, "LIMITS", {}).items():
+        if fields.get(name, 0) > maximum:
+            raise ValueError(f"{arch}: {name} must be at most {maximum}, not {fields[name]}")
     return config_class(**fields)
 
 
@@ -68,3 +72,22 @@ def build_network(spec: dict[str, Any]) -> nn.Module:
     config = parse_network_spec(spec)
     _, module_class = ARCHITECTURES[spec["arch"]]
     return module_class(config)
+
+
+def check_tensors_fit(spec: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
+    """Raise ValueError unless ``tensors`` are exactly the parameters of the network ``spec``
+    describes. The network is laid out on the meta device (no memory), so a header that
+    describes a far larger network than its file holds is refused before anything is
+    allocated for it."""
+    with torch.device("meta"):
+        expected = {name: tuple(tensor.shape) for name, tensor in build_network(spec).state_dict().items()}
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        parts = [f"{label} tensor(s) {', '.join(names[:3])}{' ...' if len(names) > 3 else ''}"
+                 for label, names in (("missing", missing), ("unexpected", unexpected)) if names]
+        raise ValueError(f"the tensors do not fit the network in the header: {'; '.join(parts)}")
+    for name, shape in expected.items():
+        if tuple(tensors[name].shape) != shape:
+            raise ValueError(f"the tensors do not fit the network in the header: {name} is "
+                             f"{tuple(tensors[name].shape)} in the file, {shape} in the network")

@@ -14,6 +14,7 @@ For the value range (the network ends in ``Tanh``) see :mod:`restore.nets.resnet
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -37,6 +38,9 @@ class Pix2PixUnetConfig:
     norm: str = "batch"  # batch | batch_per_image (pix2pix's test-time behaviour) | instance | none
     dropout: bool = True  # Dropout(0.5) in the num_downs - 5 levels above the innermost
     value_range: str = "tanh"  # tanh: [-1, 1] in and out, as pix2pix; unit: [0, 1]
+
+    LIMITS: ClassVar[dict[str, int]] = {"in_channels": 64, "out_channels": 64, "base_channels": 4096,
+                                        "num_downs": 12}  # see UNetConfig.LIMITS
 
 
 class UnetSkipBlock(nn.Module):

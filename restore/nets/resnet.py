@@ -16,6 +16,7 @@ the trainer and the inference loop, which speak [0, 1], use the network unchange
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from torch import Tensor, nn
 
@@ -59,6 +60,9 @@ class ResnetConfig:
     padding: str = "reflect"  # reflect | replicate | zero, inside the residual blocks
     n_downsampling: int = 2  # stride-2 convolutions; pix2pix always uses 2
     value_range: str = "tanh"  # tanh: [-1, 1] in and out, as pix2pix; unit: [0, 1]
+
+    LIMITS: ClassVar[dict[str, int]] = {"in_channels": 64, "out_channels": 64, "base_channels": 4096,
+                                        "n_blocks": 128, "n_downsampling": 8}  # see UNetConfig.LIMITS
 
 
 def _padded(padding: str, amount: int) -> tuple[list[nn.Module], int]:

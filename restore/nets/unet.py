@@ -63,6 +63,11 @@ class UNetConfig:
     # the names these settings have in files written before they were renamed (weights
     # headers, recipes); restore.nets.parse_network_spec reads them as the new ones
     RENAMED: ClassVar[dict[str, str]] = {"upsample": "residual_upsample", "upsampling": "decoder_upsample"}
+    # upper bounds far above any useful network, so a file's header cannot make restore
+    # build a network for minutes or allocate without end before its tensors are checked
+    LIMITS: ClassVar[dict[str, int]] = {"in_channels": 64, "out_channels": 64, "extra_channels": 64,
+                                        "base_channels": 4096, "depth": 12, "max_channels": 8192,
+                                        "blocks_per_level": 32, "upscale": 4}
 
     def channels_at(self, level: int) -> int:
         return min(self.base_channels * 2**level, self.max_channels)

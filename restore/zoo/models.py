@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from restore.nets import build_network
+from restore.nets import build_network, check_tensors_fit
 from restore.weights import WeightsError
 from restore.zoo.files import read_checkpoint
 from restore.zoo.network import ARCH, PREFIX, Description, build, recognise
@@ -40,6 +40,7 @@ def network_from_weights(spec: dict[str, Any], state_dict: dict[str, torch.Tenso
     """The network a spec describes, with the file's tensors loaded (as float32)."""
     if spec.get("arch") == ARCH:
         return build(spec, state_dict)
+    check_tensors_fit(spec, state_dict)
     network = build_network(spec)
     network.load_state_dict({key: value.float() for key, value in state_dict.items()})
     return network
