@@ -8,6 +8,7 @@ import click
 from restore._version import __version__
 from restore.cli.evaluate import evaluate
 from restore.cli.medical import medical
+from restore.cli.report import report
 from restore.cli.tasks import denoise, inpaint, style, superres
 from restore.cli.train import train
 from restore.cli.weights import weights
@@ -28,5 +29,5 @@ def main() -> None:
     """
 
 
-for command in (denoise, superres, inpaint, style, medical, train, evaluate, weights):
+for command in (denoise, superres, inpaint, style, medical, train, evaluate, weights, report):
     main.add_command(command)

@@ -129,12 +129,13 @@ def metric_tables(data: Any, title: str) -> list[MetricTable] | None:
 
 
 def formatted(column: str, value: Any) -> str:
-    """A table cell: PSNR-like numbers with 2 decimals, SSIM with 4, others as they are."""
+    """A table cell: PSNR-like numbers with 2 decimals, SSIM with 4, others (text, whole
+    numbers, JSON's ``"inf"``) as they are."""
+    if value is None:
+        return ""
     value_number = number(value)
-    if value_number is None or isinstance(value, int):
-        return "" if value is None else str(value)
-    if not math.isfinite(value_number):
-        return str(value_number)
+    if value_number is None or isinstance(value, (int, str)) or not math.isfinite(value_number):
+        return str(value)
     if "ssim" in column:
         return f"{value_number:.4f}"
     return f"{value_number:.2f}" if abs(value_number) >= 1 else f"{value_number:.4g}"
