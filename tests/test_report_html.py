@@ -43,7 +43,7 @@ def denoised(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``restore denoise --in datasets/samples/noisy --out OUT --report html`` (colour, grey,
     16-bit grey and RGBA samples), run once for the module."""
     out = tmp_path_factory.mktemp("report") / "denoised"
-    code, output = run("denoise", "--in", str(SAMPLES), "--out", str(out), "--report", "html", "--quiet",
+    code, output = run("denoise", "--in", os.path.relpath(SAMPLES), "--out", str(out), "--report", "html", "--quiet",
                        "--device", "cpu")
     assert code == 0, output
     assert f"page: {out / PAGE_NAME}" in output

@@ -151,7 +151,7 @@
     compare.hidden = split.hidden = !picture;
     if (picture) {
       compare.style.aspectRatio = row.width + " / " + row.height;
-      compare.style.maxWidth = "calc(70vh * " + row.width / row.height + ")";
+      compare.style.maxWidth = split.style.maxWidth = "calc(70vh * " + row.width / row.height + ")";
       compare.classList.toggle("checker", Boolean(row.alpha));
       before.src = row.before;
       after.src = row.after;
