@@ -11,6 +11,7 @@ tests skip and say so.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -31,9 +32,7 @@ def _installed(names: tuple[str, ...]) -> str | None:
 
 def skip_reason() -> str | None:
     """Why no browser test can run here, or None when one can."""
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("selenium") is None:
         return "selenium is not installed (pip install -e '.[dev]')"
     if _installed(BROWSERS) is None:
         return "no Chromium installed (apt-get install chromium chromium-driver; .ci/run does it)"

@@ -9,6 +9,7 @@ The rest (previews, exclusion from later runs, eval pages) needs no browser.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -229,11 +230,7 @@ def test_eval_pairs_json_gets_means_table_and_plot(denoised: Path, tmp_path: Pat
 
 
 def _has_matplotlib() -> bool:
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return importlib.util.find_spec("matplotlib") is not None
 
 
 EVAL_TABLES = {

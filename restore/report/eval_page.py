@@ -5,32 +5,34 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
+from urllib.parse import quote
 
-from restore.engine.batch import PREVIEWS_FOLDER
 from restore.report.evaluation import MetricTable, formatted
 from restore.report.page import html_page
 from restore.report.plot import MissingMatplotlib, plot_per_image
+from restore.report.store import previews_folder
 
 
 def eval_page(tables: list[MetricTable], title: str, folder: Path, stem: str) -> str:
     """The page's HTML; plots are written to ``folder/.restore-report/<stem>-<table>-<metric>.png``."""
+    plots = previews_folder(folder)
     sections = [f"<header><h1>{html.escape(title)}</h1>"
                 f'<p class="meta">restore eval: {len(tables)} table(s)</p></header>', "<main>"]
     for index, table in enumerate(tables):
-        sections.append(_section(table, folder, f"{stem}-{index}"))
+        sections.append(_section(table, plots, f"{stem}-{index}"))
     sections.append("</main>")
     return html_page(title, "\n".join(sections))
 
 
-def _section(table: MetricTable, folder: Path, prefix: str) -> str:
+def _section(table: MetricTable, plots: Path, prefix: str) -> str:
     parts = [f'<section class="table"><h2>{html.escape(table.title)}</h2>', _means(table)]
     if table.settings:
         parts.append("<details><summary>Settings</summary>" + _settings(table) + "</details>")
     for metric, series in table.per_image.items():
         name = f"{prefix}-{metric}.png"
         try:
-            plot_per_image(folder / PREVIEWS_FOLDER / name, metric, series)
-            parts.append(f'<h3>{metric.upper()} per image</h3><img class="plot" src="{PREVIEWS_FOLDER}/{name}" '
+            plot_per_image(plots / name, metric, series)
+            parts.append(f'<h3>{metric.upper()} per image</h3><img class="plot" src="{quote(plots.name)}/{quote(name)}" '
                          f'alt="{metric} per image, one line per method">')
         except MissingMatplotlib as error:
             parts.append(f'<p class="meta">{html.escape(str(error))}</p>')

@@ -33,15 +33,21 @@ class ReportError(ValueError):
     """The page cannot be written (not a report, a folder restore did not make); exit code 2."""
 
 
+def previews_folder(out: Path) -> Path:
+    """``out/.restore-report``, refused if it is a link or a file: a page's pictures are
+    written inside ``out`` only."""
+    folder = out / PREVIEWS_FOLDER
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        raise ReportError(f"{display_path(folder)} is not a folder restore made (a link or a file); move it away")
+    return folder
+
+
 class PreviewStore:
     """The previews of one page, in ``out/.restore-report``."""
 
     def __init__(self, out: Path) -> None:
         self.out = out
-        self.folder = out / PREVIEWS_FOLDER
-        if self.folder.is_symlink() or (self.folder.exists() and not self.folder.is_dir()):
-            raise ReportError(f"{display_path(self.folder)} is not a folder restore made (a link or a file); "
-                              f"move it away")
+        self.folder = previews_folder(out)
         self.cached = self._read_manifest()
         self.kept: dict[str, dict[str, Any]] = {}
 
