@@ -232,7 +232,16 @@ def test_weights_a_step_cannot_use_stop_the_chain_naming_the_step(
 
 
 def test_the_chains_options_are_the_batch_settings() -> None:
-    assert set(CHAIN_SETTINGS) == {"source", "destination", *option_names(BatchSettings)}
+    # report_format: the CLI writes the page after the batch (restore/cli/report.py)
+    assert set(CHAIN_SETTINGS) == {"source", "destination", "report_format", *option_names(BatchSettings)}
+
+
+def test_a_chain_writes_the_html_report(photos: tuple[Path, Path], tiny: dict[str, Path], tmp_path: Path) -> None:
+    source, _ = photos
+    code, output = run("chain", f"denoise --weights {tiny['denoise']} --sigma 15", "--in", str(source),
+                       "--out", str(tmp_path / "out"), "--quiet", "--report", "html")
+    assert code == 0, output
+    assert (tmp_path / "out" / "report.html").is_file() and (tmp_path / "out" / ".restore-report").is_dir()
 
 
 def test_a_failing_image_is_reported_and_the_batch_goes_on(

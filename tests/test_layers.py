@@ -25,6 +25,13 @@ FORBIDDEN: dict[str, frozenset[str]] = {
     "tasks": frozenset({"cli", "api", "evaluate"}),
     "weights": frozenset({"engine", "tasks", "cli"}),
     "losses": frozenset({"engine", "tasks", "cli"}),
+    # below the commands: the CLI hands them what they need (parsed steps, a page writer)
+    "api": frozenset({"cli"}),
+    "model": frozenset({"cli", "api", "evaluate"}),
+    "pipeline": frozenset({"cli"}),
+    "report": frozenset({"cli", "api", "tasks"}),
+    "volumes": frozenset({"cli"}),
+    "web": frozenset({"cli"}),
 }
 
 

@@ -149,7 +149,8 @@ def test_every_task_command_option_belongs_to_a_layer(task: str) -> None:
     """The CLI hands its options to process_folder by name: each must be declared there."""
     from restore.cli import tasks
 
-    given = _parameters(getattr(tasks, task)) - {"source", "destination", "direction"}  # direction picks the weights
+    # direction picks the weights; report_format is the CLI's own (the page written after the batch)
+    given = _parameters(getattr(tasks, task)) - {"source", "destination", "direction", "report_format"}
     layers = (BatchSettings, ProcessorOptions, RestorerSettings, task_class(task).options_type)
     split_options(dict.fromkeys(given), *layers, where=task)
 
@@ -158,7 +159,7 @@ def test_every_task_command_option_belongs_to_a_layer(task: str) -> None:
 def test_every_medical_command_option_belongs_to_a_layer(command: str) -> None:
     from restore.cli.medical import medical
 
-    given = _parameters(medical.commands[command]) - {"source", "destination", "modality", "scale"}
+    given = _parameters(medical.commands[command]) - {"source", "destination", "modality", "scale", "report_format"}
     split_options(dict.fromkeys(given), ScanBatchSettings, ScanOptions, RestorerSettings, where=command)
 
 

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 # The options of a task command that are the batch's (--in, --out and BatchSettings's fields):
 # the whole chain's, refused inside a step (tests/test_chain.py checks them against BatchSettings).
 CHAIN_SETTINGS = ("source", "destination", "suffix", "ext", "jpeg_quality", "overwrite", "workers", "max_pixels",
-                  "quiet")
+                  "quiet", "report_format")
 
 
 def _as_given(settings: dict[str, Any]) -> dict[str, Any]:
@@ -110,11 +110,12 @@ def _run(steps: tuple[str, ...], keep_steps: bool, **settings: Any) -> None:
     from restore.pipeline import StepError
 
     source, destination = settings.pop("source"), settings.pop("destination")
+    report_format = settings.pop("report_format")
     try:
         report = chain(steps, source, destination, keep_steps=keep_steps, **settings)
     except (StepError, BatchUsageError) as error:
         raise click.UsageError(str(error)) from error
-    finish(report, destination)
+    finish(report, destination, report_format)
 
 
 chain_command = click.Command(

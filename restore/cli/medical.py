@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from restore.cli.options import check_tiling, finish, inference_options, strength_option, with_options
+from restore.cli.options import REPORT_OPTION, check_tiling, finish, inference_options, strength_option, with_options
 from restore.io.limits import MAX_VOXELS
 
 
@@ -43,6 +43,7 @@ def scan_options(function: Callable) -> Callable:
         click.option("--max-voxels", default=MAX_VOXELS, show_default=True, type=click.IntRange(1),
                      help="Scans whose header declares more voxels are refused before decoding."),
         click.option("--quiet", is_flag=True, help="No progress bars (inputs done; tiles or slices of the one in work)."),
+        REPORT_OPTION,
     ]
     return with_options(inference_options(function), options)
 
@@ -101,9 +102,10 @@ def _run(command: str, settings: dict[str, Any], scale: int | None = None) -> No
 
     check_tiling(settings)
     source, destination = settings.pop("source"), settings.pop("destination")
+    report_format = settings.pop("report_format")
     try:
         check_precision(resolve_device(settings["device"]), settings["precision"], allow_auto=True)
         report = process_scans(command, source, destination, expected_scale=scale, **settings)
     except (BatchUsageError, DeviceError, PrecisionError, WeightsError) as error:
         raise click.UsageError(str(error)) from error
-    finish(report, destination)
+    finish(report, destination, report_format)

@@ -46,6 +46,11 @@ _parse_batch_size = auto_or_number(
 )
 
 
+REPORT_OPTION = click.option(
+    "--report", "report_format", type=click.Choice(["json", "html"]), default="json", show_default=True,
+    help="json: report.json only. html: also report.html, a page of before/after sliders of every input with its "
+         "status, reason and settings (previews in OUT/.restore-report/; same as `restore report OUT`).")
+
 DEVICE_OPTION = click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True,
                              help="Where the network runs: auto picks CUDA, then Apple MPS, then the CPU.")
 
@@ -132,6 +137,7 @@ def task_options(function: Callable) -> Callable:
         click.option("--max-pixels", default=MAX_PIXELS, show_default=True, type=click.IntRange(1),
                      help="Inputs with more pixels are refused before decoding (decompression bombs)."),
         click.option("--quiet", is_flag=True, help="No progress bars (inputs done; tiles or slices of the one in work)."),
+        REPORT_OPTION,
     ]
     return with_options(inference_options(function), options)
 
@@ -155,16 +161,18 @@ def run_task(task: str, settings: dict[str, Any]) -> None:
 
     check_tiling(settings)
     source, destination = settings.pop("source"), settings.pop("destination")
+    report_format = settings.pop("report_format", "json")
     try:
         check_precision(resolve_device(settings["device"]), settings["precision"], allow_auto=True)
         report = process_folder(task, source, destination, **settings)
     except (BatchUsageError, DeviceError, PrecisionError, WeightsError) as error:
         raise click.UsageError(str(error)) from error
-    finish(report, destination)
+    finish(report, destination, report_format)
 
 
-def finish(report: BatchReport, destination: Path) -> None:
-    """Say what went wrong or differently, and exit 0 (all done) or 1 (some inputs failed)."""
+def finish(report: BatchReport, destination: Path, report_format: str = "json") -> None:
+    """Say what went wrong or differently, write the page if ``report_format`` is html, and
+    exit 0 (all done) or 1 (some inputs failed)."""
     for warning in report.warnings:
         click.echo(f"warning: {warning}", err=True)
     for outcome in report.outcomes:
@@ -173,4 +181,8 @@ def finish(report: BatchReport, destination: Path) -> None:
         elif outcome.info.get("warning"):  # done, but not as asked (e.g. inpaint: no mask found)
             click.echo(f"warning: {outcome.input}: {outcome.info['warning']}", err=True)
     click.echo(f"{report.summary()}; report: {destination / 'report.json'}")
+    if report_format == "html":
+        from restore.cli.report import write_page
+
+        click.echo(f"page: {write_page(destination)}")
     raise SystemExit(report.exit_code)

@@ -35,6 +35,11 @@ from restore.io.image import Image, ImageReadError, file_kind, read_image, write
 from restore.io.limits import MAX_PIXELS
 
 REPORT_NAME = "report.json"
+# The report as a page (restore.report writes it beside report.json, its previews in the
+# hidden PREVIEWS_FOLDER, which the walk skips like every hidden entry): not an input either.
+PAGE_NAME = "report.html"
+PAGE_MARK = '<meta name="generator" content="restore report">'
+PREVIEWS_FOLDER = ".restore-report"
 
 # What a bad input or a failed write raises. Any other exception is reported too, named by
 # its type: one input's failure (a decoder's bug on damaged bytes, memory for one huge
@@ -279,9 +284,22 @@ def _refuse_shared_outputs(jobs: list[Job]) -> None:
 
 
 def is_report(path: Path) -> bool:
-    """Whether ``path`` is the report.json of a restore run (not an input of the next one:
-    ``restore superres --in denoised/`` after ``restore denoise --out denoised/``)."""
+    """Whether ``path`` is the report.json of a restore run or its report.html page (not an
+    input of the next one: ``restore superres --in denoised/`` after ``restore denoise --out denoised/``)."""
+    if path.name == PAGE_NAME:
+        return is_report_page(path)
     return path.name == REPORT_NAME and read_report(path) is not None
+
+
+def is_report_page(path: Path) -> bool:
+    """Whether ``path`` is a page restore wrote: a regular file with :data:`PAGE_MARK` in its head."""
+    try:
+        if not path.is_file():  # a pipe or a device is never opened here
+            return False
+        with open(path, "rb") as handle:
+            return PAGE_MARK.encode() in handle.read(1024)
+    except OSError:
+        return False
 
 
 def _real_path(path: Path) -> Path:
