@@ -103,12 +103,10 @@ def superres(limit: int) -> Callable[[dict[str, restore.Restorer]], dict[str, tu
 def inpaint(limit: int) -> Callable[[dict[str, restore.Restorer]], dict[str, tuple[float, float]]]:
     def run(models: dict[str, restore.Restorer]) -> dict[str, tuple[float, float]]:
         methods = {name: (lambda holed, hole, model=model: model(holed, mask=hole)) for name, model in models.items()}
-        sizes: list[int] = []
         table = evaluate_inpaint(EVAL / "denoise" / "Kodak24", EVAL / "inpaint" / "masks", methods, limit=limit,
                                  progress=_progress)
         pairs = sum(len(bin_pairs) for bin_pairs in table.pairs.values())
         megapixels = pairs * 768 * 512 / 1e6  # every Kodak24 photo is 768x512 or 512x768
-        del sizes
         return {name: (table.seconds[name] / megapixels,
                        float(np.mean([value for values in table.hole_psnr[name].values() for value in values])))
                 for name in models}
