@@ -20,6 +20,15 @@ import numpy as np
 import torch
 from torch import nn
 
+from restore.engine.backends import (
+    BACKEND_SPEED,
+    TORCH,
+    BackendError,
+    backend_precision,
+    check_backend,
+    choose_backend,
+    exported_network,
+)
 from restore.engine.batch import Recorded
 from restore.engine.device import autocast, check_precision, inference_precision, resolve_device
 from restore.engine.progress import Progress
@@ -48,6 +57,10 @@ class RestorerSettings:
     batch_size: int | str = "auto"
     ensemble: bool = False
     compile: bool = False
+    backend: str = TORCH
+
+    def __post_init__(self) -> None:
+        check_backend(self.backend)  # a missing package stops the command before any image
 
 
 Transform = Callable[[torch.Tensor], torch.Tensor]
@@ -81,8 +94,10 @@ class Restorer:
     self-ensemble of EDSR and DRUNet): about 0.1-0.2 dB more for 8 times the time.
     ``compile``: run the network through ``torch.compile``. Off by default because it slows
     some models down and each new tile shape costs seconds of compilation, so it suits
-    folders of same-size images and models measured to gain (``python bench/compile_speed.py``). The settings are
-    :class:`RestorerSettings`' fields, given as keywords."""
+    folders of same-size images and models measured to gain (``python bench/compile_speed.py``).
+    ``backend``: ``torch``, or the network exported to ONNX and run by ``onnxruntime`` or
+    ``openvino`` on the CPU (:mod:`restore.engine.backends`; ``auto``: the fastest measured
+    path that keeps the quality). The settings are :class:`RestorerSettings`' fields, given as keywords."""
 
     def __init__(
         self, network: nn.Module, metadata: dict[str, Any], *, entry: WeightsEntry | None = None, **settings: Any
@@ -115,6 +130,20 @@ class Restorer:
         self.ensemble = self.settings.ensemble
         self.compile = self.settings.compile
         self._compiled: Callable[[torch.Tensor], torch.Tensor] | None = None
+        self._use_backend(network, metadata["network"])
+
+    def _use_backend(self, network: nn.Module, spec: dict[str, Any]) -> None:
+        """Resolve the backend (``auto``: from the weights' measured paths at the precision
+        8-bit images run at) and export the network for it (cached, so once per weights)."""
+        metrics = self.entry.metrics if self.entry is not None else {}
+        eight_bit = inference_precision(self.device, self.precision, exact=False, measured=BF16_CHECK in metrics)
+        self.backend = choose_backend(self.settings.backend, self.device, eight_bit, metrics.get(BACKEND_SPEED, {}))
+        self.precision = backend_precision(self.backend, self.precision)
+        self._graph = None
+        if self.backend != TORCH:
+            if self.compile:
+                raise BackendError(f"--compile compiles torch's network: it does not apply to --backend {self.backend}")
+            self._graph = exported_network(network, spec, self.backend)
 
     @classmethod
     def from_weights(cls, name_or_path: str | Path, task: str | None = None, **settings: Any) -> Restorer:
@@ -243,21 +272,25 @@ class Restorer:
                 block = grey if channels == 1 else grey.expand_as(block)
             sink(top, left, block)
 
-        info = {**info, "precision": precision, "tile": self.tile}
+        info = {**info, "precision": precision, "tile": self.tile, "backend": self.backend}
         stream_tiles(
-            self._forward, read_input, height, width, finish,
+            functools.partial(self._forward, precision=precision), read_input, height, width, finish,
             tile=self.tile, overlap=self.tile_overlap, scale=self.scale, multiple=self.multiple,
             batch_size=self.batch_size, device=self.device,
             autocast=functools.partial(autocast, self.device, precision), progress=progress,
         )
         return info
 
-    def _forward(self, batch: torch.Tensor) -> torch.Tensor:
-        """One batch of tiles through the network; with ``ensemble`` the mean over the 8
-        flips/rotations of each tile (for a convolutional network, the same as flipping the
-        whole image, tile by tile)."""
+    def _forward(self, batch: torch.Tensor, precision: str) -> torch.Tensor:
+        """One batch of tiles through the network (at ``precision``, which an exported graph's
+        runtime is told; torch's is the autocast around this call); with ``ensemble`` the mean
+        over the 8 flips/rotations of each tile (for a convolutional network, the same as
+        flipping the whole image, tile by tile)."""
         transforms = ENSEMBLE_TRANSFORMS if self.ensemble else ENSEMBLE_TRANSFORMS[:1]
-        network = self._compiled_network() if self.compile else self.network
+        if self._graph is not None:
+            network = functools.partial(self._graph, precision=precision)
+        else:
+            network = self._compiled_network() if self.compile else self.network
         total = torch.zeros(())
         for forward, inverse in transforms:
             total = total + inverse(network(forward(batch).contiguous(memory_format=torch.channels_last)).float())
@@ -338,7 +371,8 @@ def recorded_settings(settings: RestorerSettings, scans: bool = False, model: Re
     uses, already loaded, whose network may overrule the precision (a community architecture
     runs fp32 under ``auto``); without it the run's models are restore's own networks."""
     device = resolve_device(settings.device) if model is None else model.device
-    requested = settings.precision if model is None else model.precision
+    backend = settings.backend if model is None else model.backend
+    requested = backend_precision(backend, settings.precision) if model is None else model.precision
     # without a model the run uses the shipped defaults, whose bf16 outputs are all measured
     measured = model is None or (model.entry is not None and BF16_CHECK in model.entry.metrics)
     exact = inference_precision(device, requested, exact=True, measured=measured)
@@ -351,7 +385,7 @@ def recorded_settings(settings: RestorerSettings, scans: bool = False, model: Re
         execution={
             "device": str(device), "tile": settings.tile, "tile_overlap": settings.tile_overlap,
             "batch_size": auto_batch_size(device) if batch_size == "auto" else int(batch_size),
-            "compile": settings.compile,
+            "compile": settings.compile, "backend": backend,
         },
     )
 
@@ -362,6 +396,6 @@ def load(name_or_path: str | Path, task: str | None = None, **settings: Any) -> 
     (Real-ESRGAN, KAIR, ...) be recognised for that task.
 
     ``settings``: ``device`` (auto|cpu|cuda|mps), ``precision`` (auto|fp32|bf16|fp16),
-    ``tile``, ``tile_overlap``, ``batch_size`` (N or auto), ``ensemble``, ``compile``
-    (:class:`RestorerSettings`); another name is a TypeError that names it."""
+    ``tile``, ``tile_overlap``, ``batch_size`` (N or auto), ``ensemble``, ``compile``,
+    ``backend`` (torch|onnxruntime|openvino|auto) (:class:`RestorerSettings`); another name is a TypeError that names it."""
     return Restorer.from_weights(name_or_path, task=task, **settings)

@@ -107,6 +107,12 @@ def inference_options(function: Callable) -> Callable:
                           "only on long runs of same-size images: each new tile shape compiles for seconds "
                           "to a minute. On a 2-core CPU it ranged from 0.57x (superres x4, bf16) to 1.18x "
                           "(denoise, bf16) the eager speed: measure yours with bench/compile_speed.py."),
+        click.option("--backend", type=click.Choice(["torch", "onnxruntime", "openvino", "auto"]), default="torch",
+                     show_default=True,
+                     help="What runs the network: torch, or the network exported once to ONNX (cached) and run "
+                          "by ONNX Runtime or OpenVINO on the CPU (pip install 'restore[onnx]' or "
+                          "'restore[openvino]'; often 2-3x faster than torch there). auto: the fastest path "
+                          "measured for the weights within 0.05 dB of torch fp32 (docs/backends.md), else torch."),
     ]
     return with_options(function, options)
 

@@ -122,9 +122,18 @@ def show(name: str) -> None:
 
 
 @weights.command()
-@click.argument("source", type=click.Path(exists=True, dir_okay=False))
-@click.option("--name", required=True, help="Name users will pass to --weights, e.g. denoise-color.")
-@click.option("--recipe", required=True, help="The recipe that trained it, e.g. weights/recipes/denoise-color.toml.")
+@click.argument("source")
+@click.option("--format", "fmt", type=click.Choice(["safetensors", "onnx"]), default="safetensors", show_default=True,
+              help="safetensors: ship a trained SOURCE in weights/ (maintainers). onnx: write the ONNX graph of "
+                   "any weights restore loads (a shipped or user model's NAME, or a file), checked against torch.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="onnx: the graph file to write (default: NAME.onnx in the working folder).")
+@click.option("--task", type=click.Choice(["superres", "denoise", "inpaint"]), default=None,
+              help="onnx: the command that runs a community checkpoint. Default: the one its architecture's "
+                   "purpose fits.")
+@click.option("--name", default=None, help="Name users will pass to --weights, e.g. denoise-color (safetensors).")
+@click.option("--recipe", default=None,
+              help="The recipe that trained it, e.g. weights/recipes/denoise-color.toml (safetensors).")
 @click.option("--description", default="", help="One line for `restore weights list`.")
 @click.option("--notes", default="", help="Anything a user should know (training length, limits).")
 @click.option("--grey", is_flag=True,
@@ -134,12 +143,45 @@ def show(name: str) -> None:
               help="Store the convolution weights as 8-bit integers with one scale per output channel: half "
                    "the size of fp16, for big networks. Loading turns them back into floats; re-run the "
                    "benchmark to check the outputs did not change.")
-def export(source: str, name: str, recipe: str, description: str, notes: str, grey: bool, int8: bool) -> None:
+@click.pass_context
+def export(ctx: click.Context, source: str, fmt: str, out: Path | None, task: str | None, name: str | None,
+           recipe: str | None, description: str, notes: str, grey: bool, int8: bool) -> None:
     """Ship a trained SOURCE (e.g. RUN/best.safetensors) as fp16 (or int8) weights in weights/ and
-    record it in the manifest (for maintainers; the bench/ scripts then add its metrics)."""
-    from pathlib import Path
-
+    record it in the manifest (for maintainers; the bench/ scripts then add its metrics). With
+    --format onnx: write the ONNX graph of NAME (dynamic batch, height and width; opset 17) for
+    ONNX Runtime, OpenVINO or any ONNX runtime, once it matches torch fp32 within 1e-3 on test tiles."""
+    if fmt == "onnx":
+        _export_onnx(source, out, task)
+        return
+    params = {param.name: param for param in ctx.command.params}
+    source = click.Path(exists=True, dir_okay=False).convert(source, params["source"], ctx)  # click's own message
+    for option, value in (("name", name), ("recipe", recipe)):
+        if value is None:
+            raise click.MissingParameter(ctx=ctx, param=params[option])
     from restore.weights import export_weights
 
     entry = export_weights(Path(source), name, recipe, description, notes, grey=grey, int8=int8)
     click.echo(f"exported {entry.name}: {entry.path} ({entry.parameters / 1e6:.2f}M parameters, sha256 {entry.sha256[:12]})")
+
+
+def _export_onnx(source: str, out: Path | None, task: str | None) -> None:
+    """``restore weights export NAME --format onnx``: load as every command does, export, check, write."""
+    from restore.engine.backends import BackendError
+    from restore.engine.backends.export import OPSET, graph_input, write_graph
+    from restore.model import Restorer
+    from restore.weights import resolve_weights
+    from restore.zoo.models import describe_file
+
+    if task is None:  # a community checkpoint is recognised for the command its purpose fits
+        task = _usage_errors(describe_file, _usage_errors(resolve_weights, source)[0])["task"]
+    model = _usage_errors(Restorer.from_weights, source, task=task, device="cpu", precision="fp32")
+    out = out if out is not None else Path(f"{Path(source).stem}.onnx")
+    try:
+        difference = write_graph(model.network, model.metadata["network"], out)
+    except BackendError as error:
+        raise click.UsageError(str(error)) from error
+    graph = graph_input(model.network, model.metadata["network"])
+    inputs = f"{graph.channels} channels" + (" (the last: noise-level map or hole mask)" if graph.condition else "")
+    click.echo(f"exported {model.name} to {out}: ONNX opset {OPSET}, input (batch, {inputs}, height, width) "
+               f"float32 in [0, 1], {model.task.name} x{model.scale}; largest difference from torch fp32 "
+               f"{difference:.1e}")

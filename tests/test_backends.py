@@ -1,0 +1,180 @@
+"""Exported-graph backends (ONNX Runtime, OpenVINO): same outputs as torch fp32 within one
+8-bit level, a graph exported once per weights, refused when it does not match torch, and
+clear errors where a package is missing."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+import restore
+import restore.engine.backends as backends
+import restore.engine.backends.export as export
+from restore.cli import main
+from tests.community_files import DNCNN, shared_model
+from tests.tiny_weights import write_tiny_denoise_weights, write_tiny_superres_weights
+
+EXPORTED = [
+    pytest.param(name, marks=pytest.mark.skipif(importlib.util.find_spec(package) is None or
+                                                importlib.util.find_spec("onnx") is None,
+                                                reason=f"{package} (or onnx) is not installed: pip install 'restore[{extra}]'"))
+    for name, (package, extra) in backends.PACKAGES.items()
+]
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test exports into its own cache folder."""
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("RESTORE_CACHE", str(folder))
+    return folder
+
+
+def write_pictures(folder: Path) -> Path:
+    """A noisy colour picture, a grey one and a 16-bit one, of sizes no tile divides."""
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(3)
+    smooth = cv2.GaussianBlur(rng.random((37, 53, 3)).astype(np.float32), (0, 0), 3.0)
+    noisy = np.clip(smooth + rng.normal(0, 0.08, smooth.shape), 0, 1)
+    cv2.imwrite(str(folder / "colour.png"), (noisy * 255).round().astype(np.uint8))
+    cv2.imwrite(str(folder / "grey.png"), (noisy[:, :, 0] * 255).round().astype(np.uint8))
+    cv2.imwrite(str(folder / "deep.png"), (noisy[:29, :41] * 65535).round().astype(np.uint16))
+    return folder
+
+
+def denoise(tmp_path: Path, weights: Path, backend: str, *args: str):
+    return CliRunner().invoke(main, ["denoise", "--in", str(tmp_path / "in"), "--out", str(tmp_path / backend),
+                                     "--weights", str(weights), "--sigma", "25", "--precision", "fp32",
+                                     "--backend", backend, "--tile", "32", "--tile-overlap", "8", "--quiet", *args])
+
+
+@pytest.mark.parametrize("backend", EXPORTED)
+def test_restore_denoise_on_an_exported_backend_matches_torch_fp32(tmp_path: Path, backend: str) -> None:
+    write_pictures(tmp_path / "in")
+    weights = write_tiny_denoise_weights(tmp_path / "tiny.safetensors")
+    for name in ("torch", backend):
+        result = denoise(tmp_path, weights, name)
+        assert result.exit_code == 0, result.output
+    for name in ("colour.png", "grey.png", "deep.png"):
+        expected = cv2.imread(str(tmp_path / "torch" / name), cv2.IMREAD_UNCHANGED)
+        actual = cv2.imread(str(tmp_path / backend / name), cv2.IMREAD_UNCHANGED)
+        assert actual.shape == expected.shape and actual.dtype == expected.dtype, name
+        level = 257 if actual.dtype == np.uint16 else 1  # one 8-bit level in 16-bit units
+        assert np.abs(actual.astype(int) - expected.astype(int)).max() <= level, name
+    report = json.loads((tmp_path / backend / "report.json").read_text())
+    assert report["execution"]["backend"] == backend
+    assert {item["info"]["backend"] for item in report["files"]} == {backend}
+    assert "backend" not in report["settings"]  # a rerun on another backend is not refused
+
+
+@pytest.mark.parametrize("backend", EXPORTED)
+def test_load_with_a_backend_matches_torch_and_exports_once(tmp_path: Path, cache: Path, backend: str,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    weights = write_tiny_superres_weights(tmp_path / "sr.safetensors", scale=2)
+    image = (np.random.default_rng(0).random((23, 30, 3)) * 255).astype(np.uint8)
+    expected = restore.load(weights, device="cpu", precision="fp32")(image)
+    model = restore.load(weights, device="cpu", precision="fp32", backend=backend)
+    assert model.backend == backend
+    actual = model(image)
+    assert actual.shape == expected.shape == (46, 60, 3)
+    assert np.abs(actual.astype(int) - expected.astype(int)).max() <= 1
+    (graph,) = (cache / "graphs").iterdir()
+    written = graph.stat().st_mtime_ns
+
+    exports = []
+    monkeypatch.setattr(export, "export_onnx", lambda *args: exports.append(args) or pytest.fail("exported again"))
+    again = restore.load(weights, device="cpu", precision="fp32", backend=backend)
+    assert np.array_equal(again(image), actual)
+    assert not exports and list((cache / "graphs").iterdir()) == [graph] and graph.stat().st_mtime_ns == written
+
+
+@pytest.mark.parametrize("backend", EXPORTED)
+def test_a_grey_community_model_runs_each_channel_of_a_colour_image(backend: str) -> None:
+    weights = shared_model(DNCNN)
+    image = (np.random.default_rng(1).random((20, 24, 3)) * 255).astype(np.uint8)
+    expected = restore.load(weights, task="denoise", device="cpu")(image, sigma=15)
+    actual = restore.load(weights, task="denoise", device="cpu", backend=backend)(image, sigma=15)
+    assert np.abs(actual.astype(int) - expected.astype(int)).max() <= 1
+
+
+@pytest.mark.parametrize("backend", EXPORTED)
+def test_weights_export_writes_a_graph_that_runs(tmp_path: Path, backend: str) -> None:
+    weights = write_tiny_denoise_weights(tmp_path / "tiny.safetensors")
+    out = tmp_path / "tiny.onnx"
+    result = CliRunner().invoke(main, ["weights", "export", str(weights), "--format", "onnx", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "4 channels" in result.output and "opset 17" in result.output
+    from restore.engine.backends.runtimes import compile_graph
+
+    batch = torch.rand(2, 4, 24, 40)
+    network = restore.load(weights, device="cpu", precision="fp32").network
+    with torch.no_grad():
+        expected = network(batch).numpy()
+    assert np.abs(compile_graph(out, backend, "fp32")(batch.numpy()) - expected).max() <= export.TOLERANCE
+
+
+def test_export_refuses_a_graph_that_does_not_match_torch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if not any(backends.installed(name) for name in backends.EXPORTED) or importlib.util.find_spec("onnx") is None:
+        pytest.skip("neither onnxruntime nor openvino (with onnx) is installed: pip install 'restore[onnx]'")
+    weights = write_tiny_denoise_weights(tmp_path / "tiny.safetensors")
+    other = restore.load(write_tiny_denoise_weights(tmp_path / "other.safetensors", seed=1), device="cpu").network
+    real_export = export.export_onnx
+    monkeypatch.setattr(export, "export_onnx", lambda network, graph: real_export(other, graph))  # a wrong graph
+    out = tmp_path / "tiny.onnx"
+    result = CliRunner().invoke(main, ["weights", "export", str(weights), "--format", "onnx", "--out", str(out)])
+    assert result.exit_code == 2 and "differs from torch" in result.output, result.output
+    assert not out.exists() and not list(tmp_path.glob(".restore-tmp-*"))
+    backend = next(name for name in backends.EXPORTED if backends.installed(name))
+    with pytest.raises(backends.BackendError, match="differs from torch"):
+        restore.load(weights, device="cpu", backend=backend)
+    assert not list((tmp_path / "cache").rglob("*.*"))  # nothing cached, no temp file left
+
+
+def test_a_missing_backend_package_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(backends, "installed", lambda backend: backend == "torch")
+    write_pictures(tmp_path / "in")
+    weights = write_tiny_denoise_weights(tmp_path / "tiny.safetensors")
+    result = denoise(tmp_path, weights, "onnxruntime")
+    assert result.exit_code == 2 and "pip install 'restore[onnx]'" in result.output, result.output
+    assert not (tmp_path / "onnxruntime").exists()
+    with pytest.raises(backends.BackendError, match=r"restore\[openvino\]"):
+        restore.load(weights, backend="openvino")
+    result = denoise(tmp_path, weights, "auto")  # no measurements, no package: torch
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "auto" / "report.json").read_text())["files"][0]["info"]["backend"] == "torch"
+
+
+def test_auto_takes_the_fastest_path_that_keeps_the_quality(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(backends, "installed", lambda backend: True)
+    records = {"paths": {
+        "torch-fp32": {"seconds_per_megapixel": 3.0, "psnr_loss_db": 0.0},
+        "onnxruntime-fp32": {"seconds_per_megapixel": 1.2, "psnr_loss_db": 0.0},
+        "openvino-fp32": {"seconds_per_megapixel": 1.0, "psnr_loss_db": 0.2},  # faster, but loses quality
+        "openvino-bf16": {"seconds_per_megapixel": 0.5, "psnr_loss_db": 0.01},  # another precision
+        "torch-fp32-nchw": {"seconds_per_megapixel": 0.1, "psnr_loss_db": 0.0},  # not a backend
+    }}
+    cpu = torch.device("cpu")
+    assert backends.choose_backend("auto", cpu, "fp32", records) == "onnxruntime"
+    assert backends.choose_backend("auto", cpu, "bf16", records) == "openvino"
+    assert backends.choose_backend("auto", cpu, "fp32", {}) == "torch"
+    assert backends.choose_backend("auto", torch.device("cuda"), "fp32", records) == "torch"
+    assert backends.choose_backend("torch", cpu, "fp32", records) == "torch"
+    with pytest.raises(backends.BackendError, match="runs on the CPU"):
+        backends.choose_backend("openvino", torch.device("cuda"), "fp32", records)
+    monkeypatch.setattr(backends, "installed", lambda backend: backend != "onnxruntime")
+    assert backends.choose_backend("auto", cpu, "fp32", records) == "torch"  # the fastest is not installed
+
+
+def test_onnxruntime_runs_fp32_only() -> None:
+    assert backends.backend_precision("onnxruntime", "auto") == "fp32"
+    assert backends.backend_precision("openvino", "bf16") == "bf16"
+    assert backends.backend_precision("torch", "auto") == "auto"
+    with pytest.raises(backends.BackendError, match="runs fp32, not bf16"):
+        backends.backend_precision("onnxruntime", "bf16")
