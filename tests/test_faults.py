@@ -643,7 +643,7 @@ def damaged_weights(good: Path, damage: str) -> Path:
     ("truncated", "not a valid safetensors file"),
     ("not_restore", "no restore metadata"),
     ("bad_json", "damaged restore metadata"),
-    ("mismatch", "cannot build the network the file describes (Error(s) in loading state_dict"),
+    ("mismatch", "cannot build the network the file describes (the tensors do not fit the network in the header"),
     ("unknown_arch", "unknown network arch 'vit'"),
     ("unknown_task", "unknown task 'colourise'"),
     ("task_list", 'damaged restore metadata in the file\'s header (task is ["denoise"], not a string)'),
