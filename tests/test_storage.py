@@ -362,3 +362,25 @@ def test_killed_s3_run_leaves_only_complete_objects_and_resumes(s3: S3, tmp_path
     assert set(final) == {*expected, "report.json"}
     for key, entry in finished.items():  # not processed twice: the same object, untouched
         assert (final[key]["ETag"], final[key]["LastModified"]) == (entry["ETag"], entry["LastModified"])
+
+
+def test_out_inside_in_and_out_equal_to_in_as_for_folders(tmp_path: Path) -> None:
+    import fsspec
+
+    from restore.engine.batch import BatchUsageError
+
+    memory = fsspec.filesystem("memory")
+    tree = write_tree(tmp_path / "in", count=2)
+    (tree / "notes.txt").unlink()
+    prefix = f"/restore-test-{uuid.uuid4().hex[:8]}"
+    for path in tree.rglob("*.png"):
+        memory.pipe_file(f"{prefix}/in/{path.relative_to(tree).as_posix()}", path.read_bytes())
+    weights = write_tiny_denoise_weights(tmp_path / "tiny.safetensors")
+    with pytest.raises(BatchUsageError, match="is the --in folder"):
+        process_folder("denoise", f"memory://{prefix}/in", f"memory://{prefix}/in/", weights=str(weights))
+    for _ in range(2):  # the second run must not take the first one's outputs as inputs
+        report = process_folder("denoise", f"memory://{prefix}/in", f"memory://{prefix}/in/restored",
+                                weights=str(weights), sigma=25.0, quiet=True)
+        assert [Path(outcome.input).name for outcome in report.outcomes] == ["photo0.png", "photo1.png"]
+    assert report.summary() == "0 done, 2 skipped, 0 failed"
+    memory.rm(prefix, recursive=True)

@@ -28,6 +28,7 @@ import re
 import secrets
 import socket
 import tempfile
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
@@ -114,6 +115,7 @@ class Store:
         self._listed: list[str] = []  # prefixes listed completely
         self._children: dict[str, set[str]] = defaultdict(set)  # folder key -> names of the files in it
         self._folders: set[str] = set()
+        self._lock = threading.Lock()  # outputs are recorded by the batch's writer threads
 
     def list_tree(self, prefix: str) -> list[str]:
         """Every object key under ``prefix``, sorted, remembered for :meth:`known`."""
@@ -129,23 +131,26 @@ class Store:
 
     def record(self, key: str) -> None:
         folder, _, name = key.rpartition("/")
-        self._children[folder].add(name)
-        while folder and folder not in self._folders:
-            self._folders.add(folder)
-            folder = folder.rpartition("/")[0]
+        with self._lock:
+            self._children[folder].add(name)
+            while folder and folder not in self._folders:
+                self._folders.add(folder)
+                folder = folder.rpartition("/")[0]
 
     def forget(self, key: str) -> None:
         folder, _, name = key.rpartition("/")
-        self._children[folder].discard(name)
+        with self._lock:
+            self._children[folder].discard(name)
 
     def kind(self, key: str) -> str | None:
         """``file``, ``folder`` or None (nothing there), from the listings where they cover
         ``key``, else asked of the store."""
         if self.covers(key):
             folder, _, name = key.rpartition("/")
-            if name in self._children.get(folder, ()):
-                return "file"
-            return "folder" if key in self._folders else None
+            with self._lock:
+                if name in self._children.get(folder, ()):
+                    return "file"
+                return "folder" if key in self._folders else None
         if self.fs.isfile(key):
             return "file"
         return "folder" if self.fs.isdir(key) else None
@@ -153,7 +158,8 @@ class Store:
     def files_in(self, folder: str) -> list[str]:
         """The names of the objects directly in ``folder``."""
         if self.covers(folder):
-            return sorted(self._children.get(folder, ()))
+            with self._lock:
+                return sorted(self._children.get(folder, ()))
         try:
             entries = self.fs.ls(folder, detail=True)
         except FileNotFoundError:
@@ -176,7 +182,9 @@ class ObjectPath:
         import fsspec
 
         key = filesystem._strip_protocol(url).rstrip("/")
-        return cls(Store(scheme, fsspec.filesystem(scheme), key, url), key)
+        fs = fsspec.filesystem(scheme)
+        fs.invalidate_cache()  # fsspec keeps listings per instance: a run sees the store as it is now
+        return cls(Store(scheme, fs, key, url), key)
 
     # -- pure path operations, as pathlib has them ------------------------------------------
 
