@@ -7,7 +7,9 @@ Starts moto's S3 server on a free port of 127.0.0.1 (pip install 'restore[dev]';
 the end), uploads a folder of generated PNGs, then times ``restore.process_folder`` from a
 local folder to a local folder and from ``s3://`` to ``s3://`` (reads, decoding, the
 network, encoding, uploads, report.json), in ``--rounds`` rounds with ``overwrite`` so each
-round does every image. Prints each path's median images/s and the ratio S3/local.
+round does every image. Prints each path's median images/s and the median over rounds of
+the ratio S3/local (each round runs both paths back to back, the order turned each round, so
+a change in the machine's load weighs on both).
 
 moto runs on this machine's cores, beside restore, and answers over loopback: the ratio is
 the cost of the storage code path (requests, copies, staging files) plus moto's CPU, not a
@@ -97,19 +99,24 @@ def main() -> None:
             options = {"weights": args.weights or default_weights("denoise", 3), "sigma": 25.0,
                        "workers": args.workers, "precision": "fp32"}
             rate(local, Path(work) / "warm-up", args.images, options)  # loads the weights once
+            paths = {"local": (local, Path(work) / "out"), "s3": ("s3://bench/in", "s3://bench/out")}
             rates: dict[str, list[float]] = {"local": [], "s3": []}
-            for _ in range(args.rounds):
-                rates["local"].append(rate(local, Path(work) / "out", args.images, options))
-                rates["s3"].append(rate("s3://bench/in", "s3://bench/out", args.images, options))
+            for number in range(args.rounds):  # back to back, the order turned each round
+                for name in (("local", "s3") if number % 2 == 0 else ("s3", "local")):
+                    rates[name].append(rate(*paths[name], args.images, options))
     finally:
         server.terminate()
         server.wait(timeout=30)
     medians = {path: statistics.median(values) for path, values in rates.items()}
+    # the ratio of each round's pair, run back to back, then their median: the machine's load
+    # changes between rounds far more than within one
+    ratio = statistics.median(s3 / disk for s3, disk in zip(rates["s3"], rates["local"]))
     result = {"images": args.images, "size": args.size, "weights": options["weights"],
-              "images_per_second": medians, "ratio_s3_over_local": medians["s3"] / medians["local"]}
+              "images_per_second": medians, "rounds": rates, "ratio_s3_over_local": ratio}
     print(f"{args.images} images of {args.size}x{args.size}, {options['weights']}, fp32, {args.workers} workers")
     for path, value in medians.items():
-        print(f"  {path:6s} {value:7.2f} images/s")
+        rounds = ", ".join(f"{each:.2f}" for each in rates[path])
+        print(f"  {path:6s} {value:7.2f} images/s (rounds: {rounds})")
     print(f"  S3 (moto) / local disk: {result['ratio_s3_over_local']:.2f}x")
     if args.json is not None:
         args.json.write_text(json.dumps(result, indent=2))
