@@ -206,6 +206,7 @@ class ObjectPath:
         return hash((self.store.scheme, self.key))
 
     def __lt__(self, other: ObjectPath) -> bool:
+        """Key order: callers sort paths (inpainting's mask candidates)."""
         return self.key < other.key
 
     def __truediv__(self, other: str | PurePosixPath) -> ObjectPath:
