@@ -14,6 +14,7 @@ import numpy as np
 from restore.engine.batch import BatchReport, BatchSettings, Recorded, run_batch
 from restore.engine.progress import Progress
 from restore.io.image import Image, resize_alpha
+from restore.io.storage import ObjectPath, location
 from restore.model import Restorer, RestorerSettings, recorded_settings
 from restore.schema import option_defaults, split_options
 from restore.tasks import get_task, task_class
@@ -85,7 +86,7 @@ class TaskProcessor:
         self.restorer_settings = RestorerSettings(**restorer)
         self.processor_options = ProcessorOptions(weights=weights, **processor)
         self.weights = self.processor_options.weights
-        self.root = Path(root) if root is not None else None
+        self.root = location(root) if root is not None else None
         self._task_options = own  # as given: they build the task and pick its weights (superres's scale, model)
         self.task = get_task(task, own)
         self.options = self.task.run_options(own)
@@ -184,14 +185,18 @@ class TaskProcessor:
 
 
 def _recorded_value(value: Any) -> Any:
-    """An option as report.json records it: folders as real paths, numpy scalars as numbers."""
+    """An option as report.json records it: folders as real paths (URLs as given), numpy
+    scalars as numbers."""
+    if isinstance(value, ObjectPath):
+        return str(value)
     if isinstance(value, Path):
         return os.path.realpath(value)
     return value.item() if isinstance(value, np.generic) else value
 
 
 def process_folder(task: str, src: str | Path, dst: str | Path, **options: Any) -> BatchReport:
-    """Run ``task`` over every image under ``src``, writing the mirrored tree to ``dst``.
+    """Run ``task`` over every image under ``src``, writing the mirrored tree to ``dst``;
+    either may be a storage URL (``s3://bucket/prefix/``, docs/scale-out.md).
 
     ``options``: ``weights`` and ``alpha`` (:class:`ProcessorOptions`), the task's own
     options (its ``options_type``, e.g. ``sigma``), the model settings (device, precision,
@@ -206,7 +211,8 @@ def process_folder(task: str, src: str | Path, dst: str | Path, **options: Any) 
                                    task_class(task).options_type, where=f"process_folder({task!r})")
     settings = BatchSettings(**batch)
     taken = {name for layer in layers for name in layer}  # passed on in the order given, as report.json lists them
-    processor = TaskProcessor(task, root=Path(src), **{name: value for name, value in options.items() if name in taken})
+    source, destination = location(src), location(dst)  # a URL is checked here, before weights load
+    processor = TaskProcessor(task, root=source, **{name: value for name, value in options.items() if name in taken})
     processor.check_weights()
-    return run_batch(Path(src), Path(dst), processor, settings, is_input=processor.is_input,
+    return run_batch(source, destination, processor, settings, is_input=processor.is_input,
                      recorded=processor.recorded())

@@ -23,6 +23,7 @@ from restore.engine.batch import BatchReport, BatchSettings, ImageUnits, Job, Re
 from restore.engine.progress import Progress
 from restore.io.atomic import remove_stale_temps
 from restore.io.image import Image
+from restore.io.storage import location
 from restore.model import RestorerSettings
 from restore.schema import option_names, options_of, split_options
 from restore.tasks import task_class
@@ -187,7 +188,7 @@ def run_chain(
     ``process_folder`` does (a rerun with other settings included)."""
     chain = [step if isinstance(step, ChainStep) else ChainStep(*step) for step in steps]
     settings = options_of(BatchSettings, batch, "chain")
-    source, destination = Path(src), Path(dst)
+    source, destination = location(src), location(dst)
     processor = ChainProcessor(chain, source, settings.max_pixels, keep_steps)
     processor.check_weights()
     return run_batch(source, destination, processor, settings, is_input=processor.is_input,

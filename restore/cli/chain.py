@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from restore.cli.options import check_tiling, finish
+from restore.cli.options import check_report_format, check_tiling, finish
 from restore.cli.tasks import denoise, inpaint, inpaint_settings, style, style_settings, superres, superres_settings
 from restore.io.limits import MAX_PIXELS
 
@@ -111,6 +111,7 @@ def _run(steps: tuple[str, ...], keep_steps: bool, **settings: Any) -> None:
 
     source, destination = settings.pop("source"), settings.pop("destination")
     report_format = settings.pop("report_format")
+    check_report_format(destination, report_format)
     try:
         report = chain(steps, source, destination, keep_steps=keep_steps, **settings)
     except (StepError, BatchUsageError) as error:

@@ -8,17 +8,19 @@ from typing import Any
 
 import click
 
-from restore.cli.options import REPORT_OPTION, check_tiling, finish, inference_options, strength_option, with_options
+from restore.cli.options import (REPORT_OPTION, Location, check_tiling, finish, inference_options, strength_option,
+                                 with_options)
 from restore.io.limits import MAX_VOXELS
 
 
 def scan_options(function: Callable) -> Callable:
     """The options of both medical commands."""
     options = [
-        click.option("--in", "source", required=True, type=click.Path(exists=True, path_type=Path),
+        click.option("--in", "source", required=True, type=Location(click.Path(exists=True, path_type=Path), local_only="restore medical"),
                      help="A scan, or a folder searched recursively: DICOM files, DICOM series folders (one "
                           "job per series), NIfTI .nii/.nii.gz, 16-bit PNG/TIFF slices, .npy arrays."),
-        click.option("--out", "destination", required=True, type=click.Path(file_okay=False, path_type=Path),
+        click.option("--out", "destination", required=True,
+                     type=Location(click.Path(file_okay=False, path_type=Path), local_only="restore medical"),
                      help="Output folder: the input tree mirrored, each scan in its own format and name, "
                           "with report.json."),
         click.option("--modality", required=True, type=click.Choice(["ct", "mr"]),

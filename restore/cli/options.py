@@ -46,6 +46,32 @@ _parse_batch_size = auto_or_number(
 )
 
 
+class Location(click.ParamType):
+    """A local path, checked by ``local`` (a ``click.Path``), or a storage URL (``s3://``,
+    ``gs://``, ``az://``, ``memory://``...) made an ObjectPath once refused if it holds
+    credentials or if its protocol's package is missing. ``local_only``: the command that
+    takes local paths only for now, named in the message a URL gets."""
+
+    name = "path"
+
+    def __init__(self, local: click.Path, local_only: str = "") -> None:
+        self.local, self.local_only = local, local_only
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from restore.io.storage import StorageError, is_url, location
+
+        if not is_url(value):
+            return self.local.convert(value, param, ctx)
+        if self.local_only:
+            self.fail(f"{self.local_only} reads and writes local files only for now; copy the data to a local "
+                      f"folder first (e.g. aws s3 sync)", param, ctx)
+        try:
+            place = location(value)
+        except StorageError as error:
+            self.fail(str(error), param, ctx)
+        return self.local.convert(place, param, ctx) if isinstance(place, Path) else place
+
+
 REPORT_OPTION = click.option(
     "--report", "report_format", type=click.Choice(["json", "html"]), default="json", show_default=True,
     help="json: report.json only. html: also report.html, a page of before/after sliders of every input with its "
@@ -120,10 +146,13 @@ def inference_options(function: Callable) -> Callable:
 def task_options(function: Callable) -> Callable:
     """--in/--out, weights, device, tiling and batch options of every task command."""
     options = [
-        click.option("--in", "source", required=True, type=click.Path(exists=True, path_type=Path),
-                     help="An image file, or a folder searched recursively."),
-        click.option("--out", "destination", required=True, type=click.Path(file_okay=False, path_type=Path),
-                     help="Output folder. The input's sub-folder tree is mirrored here, with report.json."),
+        click.option("--in", "source", required=True, type=Location(click.Path(exists=True, path_type=Path)),
+                     help="An image file, or a folder searched recursively; or a storage URL (s3://bucket/prefix/, "
+                          "gs://, az://, memory://...; docs/scale-out.md)."),
+        click.option("--out", "destination", required=True,
+                     type=Location(click.Path(file_okay=False, path_type=Path)),
+                     help="Output folder (or storage URL). The input's sub-folder tree is mirrored here, with "
+                          "report.json."),
         click.option("--weights", default=None, metavar="NAME|PATH",
                      help="Shipped weights or user model name (see `restore weights list`), a restore "
                           ".safetensors, or a community checkpoint (.pth/.pt/.ckpt/.safetensors of any "
@@ -163,17 +192,26 @@ def run_task(task: str, settings: dict[str, Any]) -> None:
     from restore.api import process_folder
     from restore.engine.batch import BatchUsageError
     from restore.engine.device import DeviceError, PrecisionError, check_precision, resolve_device
+    from restore.io.storage import StorageError
     from restore.weights import WeightsError
 
     check_tiling(settings)
     source, destination = settings.pop("source"), settings.pop("destination")
     report_format = settings.pop("report_format", "json")
+    check_report_format(destination, report_format)
     try:
         check_precision(resolve_device(settings["device"]), settings["precision"], allow_auto=True)
         report = process_folder(task, source, destination, **settings)
-    except (BatchUsageError, DeviceError, PrecisionError, WeightsError) as error:
+    except (BatchUsageError, DeviceError, PrecisionError, WeightsError, StorageError) as error:
         raise click.UsageError(str(error)) from error
     finish(report, destination, report_format)
+
+
+def check_report_format(destination: Any, report_format: str) -> None:
+    """--report html writes a page and its previews into a local --out only (for now)."""
+    if report_format == "html" and not isinstance(destination, Path):
+        raise click.UsageError("--report html writes into a local --out only for now; run `restore report` on a "
+                               "local copy of the output (its report.json and images)")
 
 
 def finish(report: BatchReport, destination: Path, report_format: str = "json") -> None:

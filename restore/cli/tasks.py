@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from restore.cli.options import auto_or_number, run_task, strength_option, task_options
+from restore.cli.options import Location, auto_or_number, run_task, strength_option, task_options
 
 
 _sigma = auto_or_number(
@@ -92,8 +92,8 @@ def _colour(_ctx: click.Context, _param: click.Parameter, value: str | None) -> 
 
 @click.command()
 @task_options
-@click.option("--masks", "masks_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Folder of masks mirroring --in: in/a/b.jpg uses DIR/a/b.<any image ext>. "
+@click.option("--masks", "masks_dir", type=Location(click.Path(exists=True, file_okay=False, path_type=Path)),
+              help="Folder (or storage URL) of masks mirroring --in: in/a/b.jpg uses DIR/a/b.<any image ext>. "
                    "White (> 127) = hole. Looked at first.")
 @click.option("--mask-color", "mask_color", callback=_colour, metavar="R,G,B",
               help="Treat pixels of this colour as holes (e.g. 255,0,255 for magenta paint); used only "

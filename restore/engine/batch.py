@@ -33,6 +33,7 @@ from restore.io.atomic import atomic_write, remove_stale_temps
 from restore.io.files import IMAGE_SUFFIXES, READABLE_SUFFIXES, display_path
 from restore.io.image import Image, ImageReadError, file_kind, read_image, write_image
 from restore.io.limits import MAX_PIXELS
+from restore.io.storage import ObjectPath, location
 
 REPORT_NAME = "report.json"
 # The report as a page (restore.report writes it beside report.json, its previews in the
@@ -221,7 +222,7 @@ def plan_jobs(
     Hidden files and anything under ``destination`` (when it lies inside ``source``) are
     not inputs; ``is_input`` lets a task exclude more (e.g. inpainting's mask sidecars).
     Refuses a plan in which an output would replace an input."""
-    if not source.exists():
+    if not _exists(source):
         raise BatchUsageError(f"--in {display_path(source)}: no such file or folder")
     if settings.ext != "same" and "." + settings.ext.lstrip(".").lower() not in IMAGE_SUFFIXES:
         raise BatchUsageError(f"--ext {settings.ext}: use same, png, jpg, tif, bmp or webp")
@@ -234,7 +235,8 @@ def plan_jobs(
                 f"choose an --out folder outside --in, or a new sub-folder of it (e.g. --out "
                 f"{display_path(source / 'restored')})"
             )
-        files = [(path, path.relative_to(source)) for path in _walk(source, destination_resolved)]
+        walk = source.walk(destination_resolved) if isinstance(source, ObjectPath) else _walk(source, destination_resolved)
+        files = [(path, path.relative_to(source)) for path in walk]
     else:  # a file, or something given directly that is not one (a pipe, a device): reading it says why
         files = [(source, Path(source.name))]
     files = [(path, relative) for path, relative in files if not is_report(path)]
@@ -263,9 +265,22 @@ def plan_jobs(
     return jobs
 
 
+def _exists(source: Path | ObjectPath) -> bool:
+    """Whether --in exists; a store that cannot be read (credentials, network) is a usage error."""
+    if not isinstance(source, ObjectPath):
+        return source.exists()
+    try:
+        return source.exists()
+    except Exception as error:  # whatever the store's client raises
+        raise BatchUsageError(f"--in {source}: cannot read there ({error}); check the URL and the credentials") \
+            from error
+
+
 def _lies_under(path: Path, folder: Path, or_is: bool = False) -> bool:
     """Whether ``path`` is inside ``folder`` by name alone (links are not followed: this is
     about the names restore builds)."""
+    if isinstance(path, ObjectPath):
+        return (or_is and path == folder) or folder in path.parents
     relative = os.path.relpath(os.path.normpath(path), os.path.normpath(folder))
     return (or_is and relative == ".") or (relative != "." and relative != ".." and not relative.startswith(".." + os.sep))
 
@@ -296,6 +311,8 @@ def is_report_page(path: Path) -> bool:
     try:
         if not path.is_file():  # a pipe or a device is never opened here
             return False
+        if isinstance(path, ObjectPath):
+            return PAGE_MARK.encode() in path.read_bytes(1024)
         with open(path, "rb") as handle:
             return PAGE_MARK.encode() in handle.read(1024)
     except OSError:
@@ -305,7 +322,10 @@ def is_report_page(path: Path) -> bool:
 def _real_path(path: Path) -> Path:
     """``path`` with every link resolved, like ``Path.resolve()``, except that a link loop
     gives a path instead of raising (Python < 3.13 raises RuntimeError): the loop is then
-    reported for that one input when it is read, instead of stopping the whole batch."""
+    reported for that one input when it is read, instead of stopping the whole batch.
+    An object in storage is its own real path (keys have no links)."""
+    if isinstance(path, ObjectPath):
+        return path
     return Path(os.path.realpath(path))
 
 
@@ -339,7 +359,7 @@ def run_batch(
     at all, as after older restore versions). A previous run with other settings is a usage
     error unless ``settings.overwrite``; an output made from another input is redone when that
     input now has another output name, and fails otherwise (it is that input's result)."""
-    source, destination = Path(source), Path(destination)
+    source, destination = location(source), location(destination)
     recorded = recorded or Recorded()
     jobs = plan_jobs(source, destination, settings, is_input, units)
     _prepare_destination(destination)
@@ -389,6 +409,9 @@ def _prepare_destination(destination: Path) -> None:
     """Create --out and check that files can be written there and that its report can be,
     so that a folder restore cannot use is one usage error, not a failure per image."""
     shown = display_path(destination)
+    if isinstance(destination, ObjectPath):
+        _prepare_object_destination(destination, shown)
+        return
     try:
         destination.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=destination):
@@ -397,6 +420,19 @@ def _prepare_destination(destination: Path) -> None:
         raise BatchUsageError(f"--out {shown}: cannot write there ({error.strerror}); choose another folder") from error
     report = destination / REPORT_NAME
     if report.is_symlink() or (report.exists() and not report.is_file()):
+        raise BatchUsageError(f"--out {shown}: {REPORT_NAME} there is not a file restore wrote; move it away")
+
+
+def _prepare_object_destination(destination: ObjectPath, shown: str) -> None:
+    """:func:`_prepare_destination` in object storage: a probe object written and deleted,
+    then the prefix listed once (each output's existence is then known without a request)."""
+    try:
+        destination.check_writable()
+        destination.snapshot()
+    except Exception as error:  # whatever the store's client raises (OSError, its own types): not usable
+        raise BatchUsageError(f"--out {shown}: cannot write there ({error}); check the URL and the "
+                              f"credentials, or choose another location") from error
+    if (destination / REPORT_NAME).is_dir():
         raise BatchUsageError(f"--out {shown}: {REPORT_NAME} there is not a file restore wrote; move it away")
 
 
@@ -437,6 +473,8 @@ def _needs_work(
 
 def _output_key(job: Job, destination: Path) -> str:
     """A job's output as ``made_from`` names it: relative to --out, however --out is spelled."""
+    if isinstance(job.output, ObjectPath):
+        return str(job.output.relative_to(destination))
     return display_path(Path(os.path.relpath(job.output, destination)))
 
 
@@ -445,9 +483,9 @@ def _real_input(job: Job) -> str:
     return display_path(_real_path(job.source))
 
 
-def _not_an_input(path: Path) -> str:
+def _not_an_input(path: Path | ObjectPath) -> str:
     try:
-        kind = file_kind(path.stat().st_mode)
+        kind = None if isinstance(path, ObjectPath) else file_kind(path.stat().st_mode)
     except OSError:  # a dangling link, or gone since the walk
         kind = None
     if kind is not None:

@@ -14,14 +14,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from restore.io.storage import ObjectPath
+
 _READ_LIMIT = 256 * 1024 * 1024  # bytes of a report.json read to tell whether restore wrote it
 
 
-def read_report(path: Path) -> dict[str, Any] | None:
+def read_report(path: Path | ObjectPath) -> dict[str, Any] | None:
     """The content of ``path`` if it is the report.json of a restore run, else None."""
     try:
-        with open(path, "rb") as handle:
-            report = json.loads(handle.read(_READ_LIMIT))
+        if isinstance(path, ObjectPath):
+            report = json.loads(path.read_bytes(_READ_LIMIT))
+        else:
+            with open(path, "rb") as handle:
+                report = json.loads(handle.read(_READ_LIMIT))
     except (OSError, ValueError):
         return None
     return report if isinstance(report, dict) and {"summary", "files"} <= report.keys() else None

@@ -13,6 +13,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 try:
     import fcntl
@@ -26,21 +27,23 @@ _TEMP_NAME = re.compile(rf"{re.escape(TEMP_PREFIX)}(\d+)-[a-z0-9_]+{re.escape(TE
 _PROCESS_STARTED = time.time()
 
 
-def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
+def atomic_write(path: Any, write: Callable[[Path], None]) -> None:
     """Call ``write(temp_path)`` then rename over ``path``.
 
     The temporary file lives in the destination folder (a rename is only atomic within
     one file system), so readers see the old file or the complete new one, never a partial
     one, even if the process is killed mid-write. It stays locked until the rename, so
     :func:`remove_stale_temps` in another process leaves it alone."""
+    from restore.io.storage import ObjectPath  # not at the top: storage builds on this module
+
+    if isinstance(path, ObjectPath):
+        path.write_atomic(write)
+        return
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", suffix=TEMP_SUFFIX, dir=path.parent)
-    temp = Path(temp_name)
+    handle, temp = locked_temp_file(path.parent)
     renamed = False
     try:
-        if fcntl is not None:
-            fcntl.flock(handle, fcntl.LOCK_EX)  # released when the descriptor closes (or the process dies)
         write(temp)
         with open(temp, "rb") as written:
             os.fsync(written.fileno())
@@ -53,13 +56,27 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
         os.close(handle)
 
 
+def locked_temp_file(folder: Path) -> tuple[int, Path]:
+    """A new empty temp file in ``folder`` named as :func:`remove_stale_temps` recognises,
+    and its descriptor, which holds the file's lock until it is closed (or the process dies)."""
+    handle, temp_name = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", suffix=TEMP_SUFFIX, dir=folder)
+    try:
+        if fcntl is not None:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+    except BaseException:
+        os.close(handle)
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+    return handle, Path(temp_name)
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
 
 
-def remove_stale_temps(folders: Iterable[str | Path]) -> list[Path]:
+def remove_stale_temps(folders: Iterable[Any]) -> list[Any]:
     """Delete the temp files that interrupted :func:`atomic_write` calls left directly in
     ``folders`` (not in their sub-folders) and return them.
 
@@ -69,8 +86,13 @@ def remove_stale_temps(folders: Iterable[str | Path]) -> list[Path]:
     so a reused PID cannot keep it forever). Anything else, a user's ``draft.tmp``
     included, is left alone; so are the in-flight writes of other restore processes
     working in the same folder."""
+    from restore.io.storage import ObjectPath
+
     removed = []
     for folder in folders:
+        if isinstance(folder, ObjectPath):  # temp keys of this host's dead writers
+            removed.extend(folder.remove_stale_temps())
+            continue
         try:
             entries = list(os.scandir(folder))
         except OSError:  # missing or unreadable: nothing of ours to clean there
@@ -95,12 +117,12 @@ def _is_stale(path: Path, pid: int) -> bool:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:  # locked: a live writer
             return False
-        return not _process_exists(pid) or os.fstat(descriptor).st_mtime < _PROCESS_STARTED
+        return not process_exists(pid) or os.fstat(descriptor).st_mtime < _PROCESS_STARTED
     finally:
         os.close(descriptor)  # also releases the lock taken to test it
 
 
-def _process_exists(pid: int) -> bool:
+def process_exists(pid: int) -> bool:
     if pid == os.getpid():
         return True
     try:

@@ -10,6 +10,8 @@ import os
 from collections.abc import Collection
 from pathlib import Path
 
+from restore.io.storage import ObjectPath
+
 # The formats restore.io.image both reads and writes: training folders, and an output's
 # format (--ext, or the input's own when it is one of these).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
@@ -33,7 +35,10 @@ def image_files(folder: Path, suffixes: Collection[str]) -> list[Path]:
     )
 
 
-def display_path(path: Path) -> str:
+def display_path(path: Path | ObjectPath) -> str:
     """The path as text for messages and JSON, even when the name is not valid UTF-8: bytes
-    that are not UTF-8 appear as ``\\xNN`` escapes instead of making the text fail to print."""
+    that are not UTF-8 appear as ``\\xNN`` escapes instead of making the text fail to print.
+    An object in storage is shown as its URL."""
+    if isinstance(path, ObjectPath):
+        return str(path)
     return os.fsencode(path).decode("utf-8", "backslashreplace")

@@ -37,6 +37,7 @@ from restore.io.metadata import (
 )
 from restore.io.limits import MAX_PIXELS
 from restore.io.png_stream import write_png
+from restore.io.storage import ObjectPath
 
 # A progressive JPEG is decoded once more per scan, so thousands of tiny scans make a small
 # file cost minutes (the libjpeg-turbo attack in Cure53's audit). Encoders write about 10;
@@ -101,7 +102,7 @@ class Image:
         return self.pixels.shape[2]
 
 
-def read_image(path: str | os.PathLike | bytes, max_pixels: int = MAX_PIXELS) -> Image:
+def read_image(path: str | os.PathLike | bytes | ObjectPath, max_pixels: int = MAX_PIXELS) -> Image:
     """Read an image file, keeping bit depth, grey/colour and alpha; RGB channel order.
 
     PNG, JPEG, TIFF, BMP, WebP and still GIF. The EXIF orientation of JPEG, WebP and
@@ -109,9 +110,14 @@ def read_image(path: str | os.PathLike | bytes, max_pixels: int = MAX_PIXELS) ->
     read with them says orientation 1). The size in the header is checked against ``max_pixels``
     before any pixel is decoded, so a small file claiming a huge size (a decompression
     bomb) cannot exhaust memory. ``path`` may be bytes, for names that are not valid
-    UTF-8. Every problem raises ImageReadError naming the file and the reason."""
-    path = _as_path(path)
-    data = _read_regular_file(path)
+    UTF-8, or an object in storage (:class:`~restore.io.storage.ObjectPath`: its bytes are
+    fetched and decoded from memory, as a local file's are read whole and decoded). Every
+    problem raises ImageReadError naming the file and the reason."""
+    if isinstance(path, ObjectPath):
+        data = _read_object(path)
+    else:
+        path = _as_path(path)
+        data = _read_regular_file(path)
     if not data:
         raise ImageReadError(f"{_shown(path)}: file is empty (0 bytes)")
     if data[:4] in _TIFF_MAGIC:
@@ -119,7 +125,7 @@ def read_image(path: str | os.PathLike | bytes, max_pixels: int = MAX_PIXELS) ->
     return _read_with_pillow_header(data, path, max_pixels)
 
 
-def write_image(path: str | os.PathLike | bytes, image: Image, quality: int = 95) -> None:
+def write_image(path: str | os.PathLike | bytes | ObjectPath, image: Image, quality: int = 95) -> None:
     """Encode ``image`` by the extension of ``path`` and write it atomically.
 
     PNG and TIFF keep everything: 8/16-bit, grey, alpha (TIFF also float32; float is
@@ -132,7 +138,7 @@ def write_image(path: str | os.PathLike | bytes, image: Image, quality: int = 95
     are encoded straight into that file (PNG band by band, :mod:`restore.io.png_stream`),
     so a huge output never has its whole encoded file in memory; the other formats are
     encoded in memory first."""
-    path = _as_path(path)
+    path = path if isinstance(path, ObjectPath) else _as_path(path)
     extension = path.suffix.lower()
     if extension not in _WRITE_KEEPS_ALPHA:
         supported = ", ".join(sorted(_WRITE_KEEPS_ALPHA))
@@ -176,6 +182,13 @@ def _read_regular_file(path: Path) -> bytes:
         raise ImageReadError(f"{_shown(path)}: cannot read the file ({error.strerror})") from error
     finally:
         os.close(descriptor)
+
+
+def _read_object(path: ObjectPath) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise ImageReadError(f"{_shown(path)}: cannot read the object ({error.strerror or error})") from error
 
 
 def file_kind(mode: int) -> str | None:

@@ -41,6 +41,7 @@ from restore.engine.tiling import TileReader
 from restore.io.convert import dtype_scale
 from restore.io.image import Image
 from restore.io.limits import MAX_PIXELS
+from restore.io.storage import ObjectPath, location
 from restore.tasks.base import PreparedImage, Task, TaskOptions
 from restore.tasks.mask_generator import DEFAULT_HOLE_RANGE, DEFAULT_MASK_KINDS, generate_mask
 from restore.tasks.masks import MaskOptions, find_mask, is_sidecar, searched
@@ -94,7 +95,7 @@ class InpaintOptions(TaskOptions):
     ``dilate`` pixels; mask files larger than ``max_pixels`` are refused."""
 
     mask: np.ndarray | None = None
-    masks_dir: str | Path | None = None
+    masks_dir: str | Path | ObjectPath | None = None  # a folder or a storage URL
     mask_color: tuple[int, int, int] | None = None
     mask_tolerance: int = 0
     dilate: int = 0
@@ -104,7 +105,7 @@ class InpaintOptions(TaskOptions):
 def mask_options(options: InpaintOptions) -> MaskOptions:
     """Where the masks of a folder's images are and how to treat them."""
     return MaskOptions(
-        masks_dir=Path(options.masks_dir) if options.masks_dir is not None else None,
+        masks_dir=location(options.masks_dir) if options.masks_dir is not None else None,
         mask_color=tuple(options.mask_color) if options.mask_color is not None else None,
         mask_tolerance=int(options.mask_tolerance),
         dilate=int(options.dilate),
@@ -205,7 +206,7 @@ class InpaintTask(Task):
     def is_input(self, path: Path, options: InpaintOptions) -> bool:
         """Mask sidecars and anything under ``--masks`` are masks, not images to fill."""
         masks_dir = options.masks_dir
-        if masks_dir is not None and Path(masks_dir).resolve() in path.resolve().parents:
+        if masks_dir is not None and location(masks_dir).resolve() in path.resolve().parents:
             return False
         return not is_sidecar(path)
 

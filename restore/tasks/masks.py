@@ -29,6 +29,7 @@ from restore.io.convert import dtype_scale
 from restore.io.files import READABLE_SUFFIXES, display_path
 from restore.io.image import Image, ImageReadError, read_image
 from restore.io.limits import MAX_PIXELS
+from restore.io.storage import ObjectPath
 
 SIDECAR_TAG = "_mask"
 SIDECAR_SUFFIX = ".png"
@@ -43,7 +44,7 @@ class MaskError(ValueError):
 class MaskOptions:
     """Where to look for masks beyond the image's own folder, and how to post-process them."""
 
-    masks_dir: Path | None = None
+    masks_dir: Path | ObjectPath | None = None  # a folder, or a prefix in object storage
     mask_color: tuple[int, int, int] | None = None
     mask_tolerance: int = 0
     dilate: int = 0
