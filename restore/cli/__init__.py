@@ -9,6 +9,7 @@ from restore._version import __version__
 from restore.cli.chain import chain_command
 from restore.cli.evaluate import evaluate
 from restore.cli.medical import medical
+from restore.cli.serve import serve
 from restore.cli.tasks import denoise, inpaint, style, superres
 from restore.cli.train import train
 from restore.cli.weights import weights
@@ -29,5 +30,5 @@ def main() -> None:
     """
 
 
-for command in (denoise, superres, inpaint, style, chain_command, medical, train, evaluate, weights):
+for command in (denoise, superres, inpaint, style, chain_command, medical, train, evaluate, weights, serve):
     main.add_command(command)
