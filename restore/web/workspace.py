@@ -14,6 +14,7 @@ from typing import Any
 
 from fastapi import UploadFile
 
+from restore.engine.batch import failure_reason
 from restore.io.image import ImageTooLargeError, check_pixel_count
 from restore.web.errors import ApiError
 
@@ -52,7 +53,7 @@ class Workspace:
         try:
             check_pixel_count(path, max_pixels)
         except ImageTooLargeError as error:
-            raise ApiError(413, self.shown(str(error))) from error
+            raise ApiError(413, failure_reason(error, path)) from error  # as report.json gives it
         return path
 
     def shown(self, text: str) -> str:

@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Response, UploadFile
 
+from restore.engine.batch import failure_reason
 from restore.io.image import ImageReadError
 from restore.web.errors import ApiError
 from restore.web.preview import display_png
@@ -19,7 +20,7 @@ def _render(image: UploadFile, state: ServerState) -> bytes:
         try:
             return display_png(path, state.settings.max_pixels)
         except ImageReadError as error:
-            raise ApiError(422, work.shown(str(error))) from error
+            raise ApiError(422, failure_reason(error, path)) from error
 
 
 @router.post("/preview", response_class=Response, responses={200: {"content": {"image/png": {}}}})
