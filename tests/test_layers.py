@@ -25,6 +25,7 @@ FORBIDDEN: dict[str, frozenset[str]] = {
     "tasks": frozenset({"cli", "api", "evaluate"}),
     "weights": frozenset({"engine", "tasks", "cli"}),
     "losses": frozenset({"engine", "tasks", "cli"}),
+    "web": frozenset({"cli"}),
 }
 
 
