@@ -5,13 +5,13 @@ Most tests use FastAPI's TestClient on the app; the load test runs a real ``rest
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import urllib.error
 import urllib.request
 import uuid
 import warnings
-from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -121,7 +121,7 @@ def test_superres_and_inpaint_bytes_equal_the_cli(tmp_path: Path, samples: dict[
     answer = post(api, "inpaint", samples["rgb"], mask=masks / samples["rgb"].name, format="json")
     assert answer.status_code == 200, answer.text
     body = answer.json()
-    assert __import__("base64").b64decode(body["image"]) == expected
+    assert base64.b64decode(body["image"]) == expected
     assert body["report"]["info"]["hole_fraction"] == entry["info"]["hole_fraction"]
     assert body["report"]["info"]["mask"] == f"masks/{samples['rgb'].name}"  # no server path
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import mimetypes
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,11 +69,11 @@ def _saved(work: Workspace, form: ImageForm, serve: ServeSettings) -> tuple[Path
     return source, work.path / "masks"
 
 
-def _output(work: Workspace, run: Any) -> Output:
+def _output(work: Workspace, run: Callable[[], BatchReport]) -> Output:
     """Run the batch; its one outcome as the answer: the output's bytes, or a 422 with the
     reason the report gives (or the usage error the command would stop with)."""
     try:
-        report: BatchReport = run()
+        report = run()
     except _USAGE_ERRORS as error:
         raise ApiError(422, work.shown(str(error))) from error
     outcome = report.outcomes[0]
