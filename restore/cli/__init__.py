@@ -10,6 +10,7 @@ from restore.cli.chain import chain_command
 from restore.cli.evaluate import evaluate
 from restore.cli.medical import medical
 from restore.cli.report import report
+from restore.cli.serve import serve
 from restore.cli.tasks import denoise, inpaint, style, superres
 from restore.cli.train import train
 from restore.cli.weights import weights
@@ -30,5 +31,5 @@ def main() -> None:
     """
 
 
-for command in (denoise, superres, inpaint, style, chain_command, medical, train, evaluate, weights, report):
+for command in (denoise, superres, inpaint, style, chain_command, medical, train, evaluate, weights, report, serve):
     main.add_command(command)

@@ -48,7 +48,6 @@ def parse_step(text: str, number: int, max_pixels: int = MAX_PIXELS) -> ChainSte
     defaults filled in; ``max_pixels``: the chain's, which its checks compare with). Raises
     StepError naming the step: unknown task, unknown option, bad value, or an option of the
     whole chain (``--out``)."""
-    from restore.engine.device import check_precision, resolve_device
     from restore.pipeline import ChainStep, StepError
 
     where = f"step {number} ({text!r})"
@@ -69,18 +68,32 @@ def parse_step(text: str, number: int, max_pixels: int = MAX_PIXELS) -> ChainSte
             chain_options = ", ".join(param.opts[0] for param in own)
             raise StepError(f"{where}: {name} is an option of the whole chain, not of a step: give it once, after "
                             f"the steps (the chain's options: {chain_options}, --keep-steps)")
+    try:
+        settings = task_settings(task, arguments, max_pixels)
+    except ValueError as error:
+        raise StepError(f"{where}: {error}") from error
+    return ChainStep(task, settings)
+
+
+def task_settings(task: str, arguments: Sequence[str], max_pixels: int = MAX_PIXELS) -> dict[str, Any]:
+    """``restore TASK ARGUMENTS...``'s own options (not --in, --out or the batch's) parsed and
+    checked as the command does, its defaults filled in: the settings it hands
+    ``process_folder``. Also what ``restore serve`` parses form fields with, so the HTTP API
+    takes what the command takes. Raises ValueError with the command's message."""
+    from restore.engine.device import check_precision, resolve_device
+
+    command, checked = STEP_COMMANDS[task]
     parser = click.Command(task, params=[param for param in command.params if param.name not in CHAIN_SETTINGS],
                            add_help_option=False)
     try:
-        context = parser.make_context(f"restore {task}", arguments)
+        context = parser.make_context(f"restore {task}", list(arguments))
         settings = checked({**context.params, "max_pixels": max_pixels})
         check_tiling(settings)
         check_precision(resolve_device(settings["device"]), settings["precision"], allow_auto=True)
-    except (click.ClickException, ValueError) as error:
-        message = error.format_message() if isinstance(error, click.ClickException) else str(error)
-        raise StepError(f"{where}: {message}") from error
-    del settings["max_pixels"]  # the chain's, given to run_chain once
-    return ChainStep(task, settings)
+    except click.ClickException as error:
+        raise ValueError(error.format_message()) from error
+    del settings["max_pixels"]  # the batch's, given to process_folder or run_chain once
+    return settings
 
 
 def chain(

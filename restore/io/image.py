@@ -71,6 +71,10 @@ class ImageReadError(ValueError):
     command that takes images as settings, such as `restore eval`, reports it as a usage error)."""
 
 
+class ImageTooLargeError(ImageReadError):
+    """An image whose header declares more pixels than the limit: refused before decoding."""
+
+
 @dataclass
 class Image:
     """Pixels as read from a file: ``pixels`` is ``(H, W, C)`` with C = 1 (grey) or 3 (RGB),
@@ -204,9 +208,27 @@ def _as_path(path: str | os.PathLike | bytes) -> Path:
     return Path(os.fsdecode(path))
 
 
+def check_pixel_count(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> None:
+    """Raise :class:`ImageTooLargeError` when the header of the image file at ``path``
+    declares more than ``max_pixels`` pixels; nothing is decoded (a server's upload gate).
+    Any other problem is left to :func:`read_image`, which reports it."""
+    path = _as_path(path)
+    data = _read_regular_file(path)
+    try:
+        if data[:4] in _TIFF_MAGIC:
+            with tifffile.TiffFile(io.BytesIO(data)) as tiff:
+                width, height = tiff.pages[0].imagewidth, tiff.pages[0].imagelength
+        else:
+            with _without_pillow_pixel_limit:
+                width, height = PIL.Image.open(io.BytesIO(data)).size  # lazy: parses the header only
+    except Exception:  # damaged or no image: read_image says why
+        return
+    _check_pixel_count(width, height, max_pixels, path)
+
+
 def _check_pixel_count(width: int, height: int, max_pixels: int, path: Path) -> None:
     if width * height > max_pixels:
-        raise ImageReadError(
+        raise ImageTooLargeError(
             f"{_shown(path)}: image is too large ({width}x{height} = {width * height} pixels, "
             f"limit {max_pixels}); raise the limit with --max-pixels if the file is trusted"
         )

@@ -1,0 +1,261 @@
+"""``restore serve``'s HTTP API: the CLI's bytes and reasons over HTTP, and its limits.
+
+Most tests use FastAPI's TestClient on the app; the load test runs a real ``restore serve``
+(tests/web_server.py) and sends more requests at once than it runs and queues."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import urllib.error
+import urllib.request
+import uuid
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+pytest.importorskip("fastapi", reason="restore serve needs the web extra: pip install -e '.[web]'")
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # starlette's notice about httpx, not about restore
+    from fastapi.testclient import TestClient
+
+from restore.cli import main
+from restore.cli.chain import CHAIN_SETTINGS, STEP_COMMANDS, parse_step, task_settings
+from restore.web.app import create_app
+from restore.web.forms import TASK_FORMS, option_fields
+from restore.web.responses import REPORT_HEADER
+from restore.web.settings import Parsers, ServeSettings
+from web_server import restore_server
+
+PARSERS = Parsers(task_options=task_settings, step=parse_step)
+SAMPLES = Path(__file__).resolve().parents[1] / "datasets" / "samples" / "noisy"
+
+
+def client(tmp_path: Path, parsers: Parsers = PARSERS, **settings: Any) -> TestClient:
+    """A client of an app whose request folders are made under ``tmp_path/requests``."""
+    (tmp_path / "requests").mkdir(exist_ok=True)
+    return TestClient(create_app(ServeSettings(temp_root=tmp_path / "requests", **settings), parsers))
+
+
+def crop(source: Path, target: Path, size: int = 64) -> Path:
+    """A ``size`` x ``size`` corner of a sample (dtype, channels and alpha kept)."""
+    pixels = cv2.imread(str(source), cv2.IMREAD_UNCHANGED)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(target), pixels[:size, :size])
+    return target
+
+
+@pytest.fixture(scope="module")
+def samples(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """8-bit RGB, 16-bit grey and RGBA inputs, each in its own folder."""
+    root = tmp_path_factory.mktemp("samples")
+    return {kind: crop(SAMPLES / relative, root / kind / Path(relative).name)
+            for kind, relative in {"rgb": "colour/astronaut.png", "grey16": "grey/camera_16bit.png",
+                                   "rgba": "alpha/chelsea_rgba.png"}.items()}
+
+
+def cli_output(tmp_path: Path, *arguments: str) -> tuple[bytes, dict]:
+    """What ``restore ARGUMENTS... --out OUT`` writes for its one input: bytes and report entry."""
+    out = tmp_path / f"cli-{uuid.uuid4().hex[:8]}"
+    result = CliRunner().invoke(main, [*arguments, "--out", str(out), "--quiet", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    entry = json.loads((out / "report.json").read_text())["files"][0]
+    return Path(entry["output"]).read_bytes(), entry
+
+
+def post(api: TestClient, route: str, image: Path, data: dict | None = None, mask: Path | None = None,
+         **params: str) -> Any:
+    files = {"image": (image.name, image.read_bytes())}
+    if mask is not None:
+        files["mask"] = (mask.name, mask.read_bytes())
+    return api.post(f"/api/v1/{route}", data={"device": "cpu", **(data or {})} if route != "chain" else data,
+                    files=files, params=params)
+
+
+def test_health_and_weights(tmp_path: Path) -> None:
+    api = client(tmp_path, workers=2, queue=3)
+    health = api.get("/api/v1/health").json()
+    assert health["status"] == "ok" and health["workers"] == 2 and health["queue"] == 3
+    names = {entry["name"]: entry for entry in api.get("/api/v1/weights").json()}
+    assert names["denoise-color"]["task"] == "denoise" and names["denoise-color"]["origin"] == "shipped"
+
+
+def test_forms_take_the_commands_options() -> None:
+    """Each task's form fields are its command's options (but --in/--out, the batch's, --masks)."""
+    for task, form in TASK_FORMS.items():
+        command, _ = STEP_COMMANDS[task]
+        cli = {param.name for param in command.params if param.name not in CHAIN_SETTINGS} - {"masks_dir"}
+        assert set(option_fields(form)) == cli, task
+
+
+@pytest.mark.parametrize("kind", ["rgb", "grey16", "rgba"])
+def test_denoise_bytes_equal_the_cli(tmp_path: Path, samples: dict[str, Path], kind: str) -> None:
+    expected, entry = cli_output(tmp_path, "denoise", "--in", str(samples[kind]), "--sigma", "25", "--strength", "0.8")
+    answer = post(client(tmp_path), "denoise", samples[kind], {"sigma": "25", "strength": "0.8"})
+    assert answer.status_code == 200, answer.text
+    assert answer.content == expected
+    report = json.loads(answer.headers[REPORT_HEADER])
+    assert report["info"] == entry["info"] and report["output"] == samples[kind].name
+    assert answer.headers["content-type"] == "image/png"
+
+
+def test_superres_and_inpaint_bytes_equal_the_cli(tmp_path: Path, samples: dict[str, Path]) -> None:
+    api = client(tmp_path)
+    expected, _ = cli_output(tmp_path, "superres", "--in", str(samples["rgb"]), "--scale", "2", "--outscale", "1.5")
+    answer = post(api, "superres", samples["rgb"], {"scale": "2", "outscale": "1.5"})
+    assert answer.status_code == 200 and answer.content == expected
+
+    mask = np.zeros((64, 64), np.uint8)
+    mask[20:40, 10:30] = 255
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    cv2.imwrite(str(masks / samples["rgb"].name), mask)
+    expected, entry = cli_output(tmp_path, "inpaint", "--in", str(samples["rgb"]), "--masks", str(masks))
+    answer = post(api, "inpaint", samples["rgb"], mask=masks / samples["rgb"].name, format="json")
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert base64.b64decode(body["image"]) == expected
+    assert body["report"]["info"]["hole_fraction"] == entry["info"]["hole_fraction"]
+    assert body["report"]["info"]["mask"] == f"masks/{samples['rgb'].name}"  # no server path
+
+
+def test_chain_equals_restore_chain(tmp_path: Path, samples: dict[str, Path]) -> None:
+    steps = ["denoise --sigma 15 --device cpu", "superres --scale 2 --device cpu"]
+    out = tmp_path / "chain"
+    result = CliRunner().invoke(main, ["chain", *steps, "--in", str(samples["grey16"]), "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    answer = post(client(tmp_path), "chain", samples["grey16"], {"steps": steps})
+    assert answer.status_code == 200, answer.text
+    assert answer.content == (out / samples["grey16"].name).read_bytes()
+    assert [step["task"] for step in json.loads(answer.headers[REPORT_HEADER])["info"]["steps"]] == ["denoise",
+                                                                                                  "superres"]
+
+
+def test_bad_requests_get_the_cli_reason(tmp_path: Path, samples: dict[str, Path]) -> None:
+    api = client(tmp_path)
+    answer = post(api, "denoise", samples["rgb"], {"sigma": "300"})
+    assert answer.status_code == 422
+    assert answer.json()["detail"] == "Invalid value for '--sigma': the noise level is on the 0-255 scale"
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"not a picture")
+    answer = post(api, "denoise", junk)
+    assert answer.status_code == 422 and answer.json()["detail"].startswith("not an image (unrecognised content")
+    answer = post(api, "denoise", samples["rgb"], {"sigmaa": "25"})  # a misspelt option is refused, not ignored
+    assert answer.status_code == 422 and "sigmaa" in answer.text
+    answer = post(api, "chain", samples["rgb"], {"steps": ["denoise --out elsewhere"]})
+    assert answer.status_code == 422 and "--out is an option of the whole chain" in answer.json()["detail"]
+
+
+@pytest.mark.parametrize("route, data", [
+    ("denoise", {"weights": "/etc/passwd"}),
+    ("denoise", {"weights": "weights/denoise-color.safetensors"}),
+    ("chain", {"steps": ["denoise --weights=../weights/denoise-color.safetensors"]}),
+    ("chain", {"steps": ["inpaint --masks /tmp"]}),
+])
+def test_paths_from_the_network_are_refused(tmp_path: Path, samples: dict[str, Path], route: str,
+                                             data: dict) -> None:
+    answer = post(client(tmp_path), route, samples["rgb"], data)
+    assert answer.status_code == 422
+    assert "file paths are refused" in answer.text or "a request may not" in answer.text
+
+
+def test_registered_weights_by_name(tmp_path: Path, samples: dict[str, Path]) -> None:
+    expected, _ = cli_output(tmp_path, "denoise", "--in", str(samples["rgb"]), "--weights", "denoise-color")
+    answer = post(client(tmp_path), "denoise", samples["rgb"], {"weights": "denoise-color"})
+    assert answer.status_code == 200 and answer.content == expected
+
+
+def test_too_large_gets_413_before_decoding(tmp_path: Path, samples: dict[str, Path]) -> None:
+    answer = post(client(tmp_path, max_pixels=1000), "denoise", samples["rgb"])
+    assert answer.status_code == 413
+    assert answer.json()["detail"] == ("image is too large (64x64 = 4096 pixels, limit 1000); raise the limit with "
+                                       "--max-pixels if the file is trusted")
+    api = client(tmp_path, max_upload_bytes=2000)
+    answer = post(api, "denoise", samples["rgb"])  # Content-Length says so
+    assert answer.status_code == 413 and "2000 bytes" in answer.json()["detail"]
+    chunks = iter([b"x" * 1500, b"x" * 1500])  # no Content-Length: counted as it streams
+    answer = api.post("/api/v1/denoise", content=chunks, headers={"content-type": "multipart/form-data; boundary=b"})
+    assert answer.status_code == 413
+
+
+def test_temp_folder_is_cleaned(tmp_path: Path, samples: dict[str, Path]) -> None:
+    api = client(tmp_path)
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"not a picture")
+    for image in (samples["rgba"], junk):
+        post(api, "denoise", image)
+    assert post(api, "preview", samples["grey16"]).status_code == 200
+    assert list((tmp_path / "requests").iterdir()) == []
+
+
+def test_preview_is_8_bit_png(tmp_path: Path, samples: dict[str, Path]) -> None:
+    answer = client(tmp_path).post("/api/v1/preview", files={"image": ("a.png", samples["grey16"].read_bytes())})
+    shown = cv2.imdecode(np.frombuffer(answer.content, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert answer.headers["content-type"] == "image/png" and shown.dtype == np.uint8 and shown.shape == (64, 64)
+
+
+def blocking_parsers(started: threading.Event, release: threading.Event) -> Parsers:
+    """The CLI's parsers, the task's held until ``release``: a request that keeps its worker."""
+
+    def parse(task: str, arguments: list[str], max_pixels: int) -> dict:
+        started.set()
+        release.wait(60)
+        return task_settings(task, arguments, max_pixels)
+
+    return Parsers(task_options=parse, step=parse_step)
+
+
+def test_full_queue_gets_503_with_retry_after(tmp_path: Path, samples: dict[str, Path]) -> None:
+    started, release = threading.Event(), threading.Event()
+    api = client(tmp_path, blocking_parsers(started, release), workers=1, queue=0, retry_after=7)
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(post, api, "denoise", samples["rgb"])
+        assert started.wait(60)
+        busy = post(api, "denoise", samples["rgb"])
+        release.set()
+        assert first.result().status_code == 200
+    assert busy.status_code == 503 and busy.headers["retry-after"] == "7"
+    assert "busy" in busy.json()["detail"]
+    assert post(api, "denoise", samples["rgb"]).status_code == 200  # the place is free again
+
+
+def _send(url: str, image: bytes) -> tuple[int, str | None, bytes]:
+    boundary = uuid.uuid4().hex
+    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="device"\r\n\r\ncpu\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n'
+            f"Content-Type: image/png\r\n\r\n").encode() + image + f"\r\n--{boundary}--\r\n".encode()
+    request = urllib.request.Request(f"{url}/api/v1/denoise", data=body, method="POST",
+                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    try:
+        with urllib.request.urlopen(request, timeout=300) as answer:
+            return answer.status, None, answer.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers.get("Retry-After"), error.read()
+
+
+def test_load_more_requests_than_workers_and_queue(tmp_path: Path, samples: dict[str, Path]) -> None:
+    """16 requests at once on a server that runs 1 and queues 2: each gets the CLI's output
+    or a clean 503 with Retry-After, some get each, and the server stays up."""
+    expected, _ = cli_output(tmp_path, "denoise", "--in", str(samples["rgb"]))
+    image = samples["rgb"].read_bytes()
+    with restore_server("--workers", "1", "--queue", "2") as url:
+        barrier = threading.Barrier(16)
+
+        def send(_: int) -> tuple[int, str | None, bytes]:
+            barrier.wait()
+            return _send(url, image)
+
+        with ThreadPoolExecutor(16) as pool:
+            answers = list(pool.map(send, range(16)))
+        statuses = [status for status, _, _ in answers]
+        assert set(statuses) <= {200, 503} and 200 in statuses and 503 in statuses, statuses
+        for status, retry_after, content in answers:
+            assert content == expected if status == 200 else (retry_after is not None and b"busy" in content)
+        assert _send(url, image)[0] == 200  # still up, and free again
