@@ -1,7 +1,7 @@
 """``restore serve``'s HTTP API: the CLI's bytes and reasons over HTTP, and its limits.
 
-Most tests use FastAPI's TestClient on the app; the load test runs a real ``restore serve``
-(tests/web_server.py) and sends more requests at once than it runs and queues."""
+Most tests serve an app built here with their own settings and parsers (uvicorn in a thread);
+the load test runs a real ``restore serve`` process and sends more requests at once than it runs and queues."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import threading
 import urllib.error
 import urllib.request
 import uuid
-import warnings
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -22,26 +23,30 @@ import pytest
 from click.testing import CliRunner
 
 pytest.importorskip("fastapi", reason="restore serve needs the web extra: pip install -e '.[web]'")
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")  # starlette's notice about httpx, not about restore
-    from fastapi.testclient import TestClient
-
 from restore.cli import main
 from restore.cli.chain import CHAIN_SETTINGS, STEP_COMMANDS, parse_step, task_settings
 from restore.web.app import create_app
 from restore.web.forms import TASK_FORMS, option_fields
 from restore.web.responses import REPORT_HEADER
 from restore.web.settings import Parsers, ServeSettings
-from web_server import restore_server
+from web_server import ApiClient, app_server, restore_server
 
+Start = Callable[..., ApiClient]
 PARSERS = Parsers(task_options=task_settings, step=parse_step)
 SAMPLES = Path(__file__).resolve().parents[1] / "datasets" / "samples" / "noisy"
 
 
-def client(tmp_path: Path, parsers: Parsers = PARSERS, **settings: Any) -> TestClient:
-    """A client of an app whose request folders are made under ``tmp_path/requests``."""
-    (tmp_path / "requests").mkdir(exist_ok=True)
-    return TestClient(create_app(ServeSettings(temp_root=tmp_path / "requests", **settings), parsers))
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[Start]:
+    """Starts apps (request folders under ``tmp_path/requests``) on real sockets; stops them after the test."""
+    (tmp_path / "requests").mkdir()
+    with ExitStack() as servers:
+
+        def start(parsers: Parsers = PARSERS, **settings: Any) -> ApiClient:
+            app = create_app(ServeSettings(temp_root=tmp_path / "requests", **settings), parsers)
+            return servers.enter_context(app_server(app))
+
+        yield start
 
 
 def crop(source: Path, target: Path, size: int = 64) -> Path:
@@ -70,7 +75,7 @@ def cli_output(tmp_path: Path, *arguments: str) -> tuple[bytes, dict]:
     return Path(entry["output"]).read_bytes(), entry
 
 
-def post(api: TestClient, route: str, image: Path, data: dict | None = None, mask: Path | None = None,
+def post(api: ApiClient, route: str, image: Path, data: dict | None = None, mask: Path | None = None,
          **params: str) -> Any:
     files = {"image": (image.name, image.read_bytes())}
     if mask is not None:
@@ -79,8 +84,8 @@ def post(api: TestClient, route: str, image: Path, data: dict | None = None, mas
                     files=files, params=params)
 
 
-def test_health_and_weights(tmp_path: Path) -> None:
-    api = client(tmp_path, workers=2, queue=3)
+def test_health_and_weights(client: Start) -> None:
+    api = client(workers=2, queue=3)
     health = api.get("/api/v1/health").json()
     assert health["status"] == "ok" and health["workers"] == 2 and health["queue"] == 3
     names = {entry["name"]: entry for entry in api.get("/api/v1/weights").json()}
@@ -96,9 +101,9 @@ def test_forms_take_the_commands_options() -> None:
 
 
 @pytest.mark.parametrize("kind", ["rgb", "grey16", "rgba"])
-def test_denoise_bytes_equal_the_cli(tmp_path: Path, samples: dict[str, Path], kind: str) -> None:
+def test_denoise_bytes_equal_the_cli(tmp_path: Path, samples: dict[str, Path], kind: str, client: Start) -> None:
     expected, entry = cli_output(tmp_path, "denoise", "--in", str(samples[kind]), "--sigma", "25", "--strength", "0.8")
-    answer = post(client(tmp_path), "denoise", samples[kind], {"sigma": "25", "strength": "0.8"})
+    answer = post(client(), "denoise", samples[kind], {"sigma": "25", "strength": "0.8"})
     assert answer.status_code == 200, answer.text
     assert answer.content == expected
     report = json.loads(answer.headers[REPORT_HEADER])
@@ -106,8 +111,8 @@ def test_denoise_bytes_equal_the_cli(tmp_path: Path, samples: dict[str, Path], k
     assert answer.headers["content-type"] == "image/png"
 
 
-def test_superres_and_inpaint_bytes_equal_the_cli(tmp_path: Path, samples: dict[str, Path]) -> None:
-    api = client(tmp_path)
+def test_superres_and_inpaint_bytes_equal_the_cli(tmp_path: Path, samples: dict[str, Path], client: Start) -> None:
+    api = client()
     expected, _ = cli_output(tmp_path, "superres", "--in", str(samples["rgb"]), "--scale", "2", "--outscale", "1.5")
     answer = post(api, "superres", samples["rgb"], {"scale": "2", "outscale": "1.5"})
     assert answer.status_code == 200 and answer.content == expected
@@ -126,20 +131,20 @@ def test_superres_and_inpaint_bytes_equal_the_cli(tmp_path: Path, samples: dict[
     assert body["report"]["info"]["mask"] == f"masks/{samples['rgb'].name}"  # no server path
 
 
-def test_chain_equals_restore_chain(tmp_path: Path, samples: dict[str, Path]) -> None:
+def test_chain_equals_restore_chain(tmp_path: Path, samples: dict[str, Path], client: Start) -> None:
     steps = ["denoise --sigma 15 --device cpu", "superres --scale 2 --device cpu"]
     out = tmp_path / "chain"
     result = CliRunner().invoke(main, ["chain", *steps, "--in", str(samples["grey16"]), "--out", str(out), "--quiet"])
     assert result.exit_code == 0, result.output
-    answer = post(client(tmp_path), "chain", samples["grey16"], {"steps": steps})
+    answer = post(client(), "chain", samples["grey16"], {"steps": steps})
     assert answer.status_code == 200, answer.text
     assert answer.content == (out / samples["grey16"].name).read_bytes()
     assert [step["task"] for step in json.loads(answer.headers[REPORT_HEADER])["info"]["steps"]] == ["denoise",
                                                                                                   "superres"]
 
 
-def test_bad_requests_get_the_cli_reason(tmp_path: Path, samples: dict[str, Path]) -> None:
-    api = client(tmp_path)
+def test_bad_requests_get_the_cli_reason(tmp_path: Path, samples: dict[str, Path], client: Start) -> None:
+    api = client()
     answer = post(api, "denoise", samples["rgb"], {"sigma": "300"})
     assert answer.status_code == 422
     assert answer.json()["detail"] == "Invalid value for '--sigma': the noise level is on the 0-255 scale"
@@ -159,34 +164,33 @@ def test_bad_requests_get_the_cli_reason(tmp_path: Path, samples: dict[str, Path
     ("chain", {"steps": ["denoise --weights=../weights/denoise-color.safetensors"]}),
     ("chain", {"steps": ["inpaint --masks /tmp"]}),
 ])
-def test_paths_from_the_network_are_refused(tmp_path: Path, samples: dict[str, Path], route: str,
-                                             data: dict) -> None:
-    answer = post(client(tmp_path), route, samples["rgb"], data)
+def test_paths_from_the_network_are_refused(samples: dict[str, Path], route: str, data: dict, client: Start) -> None:
+    answer = post(client(), route, samples["rgb"], data)
     assert answer.status_code == 422
     assert "file paths are refused" in answer.text or "a request may not" in answer.text
 
 
-def test_registered_weights_by_name(tmp_path: Path, samples: dict[str, Path]) -> None:
+def test_registered_weights_by_name(tmp_path: Path, samples: dict[str, Path], client: Start) -> None:
     expected, _ = cli_output(tmp_path, "denoise", "--in", str(samples["rgb"]), "--weights", "denoise-color")
-    answer = post(client(tmp_path), "denoise", samples["rgb"], {"weights": "denoise-color"})
+    answer = post(client(), "denoise", samples["rgb"], {"weights": "denoise-color"})
     assert answer.status_code == 200 and answer.content == expected
 
 
-def test_too_large_gets_413_before_decoding(tmp_path: Path, samples: dict[str, Path]) -> None:
-    answer = post(client(tmp_path, max_pixels=1000), "denoise", samples["rgb"])
+def test_too_large_gets_413_before_decoding(samples: dict[str, Path], client: Start) -> None:
+    answer = post(client(max_pixels=1000), "denoise", samples["rgb"])
     assert answer.status_code == 413
     assert answer.json()["detail"] == ("image is too large (64x64 = 4096 pixels, limit 1000); raise the limit with "
                                        "--max-pixels if the file is trusted")
-    api = client(tmp_path, max_upload_bytes=2000)
+    api = client(max_upload_bytes=2000)
     answer = post(api, "denoise", samples["rgb"])  # Content-Length says so
     assert answer.status_code == 413 and "2000 bytes" in answer.json()["detail"]
     chunks = iter([b"x" * 1500, b"x" * 1500])  # no Content-Length: counted as it streams
-    answer = api.post("/api/v1/denoise", content=chunks, headers={"content-type": "multipart/form-data; boundary=b"})
+    answer = api.post("/api/v1/denoise", data=chunks, headers={"content-type": "multipart/form-data; boundary=b"})
     assert answer.status_code == 413
 
 
-def test_temp_folder_is_cleaned(tmp_path: Path, samples: dict[str, Path]) -> None:
-    api = client(tmp_path)
+def test_temp_folder_is_cleaned(tmp_path: Path, samples: dict[str, Path], client: Start) -> None:
+    api = client()
     junk = tmp_path / "junk.png"
     junk.write_bytes(b"not a picture")
     for image in (samples["rgba"], junk):
@@ -195,8 +199,8 @@ def test_temp_folder_is_cleaned(tmp_path: Path, samples: dict[str, Path]) -> Non
     assert list((tmp_path / "requests").iterdir()) == []
 
 
-def test_preview_is_8_bit_png(tmp_path: Path, samples: dict[str, Path]) -> None:
-    answer = client(tmp_path).post("/api/v1/preview", files={"image": ("a.png", samples["grey16"].read_bytes())})
+def test_preview_is_8_bit_png(samples: dict[str, Path], client: Start) -> None:
+    answer = client().post("/api/v1/preview", files={"image": ("a.png", samples["grey16"].read_bytes())})
     shown = cv2.imdecode(np.frombuffer(answer.content, np.uint8), cv2.IMREAD_UNCHANGED)
     assert answer.headers["content-type"] == "image/png" and shown.dtype == np.uint8 and shown.shape == (64, 64)
 
@@ -212,9 +216,9 @@ def blocking_parsers(started: threading.Event, release: threading.Event) -> Pars
     return Parsers(task_options=parse, step=parse_step)
 
 
-def test_full_queue_gets_503_with_retry_after(tmp_path: Path, samples: dict[str, Path]) -> None:
+def test_full_queue_gets_503_with_retry_after(samples: dict[str, Path], client: Start) -> None:
     started, release = threading.Event(), threading.Event()
-    api = client(tmp_path, blocking_parsers(started, release), workers=1, queue=0, retry_after=7)
+    api = client(blocking_parsers(started, release), workers=1, queue=0, retry_after=7)
     with ThreadPoolExecutor(1) as pool:
         first = pool.submit(post, api, "denoise", samples["rgb"])
         assert started.wait(60)

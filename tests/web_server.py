@@ -1,5 +1,7 @@
-"""A real ``restore serve`` process on a free port of 127.0.0.1, for the tests that need
-one (the browser and the load test): started, waited for, stopped at the end."""
+"""Real HTTP servers on a free port of 127.0.0.1 for the web tests: a ``restore serve``
+process (the browser and the load test), or an app built in the test process and served by
+uvicorn in a thread (the API tests, which give the app their own settings and parsers).
+Requests go over real sockets either way, with no test client standing in for the server."""
 
 from __future__ import annotations
 
@@ -8,11 +10,16 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+import requests
+import uvicorn
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -52,3 +59,35 @@ def restore_server(*options: str, start_seconds: float = 120) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+class ApiClient:
+    """``get``/``post`` on paths of one server's base URL, answering ``requests`` responses."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.session = requests.Session()
+
+    def get(self, path: str, **arguments: Any) -> requests.Response:
+        return self.session.get(self.url + path, timeout=300, **arguments)
+
+    def post(self, path: str, **arguments: Any) -> requests.Response:
+        return self.session.post(self.url + path, timeout=300, **arguments)
+
+
+@contextmanager
+def app_server(app: Any, start_seconds: float = 30) -> Iterator[ApiClient]:
+    """``app`` served by uvicorn in a thread of this process; yields a client of it."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + start_seconds
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start the app")
+        time.sleep(0.05)
+    try:
+        yield ApiClient(f"http://127.0.0.1:{server.config.port}")
+    finally:
+        server.should_exit = True
+        thread.join(30)
