@@ -6,12 +6,14 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from restore.engine.batch import BatchReport, BatchSettings, Recorded, run_batch
+from restore.engine.cluster import ClusterSettings, cluster_executor
 from restore.engine.progress import Progress
 from restore.io.image import Image, resize_alpha
 from restore.io.storage import ObjectPath, location
@@ -201,18 +203,26 @@ def process_folder(task: str, src: str | Path, dst: str | Path, **options: Any) 
     ``options``: ``weights`` and ``alpha`` (:class:`ProcessorOptions`), the task's own
     options (its ``options_type``, e.g. ``sigma``), the model settings (device, precision,
     tile, tile_overlap, batch_size, ensemble, compile) and the batch settings (suffix, ext,
-    jpeg_quality, overwrite, workers, quiet, max_pixels); any other name is a TypeError
-    that names it. Returns the report also saved as ``dst/report.json``;
-    ``report.exit_code`` is 0 when every input succeeded. Raises WeightsError, before any
-    image, when the given ``weights`` cannot be used."""
+    jpeg_quality, overwrite, workers, quiet, max_pixels) and where it runs
+    (:class:`~restore.engine.cluster.ClusterSettings`: ``cluster``, the address of a Ray
+    cluster, and ``cluster_actors``); any other name is a TypeError that names it. Returns
+    the report also saved as ``dst/report.json``; ``report.exit_code`` is 0 when every input
+    succeeded. Raises WeightsError, before any image, when the given ``weights`` cannot be
+    used, and ClusterError when the cluster cannot be joined."""
     # max_pixels goes to the batch and to a task that reads files (inpainting's masks) or sizes
     # outputs (--outscale) by the same limit
-    batch, *layers = split_options(options, BatchSettings, ProcessorOptions, RestorerSettings,
-                                   task_class(task).options_type, where=f"process_folder({task!r})")
+    batch, cluster, *layers = split_options(options, BatchSettings, ClusterSettings, ProcessorOptions,
+                                            RestorerSettings, task_class(task).options_type,
+                                            where=f"process_folder({task!r})")
     settings = BatchSettings(**batch)
     taken = {name for layer in layers for name in layer}  # passed on in the order given, as report.json lists them
     source, destination = location(src), location(dst)  # a URL is checked here, before weights load
-    processor = TaskProcessor(task, root=source, **{name: value for name, value in options.items() if name in taken})
+    processor_options = {name: value for name, value in options.items() if name in taken}
+    processor = TaskProcessor(task, root=source, **processor_options)
     processor.check_weights()
+    recorded = processor.recorded()
+    executor = cluster_executor(ClusterSettings(**cluster), partial(TaskProcessor, task, root=source,
+                                                                    **processor_options), recorded)
     return run_batch(source, destination, processor, settings, is_input=processor.is_input,
-                     recorded=processor.recorded())
+                     recorded=recorded, executor=executor)
+

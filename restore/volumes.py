@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
+from functools import partial
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 
 from restore.engine.batch import BatchReport, BatchSettings, BatchUsageError, Job, Recorded, run_batch
+from restore.engine.cluster import ClusterSettings, cluster_executor
 from restore.engine.progress import Progress
 from restore.engine.volume import process_slices
 from restore.io.medical.dicom.compression import output_syntax
@@ -246,13 +248,17 @@ def process_scans(command: str, src: str | Path, dst: str | Path, *, modality: s
     ``options``: the scan options (:class:`ScanOptions`: weights, axis, context, strength...),
     the model settings (device, precision, tile, tile_overlap, batch_size, ensemble, compile)
     and the batch settings (:class:`ScanBatchSettings`: suffix, overwrite, workers, quiet,
-    max_voxels); any other name is a TypeError that names it. Returns the report also
-    saved as ``dst/report.json``."""
-    batch, scan, restorer = split_options(options, ScanBatchSettings, ScanOptions, RestorerSettings,
-                                          where=f"process_scans({command!r})")
+    max_voxels) and where it runs (``cluster``, ``cluster_actors``: one scan per task on a
+    Ray cluster, :class:`~restore.engine.cluster.ClusterSettings`); any other name is a
+    TypeError that names it. Returns the report also saved as ``dst/report.json``."""
+    batch, cluster, scan, restorer = split_options(options, ScanBatchSettings, ClusterSettings, ScanOptions,
+                                                   RestorerSettings, where=f"process_scans({command!r})")
     scan_options = ScanOptions(**scan)
     processor = VolumeProcessor(command, modality, scan_options, RestorerSettings(**restorer))
     derivation = f"{command} of {modality.upper()} by the network {processor.model.name}"
     units = ScanUnits(keep_compression=scan_options.keep_compression, derivation=derivation)
+    recorded = processor.recorded()
+    executor = cluster_executor(ClusterSettings(**cluster), partial(VolumeProcessor, command, modality, scan_options,
+                                                                    RestorerSettings(**restorer)), recorded)
     return run_batch(Path(src), Path(dst), processor, ScanBatchSettings(**batch).batch_settings(), units=units,
-                     recorded=processor.recorded())
+                     recorded=recorded, executor=executor)

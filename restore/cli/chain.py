@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 # the whole chain's, refused inside a step (tests/test_chain.py checks them against BatchSettings).
 CHAIN_SETTINGS = ("source", "destination", "suffix", "ext", "jpeg_quality", "overwrite", "workers", "max_pixels",
                   "quiet", "report_format")
+# where a task command's batch runs (--cluster): not a step's option, and not one of chains or
+# of `restore serve` (for now), so their steps do not take it
+RUN_SETTINGS = ("cluster", "cluster_actors")
 
 
 def _as_given(settings: dict[str, Any]) -> dict[str, Any]:
@@ -83,8 +86,8 @@ def task_settings(task: str, arguments: Sequence[str], max_pixels: int = MAX_PIX
     from restore.engine.device import check_precision, resolve_device
 
     command, checked = STEP_COMMANDS[task]
-    parser = click.Command(task, params=[param for param in command.params if param.name not in CHAIN_SETTINGS],
-                           add_help_option=False)
+    params = [param for param in command.params if param.name not in CHAIN_SETTINGS + RUN_SETTINGS]
+    parser = click.Command(task, params=params, add_help_option=False)
     try:
         context = parser.make_context(f"restore {task}", list(arguments))
         settings = checked({**context.params, "max_pixels": max_pixels})

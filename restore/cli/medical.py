@@ -8,8 +8,8 @@ from typing import Any
 
 import click
 
-from restore.cli.options import (REPORT_OPTION, Location, check_tiling, finish, inference_options, strength_option,
-                                 with_options)
+from restore.cli.options import (CLUSTER_OPTIONS, REPORT_OPTION, Location, check_tiling, finish, inference_options,
+                                 strength_option, with_options)
 from restore.io.limits import MAX_VOXELS
 
 
@@ -46,6 +46,7 @@ def scan_options(function: Callable) -> Callable:
                      help="Scans whose header declares more voxels are refused before decoding."),
         click.option("--quiet", is_flag=True, help="No progress bars (inputs done; tiles or slices of the one in work)."),
         REPORT_OPTION,
+        *CLUSTER_OPTIONS,
     ]
     return with_options(inference_options(function), options)
 
@@ -98,6 +99,7 @@ def superres(scale: int | None, **settings: Any) -> None:
 
 def _run(command: str, settings: dict[str, Any], scale: int | None = None) -> None:
     from restore.engine.batch import BatchUsageError
+    from restore.engine.cluster import ClusterError
     from restore.engine.device import DeviceError, PrecisionError, check_precision, resolve_device
     from restore.volumes import process_scans
     from restore.weights import WeightsError
@@ -108,6 +110,6 @@ def _run(command: str, settings: dict[str, Any], scale: int | None = None) -> No
     try:
         check_precision(resolve_device(settings["device"]), settings["precision"], allow_auto=True)
         report = process_scans(command, source, destination, expected_scale=scale, **settings)
-    except (BatchUsageError, DeviceError, PrecisionError, WeightsError) as error:
+    except (BatchUsageError, DeviceError, PrecisionError, WeightsError, ClusterError) as error:
         raise click.UsageError(str(error)) from error
     finish(report, destination, report_format)

@@ -77,6 +77,18 @@ REPORT_OPTION = click.option(
     help="json: report.json only. html: also report.html, a page of before/after sliders of every input with its "
          "status, reason and settings (previews in OUT/.restore-report/; same as `restore report OUT`).")
 
+CLUSTER_OPTIONS = [
+    click.option("--cluster", metavar="ADDRESS", default=None,
+                 help="Run the batch on a Ray cluster (pip install 'restore[cluster]'): auto (RAY_ADDRESS, or the "
+                      "cluster started on this machine), HOST:PORT or ray://HOST:PORT. Decoding and writing run in "
+                      "CPU tasks, the network in actors (one GPU each where there are GPUs); outputs go straight "
+                      "to --out, which every node must reach: a storage URL or a shared folder "
+                      "(docs/scale-out.md)."),
+    click.option("--cluster-actors", type=click.IntRange(1), default=None, metavar="N",
+                 help="Actors running the network on the cluster. Default: one per GPU, or one per node on a "
+                      "cluster without GPUs."),
+]
+
 DEVICE_OPTION = click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True,
                              help="Where the network runs: auto picks CUDA, then Apple MPS, then the CPU.")
 
@@ -173,6 +185,7 @@ def task_options(function: Callable) -> Callable:
                      help="Inputs with more pixels are refused before decoding (decompression bombs)."),
         click.option("--quiet", is_flag=True, help="No progress bars (inputs done; tiles or slices of the one in work)."),
         REPORT_OPTION,
+        *CLUSTER_OPTIONS,
     ]
     return with_options(inference_options(function), options)
 
@@ -191,6 +204,7 @@ def run_task(task: str, settings: dict[str, Any]) -> None:
     """Run a task command's folder batch and exit 0 (all done), 1 (some failed) or 2."""
     from restore.api import process_folder
     from restore.engine.batch import BatchUsageError
+    from restore.engine.cluster import ClusterError
     from restore.engine.device import DeviceError, PrecisionError, check_precision, resolve_device
     from restore.io.storage import StorageError
     from restore.weights import WeightsError
@@ -202,7 +216,7 @@ def run_task(task: str, settings: dict[str, Any]) -> None:
     try:
         check_precision(resolve_device(settings["device"]), settings["precision"], allow_auto=True)
         report = process_folder(task, source, destination, **settings)
-    except (BatchUsageError, DeviceError, PrecisionError, WeightsError, StorageError) as error:
+    except (BatchUsageError, DeviceError, PrecisionError, WeightsError, StorageError, ClusterError) as error:
         raise click.UsageError(str(error)) from error
     finish(report, destination, report_format)
 

@@ -91,6 +91,16 @@ class Job:
     problem: str = ""  # why this input cannot be processed although it may be readable (e.g. a name clash)
 
 
+class Executor(Protocol):
+    """Runs a batch's pending jobs elsewhere than this process's own loop (restore.engine.cluster:
+    on a Ray cluster). For each job it calls ``finished(job, outcome)`` once, with the outcome
+    of :func:`process_job` and :func:`write_output` (where they ran), so that the report,
+    resume and progress stay the driver's."""
+
+    def run(self, jobs: list[Job], units: Units, settings: BatchSettings,
+            finished: Callable[[Job, Outcome], None]) -> None: ...
+
+
 class Units(Protocol):
     """What a batch runs on: how the files found under ``--in`` become jobs, how a job's
     input is read and its result written. The default, :data:`IMAGES`, is one image file
@@ -350,9 +360,12 @@ def run_batch(
     is_input: Callable[[Path], bool] = lambda _: True,
     units: Units = IMAGES,
     recorded: Recorded | None = None,
+    executor: Executor | None = None,
 ) -> BatchReport:
     """Process every input under ``source`` into ``destination``; returns the report (also
     written to ``destination/report.json``, first when the run starts, then when it ends).
+    ``executor``: where the pending jobs run (None: here, ``process`` in this thread and
+    decoding/encoding in ``settings.workers`` threads).
 
     An existing output is skipped (resume) only if the previous report says it was made from
     the same input with the same ``recorded.outputs`` settings (or if there is no such record
@@ -382,14 +395,22 @@ def run_batch(
     pending = [job for job in jobs if _needs_work(job, settings, report, ledger, planned, destination)]
     _write_report(report, destination)
 
-    def made(job: Job) -> None:
-        report.made_from[_output_key(job, destination)] = _real_input(job)
-
     bar = _progress_bar(len(pending), settings.quiet)
-    steps = None if bar is None else StepBar()
+
+    def finished(job: Job, outcome: Outcome) -> None:
+        report.outcomes.append(outcome)
+        if outcome.status == "done":
+            report.made_from[_output_key(job, destination)] = _real_input(job)
+        if bar is not None:
+            bar.update(1)
+
+    steps = None if bar is None or executor is not None else StepBar()
     try:
-        with ThreadPoolExecutor(max(1, settings.workers), thread_name_prefix="restore-io") as pool:
-            _run_pipeline(pending, process, settings, pool, report, bar, units, steps, made)
+        if executor is None:
+            with ThreadPoolExecutor(max(1, settings.workers), thread_name_prefix="restore-io") as pool:
+                _run_pipeline(pending, process, settings, pool, units, steps, finished)
+        else:
+            executor.run(pending, units, settings, finished)
         report.complete = True
     finally:
         if steps is not None:
@@ -493,14 +514,18 @@ def _not_an_input(path: Path | ObjectPath) -> str:
     return f"not an image file (unsupported extension {path.suffix or 'none'!r})"
 
 
-def _processed(job: Job, decoded: Future, process: ImageFunction, steps: StepBar | None) -> tuple[Outcome, Any]:
-    """One input decoded (``decoded``) and run through ``process``: its outcome, and the
-    result to write (None when it failed, with the reason in the outcome)."""
+def process_job(
+    job: Job, decoded: Callable[[], tuple[Any, float]], process: ImageFunction, steps: StepBar | None = None
+) -> tuple[Outcome, Any]:
+    """One input through ``process``: its outcome, and the result to write (None when it
+    failed, with the reason in the outcome). ``decoded()`` gives the decoded input and the
+    seconds its reading took, or raises why it could not be read. The per-input work of
+    every batch, wherever it runs (this process, or an actor of restore.engine.cluster)."""
     outcome = Outcome(display_path(job.source), display_path(job.output), "done")
     if steps is not None:
         steps.start(job.source.name)
     try:
-        image, outcome.seconds = decoded.result()
+        image, outcome.seconds = decoded()
         started = time.perf_counter()
         try:
             result, outcome.info = process(image, job.source, steps)
@@ -513,19 +538,27 @@ def _processed(job: Job, decoded: Future, process: ImageFunction, steps: StepBar
     return outcome, result
 
 
+def write_output(outcome: Outcome, written: Callable[[], tuple[Any, float]]) -> None:
+    """Account for the write of an input's result: ``written()`` writes it (or gives the
+    result of a write already under way) and the seconds it took; a failure to write fails
+    the input, with the reason."""
+    try:
+        outcome.seconds = round(outcome.seconds + written()[1], 4)
+    except Exception as error:  # see _EXPECTED_ERRORS
+        outcome.status, outcome.reason = "failed", f"cannot write output: {_described(error)}"
+
+
 def _run_pipeline(
     jobs: list[Job],
     process: ImageFunction,
     settings: BatchSettings,
     pool: ThreadPoolExecutor,
-    report: BatchReport,
-    bar,
-    units: Units = IMAGES,
-    steps: StepBar | None = None,
-    made: Callable[[Job], None] = lambda _: None,
+    units: Units,
+    steps: StepBar | None,
+    finished: Callable[[Job, Outcome], None],
 ) -> None:
     """Decode ahead in the pool, run the model here, encode/write in the pool; ``steps``
-    shows the progress within each input, ``made`` is told of each output written."""
+    shows the progress within each input, ``finished`` is told of each input's outcome."""
     reads: deque[tuple[Job, Future]] = deque()
     writes: deque[tuple[Job, Outcome, Future]] = deque()
     upcoming = iter(jobs)
@@ -536,37 +569,28 @@ def _run_pipeline(
             job = next(upcoming, None)
             if job is None:
                 return
-            reads.append((job, pool.submit(_timed, units.read, job, settings)))
-
-    def finish(outcome: Outcome) -> None:
-        report.outcomes.append(outcome)
-        if bar is not None:
-            bar.update(1)
+            reads.append((job, pool.submit(timed, units.read, job, settings)))
 
     def collect_writes(block: bool) -> None:
         while writes and (block or writes[0][2].done()):
             job, outcome, future = writes.popleft()
-            try:
-                outcome.seconds = round(outcome.seconds + future.result()[1], 4)
-                made(job)
-            except Exception as error:  # see _EXPECTED_ERRORS
-                outcome.status, outcome.reason = "failed", f"cannot write output: {_described(error)}"
-            finish(outcome)
+            write_output(outcome, future.result)
+            finished(job, outcome)
 
     submit_reads()
     while reads:
         job, future = reads.popleft()
         submit_reads()
-        outcome, result = _processed(job, future, process, steps)
+        outcome, result = process_job(job, future.result, process, steps)
         if outcome.status == "failed":
-            finish(outcome)
+            finished(job, outcome)
             continue
-        writes.append((job, outcome, pool.submit(_timed, units.write, job.output, result, settings)))
+        writes.append((job, outcome, pool.submit(timed, units.write, job.output, result, settings)))
         collect_writes(block=False)
     collect_writes(block=True)
 
 
-def _timed(function: Callable[..., Any], *args: Any) -> tuple[Any, float]:
+def timed(function: Callable[..., Any], *args: Any) -> tuple[Any, float]:
     """``function(*args)`` and the seconds it took: an image's time in the report is the
     work done for it (decode, network, encode), not the time it waited in the queue."""
     started = time.perf_counter()

@@ -197,6 +197,11 @@ class ObjectPath:
     def __repr__(self) -> str:
         return f"ObjectPath({str(self)!r})"
 
+    def __reduce__(self) -> tuple[Callable[[str], Path | ObjectPath], tuple[str]]:
+        """Pickled as its URL (a batch's jobs travel to the workers of a Ray cluster): the
+        store is opened again where it is unpickled, with that machine's credentials."""
+        return location, (str(self),)
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ObjectPath):
             return NotImplemented
