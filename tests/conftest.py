@@ -22,6 +22,9 @@ from restore.training import resolve_config
 # training job beside the tests) the threads' barriers make each op up to 100x slower.
 torch.set_num_threads(1)
 
+# the s3_endpoint and s3 fixtures (moto's S3 server)
+pytest_plugins = ["s3_server"]
+
 IMAGE_SIZE = 32
 IMAGE_COUNT = 8
 

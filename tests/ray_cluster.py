@@ -7,20 +7,15 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from s3_server import free_port
+
 START_TIMEOUT = 120.0  # seconds a node may take to join, on a busy two-core machine
-STOP_TIMEOUT = 20.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+STOP_TIMEOUT = 10.0
 
 
 def _ray_command() -> list[str]:

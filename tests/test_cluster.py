@@ -1,0 +1,118 @@
+"""``--cluster``: batches on a real Ray cluster of two nodes on 127.0.0.1 (a head and a
+worker, one CPU each, started and stopped by a fixture: only the processes it started),
+checked against local runs byte for byte, from a local folder and from S3 (moto) to S3.
+
+The fault test kills the worker node mid-batch (SIGKILL of its whole process group, as a
+lost machine) and checks that a rerun leaves every output as a local run makes it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ray_cluster import LocalCluster
+from s3_server import S3, aws_settings
+from test_storage import files, write_tree
+from tiny_weights import write_tiny_denoise_weights
+
+RUN_TIMEOUT = 600
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_tiny_denoise_weights(tmp_path_factory.mktemp("weights") / "tiny.safetensors")
+
+
+def start_cluster(root: Path, endpoint: str) -> LocalCluster:
+    """A head and one worker node, their workers pointed at the S3 server ``endpoint``."""
+    pytest.importorskip("ray.data")
+    cluster = LocalCluster(root, env={**os.environ, **aws_settings(endpoint)})
+    try:
+        cluster.start_head()
+        cluster.add_worker()
+    except BaseException:
+        cluster.stop()
+        raise
+    return cluster
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str) -> Iterator[LocalCluster]:
+    cluster = start_cluster(tmp_path_factory.mktemp("ray"), s3_endpoint)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def restore(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``restore denoise`` with the tiny weights' settings, fp32 (outputs equal everywhere)."""
+    return subprocess.run([sys.executable, "-m", "restore", "denoise", "--precision", "fp32", "--sigma", "25",
+                           "--quiet", *args], capture_output=True, text=True, timeout=RUN_TIMEOUT,
+                          env={**(env or os.environ), "OMP_NUM_THREADS": "1"})
+
+
+def ran(run: subprocess.CompletedProcess, code: int = 1) -> subprocess.CompletedProcess:
+    """``run``, checked to exit with ``code``: 1 where notes.txt (not an image) fails, as it should."""
+    assert run.returncode == code, run.stdout[-3000:] + run.stderr[-5000:]
+    return run
+
+
+def same_report(cluster: dict, local: dict) -> None:
+    """The cluster's report says what the local run's says, but how it ran (execution, times)."""
+    assert cluster["complete"] and cluster["summary"] == local["summary"]
+    assert cluster["settings"] == local["settings"]
+    assert sorted(cluster["made_from"]) == sorted(local["made_from"])
+    shown = [{key: entry[key] for key in ("status", "reason")} | {"sigma": entry["info"].get("sigma")}
+             for entry in cluster["files"]]
+    assert shown == [{key: entry[key] for key in ("status", "reason")} | {"sigma": entry["info"].get("sigma")}
+                     for entry in local["files"]]
+
+
+def test_cluster_without_ray_says_which_extra_to_install(tmp_path: Path, weights: Path) -> None:
+    write_tree(tmp_path / "in", count=1)
+    script = ("import sys; sys.modules['ray'] = None; from restore.cli import main; "
+              f"main(['denoise', '--in', {str(tmp_path / 'in')!r}, '--out', {str(tmp_path / 'out')!r}, "
+              f"'--weights', {str(weights)!r}, '--cluster', 'auto'])")
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=RUN_TIMEOUT)
+    assert run.returncode == 2, run.stderr
+    assert "restore[cluster]" in run.stderr and "Traceback" not in run.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_local_folder_on_the_cluster_equals_a_local_run(ray_cluster: LocalCluster, tmp_path: Path,
+                                                        weights: Path) -> None:
+    source = write_tree(tmp_path / "in", count=4)
+    ran(restore("--in", str(source), "--out", str(tmp_path / "local"), "--weights", str(weights)))
+    run = ran(restore("--in", str(source), "--out", str(tmp_path / "cluster"), "--weights", str(weights),
+                      "--cluster", ray_cluster.address, "--cluster-actors", "2"))
+    assert "4 done, 0 skipped, 1 failed" in run.stdout and "notes.txt: not an image file" in run.stderr
+    assert files(tmp_path / "cluster") == files(tmp_path / "local")
+    cluster = json.loads((tmp_path / "cluster" / "report.json").read_text())
+    same_report(cluster, json.loads((tmp_path / "local" / "report.json").read_text()))
+    assert cluster["execution"]["cluster"] == ray_cluster.address
+    again = ran(restore("--in", str(source), "--out", str(tmp_path / "cluster"), "--weights", str(weights),
+                       "--cluster", ray_cluster.address))
+    assert "0 done, 4 skipped, 1 failed" in again.stdout  # resume: nothing redone
+    assert files(tmp_path / "cluster") == files(tmp_path / "local")
+
+
+def test_s3_to_s3_on_the_cluster_equals_a_local_run(ray_cluster: LocalCluster, s3: S3, tmp_path: Path,
+                                                   weights: Path) -> None:
+    source = write_tree(tmp_path / "in", count=3)
+    s3.upload(source, "in")
+    ran(restore("--in", str(source), "--out", str(tmp_path / "local"), "--weights", str(weights)))
+    ran(restore("--in", s3.url("in/"), "--out", s3.url("out/"), "--weights", str(weights),
+                "--cluster", ray_cluster.address, env=s3.env))
+    written = {key: s3.read(f"out/{key}") for key in s3.objects("out") if key != "report.json"}
+    assert written == files(tmp_path / "local")  # no temp keys either
+    report = json.loads(s3.read("out/report.json"))
+    same_report(report, json.loads((tmp_path / "local" / "report.json").read_text()))
+    assert report["made_from"]["sub/deeper/photo1.png"] == s3.url("in/sub/deeper/photo1.png")
