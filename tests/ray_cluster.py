@@ -6,9 +6,11 @@ the machine, other users' included)."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,10 +27,12 @@ def _ray_command() -> list[str]:
 
 class LocalCluster:
     """Nodes of one Ray cluster on this machine, each with ``cpus`` logical CPUs and its
-    processes' torch limited to ``threads`` threads (OMP_NUM_THREADS)."""
+    processes' torch limited to ``threads`` threads (OMP_NUM_THREADS). Their temp folders
+    and logs are in a short-named folder of the system's temp (Ray's socket paths must fit
+    in 107 bytes), deleted by :meth:`stop`."""
 
-    def __init__(self, root: Path, cpus: int = 1, threads: int = 1, env: dict[str, str] | None = None) -> None:
-        self.root, self.cpus = root, cpus
+    def __init__(self, cpus: int = 1, threads: int = 1, env: dict[str, str] | None = None) -> None:
+        self.root, self.cpus = Path(tempfile.mkdtemp(prefix="restore-ray-")), cpus
         self.env = {**(env or os.environ), "RAY_USAGE_STATS_ENABLED": "0", "OMP_NUM_THREADS": str(threads),
                     "MKL_NUM_THREADS": str(threads)}
         self.port = free_port()
@@ -94,6 +98,7 @@ class LocalCluster:
                 pass
             _signal_group(node, signal.SIGKILL)
             node.wait()
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 def _signal_group(node: subprocess.Popen, sent: signal.Signals) -> None:
