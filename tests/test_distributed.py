@@ -16,6 +16,7 @@ import torch
 
 from restore.engine.checkpoint import load_training_state
 from restore.engine.config import TrainConfig, to_toml
+from s3_server import free_port
 
 # Runs Trainer jobs: argv = config.toml, then (run_dir, steps, new|resume) triples. After
 # each job every rank saves its parameters next to the run folder, to compare replicas.
@@ -39,20 +40,35 @@ for run_dir, steps, mode in zip(jobs[::3], jobs[1::3], jobs[2::3]):
 """
 
 
-def torchrun(tmp_path: Path, config: TrainConfig, *jobs: tuple[Path, int, str]) -> None:
-    """Launch ``torchrun --standalone --nproc_per_node 2`` on the jobs; fail with its output."""
+def torchrun(tmp_path: Path, config: TrainConfig, *jobs: tuple[Path, int, str], nodes: int = 1) -> None:
+    """Launch ``torchrun --standalone --nproc_per_node 2`` on the jobs; fail with its output.
+    ``nodes=2``: two launchers, as on two machines, that meet by c10d rendezvous on
+    127.0.0.1 (``--nnodes 2 --nproc_per_node 1``), one process each."""
     script, config_path = tmp_path / "train_jobs.py", tmp_path / "config.toml"
     script.write_text(SCRIPT)
     config_path.write_text(to_toml(config))
     arguments = [str(value) for job in jobs for value in job]
     environment = {key: value for key, value in os.environ.items() if key not in ("WORLD_SIZE", "RANK", "LOCAL_RANK")}
     environment.update(OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="")  # gloo on the CPU
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    result = subprocess.run(
-        [*command, str(script), str(config_path), *arguments],
-        cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=300,
-    )
-    assert result.returncode == 0, f"torchrun failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    command = [sys.executable, "-m", "torch.distributed.run"]
+    if nodes == 1:
+        launchers = [[*command, "--standalone", "--nproc_per_node", "2"]]
+    else:
+        rendezvous = ["--nnodes", str(nodes), "--nproc_per_node", "1", "--rdzv-backend", "c10d",
+                      "--rdzv-endpoint", f"127.0.0.1:{free_port()}", "--rdzv-id", "restore-test"]
+        launchers = [[*command, *rendezvous] for _ in range(nodes)]
+    running = [subprocess.Popen([*launcher, str(script), str(config_path), *arguments], cwd=tmp_path,
+                                env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+               for launcher in launchers]
+    try:
+        outputs = [launched.communicate(timeout=300)[0] for launched in running]
+    finally:
+        for launched in running:  # only where one timed out: the launchers this test started
+            if launched.poll() is None:
+                launched.kill()
+                launched.wait()
+    for launched, output in zip(running, outputs):
+        assert launched.returncode == 0, f"torchrun failed:\n{output[-5000:]}"
 
 
 def assert_replicas_agree(run_dir: Path) -> None:
@@ -117,3 +133,17 @@ def test_cyclegan_under_torchrun(unaligned_images: Path, tmp_path: Path, tiny_co
     assert {path.name for path in run.glob("*.safetensors")} == {
         "best_A.safetensors", "best_B.safetensors", "last_A.safetensors", "last_B.safetensors",
     }
+
+
+def test_two_nodes_meet_by_rendezvous_and_resume(clean_images: Path, tmp_path: Path, tiny_config) -> None:
+    """Two launchers as two machines (``--nnodes 2 --rdzv-backend c10d``), one process each:
+    the run finishes, both ranks hold the same weights, and ``--resume`` continues it."""
+    config = tiny_config("denoise", clean_images, steps=0, log={"val_every": 2, "log_every": 1})
+    run = tmp_path / "run"
+    torchrun(tmp_path, config, (run, 2, "new"), nodes=2)
+    assert_replicas_agree(run)
+    assert load_training_state(run / "last.pt")["step"] == 2
+    torchrun(tmp_path, config, (run, 4, "resume"), nodes=2)
+    assert_replicas_agree(run)
+    assert_written_once(run, launches=2)
+    assert load_training_state(run / "last.pt")["step"] == 4 and (run / "best.safetensors").is_file()

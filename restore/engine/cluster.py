@@ -113,7 +113,7 @@ class RayExecutor:
 
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False  # the driver's own bar counts inputs
-        logging.getLogger("ray.data").setLevel(logging.WARNING)
+        logging.getLogger("ray.data").setLevel(logging.ERROR)
         gpus = int(ray.cluster_resources().get("GPU", 0))
         actors = self.settings.cluster_actors or gpus or _alive_nodes(ray)
         io_cpus = IO_TASK_CPUS if gpus else IO_TASK_CPUS_BESIDE_CPU_ACTORS
@@ -124,7 +124,7 @@ class RayExecutor:
             dataset = (
                 ray.data.from_items(rows, override_num_blocks=min(len(rows), MAX_BLOCKS))
                 .map(_read_row, fn_kwargs=where, num_cpus=io_cpus)
-                .map_batches(_Network, fn_constructor_args=(self.make_process, where["cwd"]), batch_size=1,
+                .map_batches(_network_class(self.make_process, where["cwd"]), batch_size=1,
                              compute=ray.data.ActorPoolStrategy(size=actors),
                              num_gpus=1 if gpus else 0, num_cpus=1 if gpus else 0,
                              scheduling_strategy="SPREAD")
@@ -218,12 +218,22 @@ class _ReadFailed:
         raise self.error
 
 
+def _network_class(make_process: Callable[[], ImageFunction], cwd: str) -> type:
+    """:class:`_Network` with its factory and directory bound in the class itself, which is
+    pickled whole to the actors (constructor arguments would be kept in the object store,
+    where a restarted actor may no longer find them)."""
+    return type("Network", (_Network,), {"make_process": staticmethod(make_process), "cwd": cwd})
+
+
 class _Network:
     """Stage 2 (actor): the per-image function, built once per actor, on each input."""
 
-    def __init__(self, make_process: Callable[[], ImageFunction], cwd: str) -> None:
-        _enter(cwd)
-        self.process = make_process()
+    make_process: Callable[[], ImageFunction]
+    cwd: str
+
+    def __init__(self) -> None:
+        _enter(self.cwd)
+        self.process = self.make_process()
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
         out: dict[str, list[Any]] = {"index": [], "job": [], "payload": [], "outcome": []}
