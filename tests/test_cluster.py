@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from ray_cluster import LocalCluster
@@ -147,3 +148,29 @@ def test_a_worker_node_killed_mid_batch_loses_only_its_inputs_in_flight(s3_endpo
     assert files(tmp_path / "cluster") == files(tmp_path / "local")  # no temp files, every output complete
     report = json.loads((tmp_path / "cluster" / "report.json").read_text())
     assert report["complete"] and report["summary"]["done"] + report["summary"]["skipped"] == 24
+
+
+def test_medical_scans_one_per_task_on_the_cluster(ray_cluster: LocalCluster, tmp_path: Path) -> None:
+    """A DICOM series and a NIfTI, each one job (one actor call), as a local run does them."""
+    pydicom = pytest.importorskip("pydicom")
+    nibabel = pytest.importorskip("nibabel")
+    from medical_files import phantom, write_dicom_series, write_identity_weights, write_nifti
+
+    source = tmp_path / "in"
+    write_dicom_series(source / "patient" / "series", phantom((3, 16, 16), seed=1, high=4095), modality="MR",
+                       intercept=0.0)
+    write_nifti(source / "brain.nii.gz", phantom((16, 16, 4), seed=2, high=900).astype(np.int16))
+    weights = write_identity_weights(tmp_path / "identity.safetensors")
+    outputs = {}
+    for name, extra in (("local", []), ("cluster", ["--cluster", ray_cluster.address])):
+        ran(subprocess.run([sys.executable, "-m", "restore", "medical", "denoise", "--modality", "mr", "--quiet",
+                            "--in", str(source), "--out", str(tmp_path / name), "--weights", str(weights), *extra],
+                           capture_output=True, text=True, timeout=RUN_TIMEOUT), code=0)
+        outputs[name] = json.loads((tmp_path / name / "report.json").read_text())
+    same_report(outputs["cluster"], outputs["local"])
+    assert outputs["cluster"]["summary"] == {"done": 2, "skipped": 0, "failed": 0}
+    for path in sorted((tmp_path / "local" / "patient" / "series").iterdir()):
+        cluster = tmp_path / "cluster" / "patient" / "series" / path.name
+        assert np.array_equal(pydicom.dcmread(path).pixel_array, pydicom.dcmread(cluster).pixel_array)
+    volumes = [np.asarray(nibabel.load(tmp_path / name / "brain.nii.gz").dataobj) for name in ("local", "cluster")]
+    assert np.array_equal(*volumes)
