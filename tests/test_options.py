@@ -16,6 +16,7 @@ import torch
 import restore
 from restore.api import ProcessorOptions, TaskProcessor
 from restore.engine.batch import BatchSettings
+from restore.engine.cluster import ClusterSettings
 from restore.io.image import Image
 from restore.io.limits import MAX_PIXELS, MAX_VOXELS
 from restore.model import RestorerSettings
@@ -151,7 +152,7 @@ def test_every_task_command_option_belongs_to_a_layer(task: str) -> None:
 
     # direction picks the weights; report_format is the CLI's own (the page written after the batch)
     given = _parameters(getattr(tasks, task)) - {"source", "destination", "direction", "report_format"}
-    layers = (BatchSettings, ProcessorOptions, RestorerSettings, task_class(task).options_type)
+    layers = (BatchSettings, ClusterSettings, ProcessorOptions, RestorerSettings, task_class(task).options_type)
     split_options(dict.fromkeys(given), *layers, where=task)
 
 
@@ -160,7 +161,8 @@ def test_every_medical_command_option_belongs_to_a_layer(command: str) -> None:
     from restore.cli.medical import medical
 
     given = _parameters(medical.commands[command]) - {"source", "destination", "modality", "scale", "report_format"}
-    split_options(dict.fromkeys(given), ScanBatchSettings, ScanOptions, RestorerSettings, where=command)
+    split_options(dict.fromkeys(given), ScanBatchSettings, ClusterSettings, ScanOptions, RestorerSettings,
+                  where=command)
 
 
 def test_the_size_limits_have_one_definition() -> None:

@@ -24,7 +24,7 @@ from click.testing import CliRunner
 
 pytest.importorskip("fastapi", reason="restore serve needs the web extra: pip install -e '.[web]'")
 from restore.cli import main
-from restore.cli.chain import CHAIN_SETTINGS, STEP_COMMANDS, parse_step, task_settings
+from restore.cli.chain import CHAIN_SETTINGS, RUN_SETTINGS, STEP_COMMANDS, parse_step, task_settings
 from restore.web.app import create_app
 from restore.web.forms import TASK_FORMS, option_fields
 from restore.web.responses import REPORT_HEADER
@@ -93,10 +93,11 @@ def test_health_and_weights(client: Start) -> None:
 
 
 def test_forms_take_the_commands_options() -> None:
-    """Each task's form fields are its command's options (but --in/--out, the batch's, --masks)."""
+    """Each task's form fields are its command's options (but --in/--out, the batch's, --masks, --cluster)."""
     for task, form in TASK_FORMS.items():
         command, _ = STEP_COMMANDS[task]
-        cli = {param.name for param in command.params if param.name not in CHAIN_SETTINGS} - {"masks_dir"}
+        cli = {param.name for param in command.params if param.name not in CHAIN_SETTINGS + RUN_SETTINGS}
+        cli -= {"masks_dir"}
         assert set(option_fields(form)) == cli, task
 
 
