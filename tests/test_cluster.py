@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from ray_cluster import LocalCluster
-from s3_server import S3, aws_settings
+from s3_server import S3, aws_settings, free_port
 from test_storage import files, write_tree
 from tiny_weights import write_tiny_denoise_weights
 
@@ -86,6 +86,15 @@ def test_cluster_without_ray_says_which_extra_to_install(tmp_path: Path, weights
     assert run.returncode == 2, run.stderr
     assert "restore[cluster]" in run.stderr and "Traceback" not in run.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_an_address_where_no_cluster_answers_is_a_usage_error(tmp_path: Path, weights: Path) -> None:
+    pytest.importorskip("ray.data")
+    write_tree(tmp_path / "in", count=1)
+    run = restore("--in", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--weights", str(weights),
+                  "--cluster", f"127.0.0.1:{free_port()}")
+    assert run.returncode == 2 and "no Ray cluster answers there" in run.stderr, run.stderr
+    assert "Traceback" not in run.stderr and not (tmp_path / "out").exists()
 
 
 def test_local_folder_on_the_cluster_equals_a_local_run(ray_cluster: LocalCluster, tmp_path: Path,

@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import socket
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -38,6 +39,7 @@ from restore.engine.batch import (
 )
 
 CLUSTER_EXTRA = "pip install 'restore[cluster]' (Ray Data)"
+CONNECT_TIMEOUT = 10.0  # seconds a cluster's head may take to accept a connection
 # CPUs a read or write task reserves: on GPU nodes one (decoding is the CPU work that feeds a
 # GPU); without GPUs the actors reserve none (they could not restart on a smaller set of nodes
 # and leave a CPU for the tasks), and a node runs two tasks per CPU beside them.
@@ -87,6 +89,7 @@ class RayExecutor:
         ray = import_ray()
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # nothing leaves the cluster
         address = self.settings.cluster
+        _check_answers(address)
         try:
             ray.init(address=address, log_to_driver=False, logging_level="ERROR")
         except Exception as error:  # ConnectionError, or whatever the client raises
@@ -153,6 +156,19 @@ def cluster_executor(settings: ClusterSettings, make_process: Callable[[], Image
     executor.connect()
     recorded.execution["cluster"] = settings.cluster
     return executor
+
+
+def _check_answers(address: str) -> None:
+    """A ``HOST:PORT`` where nothing listens is refused at once (``ray.init`` retries for
+    minutes); ``auto`` and ``ray://`` addresses are left to Ray."""
+    host, _, port = address.rpartition(":")
+    if address == "auto" or "://" in address or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT).close()
+    except OSError as error:
+        raise ClusterError(f"--cluster {address}: no Ray cluster answers there ({error.strerror or error}); start "
+                           f"one with `ray start --head`, or give the address `ray status` shows") from error
 
 
 def import_ray() -> Any:
