@@ -19,6 +19,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+import PIL.Image
 import pytest
 from click.testing import CliRunner
 
@@ -199,10 +200,21 @@ def test_temp_folder_is_cleaned(tmp_path: Path, samples: dict[str, Path], client
     assert list((tmp_path / "requests").iterdir()) == []
 
 
-def test_preview_is_8_bit_png(samples: dict[str, Path], client: Start) -> None:
-    answer = client().post("/api/v1/preview", files={"image": ("a.png", samples["grey16"].read_bytes())})
-    shown = cv2.imdecode(np.frombuffer(answer.content, np.uint8), cv2.IMREAD_UNCHANGED)
-    assert answer.headers["content-type"] == "image/png" and shown.dtype == np.uint8 and shown.shape == (64, 64)
+def preview(api: ApiClient, image: bytes) -> np.ndarray:
+    answer = api.post("/api/v1/preview", files={"image": ("a.png", image)})
+    assert answer.status_code == 200 and answer.headers["content-type"] == "image/png", answer.text
+    return cv2.imdecode(np.frombuffer(answer.content, np.uint8), cv2.IMREAD_UNCHANGED)
+
+
+def test_preview_is_8_bit_png(tmp_path: Path, samples: dict[str, Path], client: Start) -> None:
+    api = client()
+    grey = preview(api, samples["grey16"].read_bytes())
+    assert grey.dtype == np.uint8 and grey.shape == (64, 64)
+    grey_alpha = tmp_path / "la.png"  # grey + alpha: shown as RGBA, the grey in all three channels
+    PIL.Image.fromarray(np.dstack([np.arange(64, dtype=np.uint8)[None].repeat(8, 0), np.full((8, 64), 200, np.uint8)]),
+                        "LA").save(grey_alpha)
+    shown = preview(api, grey_alpha.read_bytes())
+    assert shown.shape == (8, 64, 4) and (shown[..., 3] == 200).all() and (shown[..., 0] == np.arange(64)).all()
 
 
 def blocking_parsers(started: threading.Event, release: threading.Event) -> Parsers:

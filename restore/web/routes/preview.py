@@ -1,4 +1,5 @@
-"""``POST /api/v1/preview``: an image as an 8-bit PNG the browser can show (16-bit, TIFF)."""
+"""``POST /api/v1/preview``: an image as an 8-bit PNG the browser can show (16-bit, TIFF),
+drawn as the HTML report draws its pictures, at full size and lossless."""
 
 from typing import Annotated
 
@@ -6,8 +7,8 @@ from fastapi import APIRouter, Depends, File, Response, UploadFile
 
 from restore.engine.batch import failure_reason
 from restore.io.image import ImageReadError
+from restore.report.previews import encoded, image_picture
 from restore.web.errors import ApiError
-from restore.web.preview import display_png
 from restore.web.state import ServerState, server_state
 from restore.web.workspace import Workspace, safe_name
 
@@ -18,7 +19,7 @@ def _render(image: UploadFile, state: ServerState) -> bytes:
     with Workspace(state.settings.temp_root) as work:
         path = work.save(image, "in", safe_name(image.filename, "image.png"), state.settings.max_pixels)
         try:
-            return display_png(path, state.settings.max_pixels)
+            return encoded(image_picture(path, state.settings.max_pixels), ".png")
         except ImageReadError as error:
             raise ApiError(422, failure_reason(error, path)) from error
 
