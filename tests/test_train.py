@@ -8,6 +8,7 @@ import dataclasses
 import json
 import math
 import random
+import threading
 import tomllib
 import warnings
 from pathlib import Path
@@ -94,8 +95,10 @@ TINY_PATCH = {"arch": "patch", "base_channels": 4, "n_layers": 2}
 def test_run_folder_has_every_output(clean_images: Path, tmp_path: Path, tiny_config) -> None:
     run = tmp_path / "run"
     config = tiny_config("denoise", clean_images, steps=20)
+    threads = set(threading.enumerate())
     trainer = train(config, run)
     assert trainer.step == 20
+    assert set(threading.enumerate()) <= threads, "fit() left a thread running (TensorBoard's writer)"
     assert from_dict(load_toml(run / "config.toml")) == config
     assert load_training_state(run / "last.pt")["step"] == 20
     for name in ("best", "last"):

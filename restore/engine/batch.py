@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 from restore._version import __version__
 from restore.engine.ledger import Ledger, RerunError, as_json, previous_outputs, read_report
-from restore.engine.progress import Progress, StepBar
+from restore.engine.progress import Progress, StepBar, progress_bar
 from restore.io.atomic import atomic_write, remove_stale_temps
 from restore.io.files import IMAGE_SUFFIXES, READABLE_SUFFIXES, display_path
 from restore.io.image import Image, ImageReadError, file_kind, read_image, write_image
@@ -591,6 +591,4 @@ def _described(error: Exception) -> str:
 def _progress_bar(total: int, quiet: bool):
     if quiet or total == 0:
         return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="img", desc="restore", dynamic_ncols=True)
+    return progress_bar(total=total, unit="img", desc="restore", dynamic_ncols=True)
