@@ -26,14 +26,15 @@ from click.testing import CliRunner
 pytest.importorskip("fastapi", reason="restore serve needs the web extra: pip install -e '.[web]'")
 from restore.cli import main
 from restore.cli.chain import CHAIN_SETTINGS, STEP_COMMANDS, parse_step, task_settings
+from restore.cli.medical import MEDICAL_COMMANDS, SCAN_BATCH_SETTINGS, scan_settings
 from restore.web.app import create_app
-from restore.web.forms import TASK_FORMS, option_fields
+from restore.web.forms import SCAN_FORMS, TASK_FORMS, option_fields
 from restore.web.responses import REPORT_HEADER
 from restore.web.settings import Parsers, ServeSettings
 from web_server import ApiClient, app_server, restore_server
 
 Start = Callable[..., ApiClient]
-PARSERS = Parsers(task_options=task_settings, step=parse_step)
+PARSERS = Parsers(task_options=task_settings, step=parse_step, scan_options=scan_settings)
 SAMPLES = Path(__file__).resolve().parents[1] / "datasets" / "samples" / "noisy"
 
 
@@ -99,6 +100,9 @@ def test_forms_take_the_commands_options() -> None:
         command, _ = STEP_COMMANDS[task]
         cli = {param.name for param in command.params if param.name not in CHAIN_SETTINGS} - {"masks_dir"}
         assert set(option_fields(form)) == cli, task
+    for name, form in SCAN_FORMS.items():
+        cli = {param.name for param in MEDICAL_COMMANDS[name].params if param.name not in SCAN_BATCH_SETTINGS}
+        assert set(option_fields(form)) == cli, name
 
 
 @pytest.mark.parametrize("kind", ["rgb", "grey16", "rgba"])
@@ -171,6 +175,64 @@ def test_paths_from_the_network_are_refused(samples: dict[str, Path], route: str
     assert "file paths are refused" in answer.text or "a request may not" in answer.text
 
 
+@pytest.fixture(scope="module")
+def scans(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A 16-bit CT slice (stored values 0..2200, as the shared CT PNGs) and a small MR NIfTI volume."""
+    nibabel = pytest.importorskip("nibabel", reason="scans need the medical extra: pip install -e '.[medical]'")
+    root = tmp_path_factory.mktemp("scans")
+    random = np.random.default_rng(0)
+    body = np.hypot(*np.mgrid[-32:32, -32:32]) < 26
+    slice_ = np.clip(np.where(body, 1100, 50) + random.normal(0, 40, (64, 64)), 0, 2200).astype(np.uint16)
+    ct = root / "ct" / "slice.png"
+    ct.parent.mkdir()
+    cv2.imwrite(str(ct), slice_)
+    volume = np.clip(np.where(body, 600.0, 20.0)[:, :, None] + random.normal(0, 15, (64, 64, 5)), 0, None)
+    mr = root / "mr" / "head.nii.gz"
+    mr.parent.mkdir()
+    nibabel.save(nibabel.Nifti1Image(volume.astype(np.float32), np.diag([0.9, 0.9, 3.0, 1.0])), mr)
+    return {"ct": ct, "mr": mr}
+
+
+@pytest.mark.parametrize("kind, command, options", [
+    ("ct", "denoise", {"modality": "ct", "strength": "0.7"}),
+    ("mr", "denoise", {"modality": "mr"}),
+    ("mr", "superres", {"modality": "mr", "scale": "2"}),
+])
+def test_scan_bytes_equal_restore_medical(tmp_path: Path, scans: dict[str, Path], client: Start, kind: str,
+                                          command: str, options: dict[str, str]) -> None:
+    words = [word for name, value in options.items() for word in (f"--{name}", value)]
+    expected, entry = cli_output(tmp_path, "medical", command, "--in", str(scans[kind]), *words)
+    answer = post(client(), f"medical/{command}", scans[kind], options)
+    assert answer.status_code == 200, answer.text
+    assert answer.content == expected
+    assert json.loads(answer.headers[REPORT_HEADER])["info"] == json.loads(json.dumps(entry["info"]))
+
+
+def test_scan_requests_get_the_command_reason(scans: dict[str, Path], client: Start) -> None:
+    api = client()
+    answer = post(api, "medical/denoise", scans["ct"], {})
+    assert answer.status_code == 422 and "modality" in answer.text
+    answer = post(api, "medical/denoise", scans["ct"], {"modality": "ct", "ct_window": "300,100"})
+    assert answer.status_code == 422 and "LOW must be below HIGH" in answer.json()["detail"]
+    answer = post(api, "medical/denoise", scans["ct"], {"modality": "ct", "weights": "/etc/passwd"})
+    assert answer.status_code == 422 and "file paths are refused" in answer.text
+
+
+def test_scan_preview_is_the_middle_slice_in_the_input_window(scans: dict[str, Path], client: Start) -> None:
+    api = client()
+    answer = api.post("/api/v1/preview", data={"scan": "true"}, files={"image": ("head.nii.gz", scans["mr"].read_bytes())})
+    assert answer.status_code == 200, answer.text
+    shown = cv2.imdecode(np.frombuffer(answer.content, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert shown.dtype == np.uint8 and shown.shape[:2] == (64, 64) and shown.max() > 200 and shown.min() < 40
+    ct = scans["ct"].read_bytes()
+    windowed = api.post("/api/v1/preview", data={"scan": "true"},
+                        files={"image": ("slice.png", ct), "reference": ("slice.png", ct)})
+    plain = api.post("/api/v1/preview", files={"image": ("slice.png", ct)})
+    as_scan = cv2.imdecode(np.frombuffer(windowed.content, np.uint8), cv2.IMREAD_UNCHANGED)
+    as_image = cv2.imdecode(np.frombuffer(plain.content, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert as_image.max() < 12 < as_scan.max()  # 0..2200 of 65535 is black unless windowed
+
+
 def test_registered_weights_by_name(tmp_path: Path, samples: dict[str, Path], client: Start) -> None:
     expected, _ = cli_output(tmp_path, "denoise", "--in", str(samples["rgb"]), "--weights", "denoise-color")
     answer = post(client(), "denoise", samples["rgb"], {"weights": "denoise-color"})
@@ -225,7 +287,7 @@ def blocking_parsers(started: threading.Event, release: threading.Event) -> Pars
         release.wait(60)
         return task_settings(task, arguments, max_pixels)
 
-    return Parsers(task_options=parse, step=parse_step)
+    return Parsers(task_options=parse, step=parse_step, scan_options=scan_settings)
 
 
 def test_full_queue_gets_503_with_retry_after(samples: dict[str, Path], client: Start) -> None:

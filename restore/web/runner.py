@@ -1,6 +1,7 @@
 """A request's work, in a worker thread: the upload saved in a temp folder, the engine
-function the CLI calls (``process_folder`` or ``run_chain``) run on it as the command would
-be, and the output file's bytes with the image's report entry. So the bytes are the CLI's."""
+function the CLI calls (``process_folder``, ``run_chain`` or ``process_scans``) run on it as
+the command would be, and the output file's bytes with the input's report entry. So the
+bytes are the CLI's."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from typing import Any
 from restore.api import process_folder
 from restore.engine.batch import BatchReport
 from restore.pipeline import ChainStep, run_chain
+from restore.volumes import process_scans
 from restore.web.errors import ApiError
-from restore.web.forms import ImageForm
+from restore.web.forms import ImageForm, ScanForm, UploadForm
 from restore.web.settings import ServeSettings
 from restore.web.workspace import Workspace, safe_name
 
@@ -56,7 +58,16 @@ def restore_chain(steps: Sequence[ChainStep], form: ImageForm, serve: ServeSetti
                                                max_pixels=serve.max_pixels, jpeg_quality=form.jpeg_quality))
 
 
-def _saved(work: Workspace, form: ImageForm, serve: ServeSettings) -> tuple[Path, Path | None]:
+def restore_scan(command: str, settings: dict[str, Any], form: ScanForm, serve: ServeSettings) -> Output:
+    """``restore medical COMMAND --in SCAN --out OUT`` with ``settings`` (the command's parsed
+    options) on the uploaded scan (one file: DICOM, NIfTI, 16-bit slice or .npy)."""
+    with Workspace(serve.temp_root) as work:
+        source, _ = _saved(work, form, serve)
+        return _output(work, lambda: process_scans(command, source, work.path / "out", **settings, **_BATCH,
+                                                   max_voxels=serve.max_voxels))
+
+
+def _saved(work: Workspace, form: UploadForm, serve: ServeSettings) -> tuple[Path, Path | None]:
     """The image saved under ``in/``, and the folder of its mask (``masks/``, named as the
     image, with the mask's own extension) when one came."""
     name = safe_name(form.image.filename, "image.png")
