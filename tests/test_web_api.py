@@ -247,7 +247,10 @@ def test_too_large_gets_413_before_decoding(samples: dict[str, Path], client: St
     api = client(max_upload_bytes=2000)
     answer = post(api, "denoise", samples["rgb"])  # Content-Length says so
     assert answer.status_code == 413 and "2000 bytes" in answer.json()["detail"]
-    chunks = iter([b"x" * 1500, b"x" * 1500])  # no Content-Length: counted as it streams
+    # no Content-Length (chunked): counted as it streams. The first chunk is a valid start of
+    # a multipart body, so that only the count, not the form parser, can refuse it.
+    head = b'--b\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n\r\n'
+    chunks = iter([head + b"x" * (1500 - len(head)), b"x" * 1500])
     answer = api.post("/api/v1/denoise", data=chunks, headers={"content-type": "multipart/form-data; boundary=b"})
     assert answer.status_code == 413
 
