@@ -29,6 +29,7 @@ from restore.cli.chain import CHAIN_SETTINGS, STEP_COMMANDS, parse_step, task_se
 from restore.cli.medical import MEDICAL_COMMANDS, SCAN_BATCH_SETTINGS, scan_settings
 from restore.web.app import create_app
 from restore.web.forms import SCAN_FORMS, TASK_FORMS, option_fields
+from restore.web.progress import ProgressBoard
 from restore.web.responses import REPORT_HEADER
 from restore.web.settings import Parsers, ServeSettings
 from web_server import ApiClient, app_server, restore_server
@@ -305,6 +306,32 @@ def test_full_queue_gets_503_with_retry_after(samples: dict[str, Path], client: 
     assert busy.status_code == 503 and busy.headers["retry-after"] == "7"
     assert "busy" in busy.json()["detail"]
     assert post(api, "denoise", samples["rgb"]).status_code == 200  # the place is free again
+
+
+def test_progress_of_a_request_while_it_waits_and_when_it_ends(samples: dict[str, Path], client: Start) -> None:
+    started, release = threading.Event(), threading.Event()
+    api = client(blocking_parsers(started, release), workers=1)
+    request_id = uuid.uuid4().hex
+    with ThreadPoolExecutor(1) as pool:
+        answer = pool.submit(post, api, "denoise", samples["rgb"], {"tile": "32", "tile_overlap": "8"},
+                             progress=request_id)
+        assert started.wait(60)
+        waiting = api.get(f"/api/v1/progress/{request_id}").json()
+        assert waiting == {"state": "queued", "input": None, "done": 0, "total": 0, "unit": None}
+        release.set()
+        assert answer.result().status_code == 200
+    ended = api.get(f"/api/v1/progress/{request_id}").json()
+    assert ended == {"state": "finished", "input": "astronaut.png", "done": 9, "total": 9, "unit": "tile"}
+    assert api.get(f"/api/v1/progress/{uuid.uuid4().hex}").json()["state"] == "unknown"
+    assert post(api, "denoise", samples["rgb"], progress="../etc").status_code == 422
+
+
+def test_progress_board_stays_bounded() -> None:
+    board = ProgressBoard(limit=2)
+    for request_id in ("first", "second", "third"):
+        board.track(request_id)
+    assert [board.read(request_id)["state"] for request_id in ("first", "second", "third")] == [
+        "unknown", "queued", "queued"]
 
 
 def _send(url: str, image: bytes) -> tuple[int, str | None, bytes]:

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 from restore._version import __version__
 from restore.engine.ledger import Ledger, RerunError, as_json, previous_outputs, read_report
-from restore.engine.progress import Progress, StepBar, progress_bar
+from restore.engine.progress import InputProgress, Progress, ProgressGroup, StepBar, progress_bar
 from restore.io.atomic import atomic_write, remove_stale_temps
 from restore.io.files import IMAGE_SUFFIXES, READABLE_SUFFIXES, display_path
 from restore.io.image import Image, ImageReadError, file_kind, read_image, write_image
@@ -65,6 +65,7 @@ class BatchSettings:
     quiet: bool = False  # no progress bar
     max_pixels: int = MAX_PIXELS  # larger inputs are refused before decoding
     jpeg_quality: int = 95
+    progress: InputProgress | None = None  # also told of the parts of each input (a web request's progress)
 
 
 @dataclass
@@ -386,7 +387,8 @@ def run_batch(
         report.made_from[_output_key(job, destination)] = _real_input(job)
 
     bar = _progress_bar(len(pending), settings.quiet)
-    steps = None if bar is None else StepBar()
+    observers = [*([] if bar is None else [StepBar()]), *([] if settings.progress is None else [settings.progress])]
+    steps = ProgressGroup(observers) if observers else None
     try:
         with ThreadPoolExecutor(max(1, settings.workers), thread_name_prefix="restore-io") as pool:
             _run_pipeline(pending, process, settings, pool, report, bar, units, steps, made)
@@ -493,7 +495,7 @@ def _not_an_input(path: Path | ObjectPath) -> str:
     return f"not an image file (unsupported extension {path.suffix or 'none'!r})"
 
 
-def _processed(job: Job, decoded: Future, process: ImageFunction, steps: StepBar | None) -> tuple[Outcome, Any]:
+def _processed(job: Job, decoded: Future, process: ImageFunction, steps: InputProgress | None) -> tuple[Outcome, Any]:
     """One input decoded (``decoded``) and run through ``process``: its outcome, and the
     result to write (None when it failed, with the reason in the outcome)."""
     outcome = Outcome(display_path(job.source), display_path(job.output), "done")
@@ -521,7 +523,7 @@ def _run_pipeline(
     report: BatchReport,
     bar,
     units: Units = IMAGES,
-    steps: StepBar | None = None,
+    steps: InputProgress | None = None,
     made: Callable[[Job], None] = lambda _: None,
 ) -> None:
     """Decode ahead in the pool, run the model here, encode/write in the pool; ``steps``

@@ -3,7 +3,8 @@
 The batch engine's bar counts inputs, so a single large image or scan would sit at 0/1
 until it is done. The code that loops over an input's parts (``stream_tiles``,
 ``process_slices``) reports each finished part to a :data:`Progress` callback it is
-handed; the batch engine hands down a :class:`StepBar`, a second bar under its own.
+handed; the batch engine hands down a :class:`StepBar`, a second bar under its own, and
+any :class:`InputProgress` its caller gives (``BatchSettings.progress``: a web request's).
 """
 
 from __future__ import annotations
@@ -11,11 +12,40 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 Progress = Callable[[int, int, str], None]
 """``(done, total, unit)``: ``done`` of the input's ``total`` parts are finished; ``unit``
 names a part (``tile``, ``slice``)."""
+
+
+class InputProgress(Protocol):
+    """A :data:`Progress` told which input it is about (``start``) and when the batch ends."""
+
+    def start(self, name: str) -> None: ...
+
+    def __call__(self, done: int, total: int, unit: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class ProgressGroup:
+    """Several :class:`InputProgress` as one (the batch's bar and a caller's observer)."""
+
+    def __init__(self, members: list[InputProgress]) -> None:
+        self.members = members
+
+    def start(self, name: str) -> None:
+        for member in self.members:
+            member.start(name)
+
+    def __call__(self, done: int, total: int, unit: str) -> None:
+        for member in self.members:
+            member(done, total, unit)
+
+    def close(self) -> None:
+        for member in self.members:
+            member.close()
 
 
 def progress_bar(**options: Any) -> Any:

@@ -158,7 +158,16 @@ async function runOne(file, index) {
   $("#results").prepend(card);
   const started = performance.now();
   status.classList.add("busy");
-  const tick = setInterval(() => { status.textContent = `running ${((performance.now() - started) / 1000).toFixed(1)} s`; }, 200);
+  // the server says how many tiles (slices) of the image are done: GET /api/v1/progress/{id}
+  const progressId = Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+  let parts = "";
+  const tick = setInterval(() => { status.textContent = `running ${parts}${((performance.now() - started) / 1000).toFixed(1)} s`; }, 200);
+  const poll = setInterval(async () => {
+    const answer = await fetch(`/api/v1/progress/${progressId}`);
+    if (!answer.ok) return;
+    const progress = await answer.json();
+    if (progress.total > 1) parts = `${progress.unit} ${progress.done}/${progress.total}, `;
+  }, 500);
   try {
     const body = optionFields();
     body.append("image", file, file.name);
@@ -166,7 +175,7 @@ async function runOne(file, index) {
       const mask = await maskBlob(index);
       if (mask) body.append("mask", mask, mask.name || "mask.png");
     }
-    const answer = await fetch(route(), { method: "POST", body });
+    const answer = await fetch(`${route()}?progress=${progressId}`, { method: "POST", body });
     if (!answer.ok) {
       const text = await answer.text();
       let reason = text;
@@ -184,6 +193,7 @@ async function runOne(file, index) {
     status.textContent = "failed";
   } finally {
     clearInterval(tick);
+    clearInterval(poll);
     status.classList.remove("busy");
   }
 }
