@@ -350,7 +350,7 @@ class Trainer:
         data = self.config.data
         if not (data.val or data.val_holdout) or data.layout == "unaligned" or not self.dist.is_main:
             return []
-        images = self.files.load(data.train, held_out=True)
+        images = self.files.load(self.files.train, held_out=True)
         return validation_pairs(self.config, self.task, images, self._size_multiple("G"))
 
     def _translation_samples(self) -> list[tuple[torch.Tensor, str]]:
