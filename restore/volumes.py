@@ -24,7 +24,7 @@ import torch
 
 from restore.engine.batch import BatchReport, BatchSettings, BatchUsageError, Job, Recorded, run_batch
 from restore.engine.cluster import ClusterSettings, cluster_executor
-from restore.engine.progress import Progress
+from restore.engine.progress import InputProgress, Progress
 from restore.engine.volume import process_slices
 from restore.io.medical.dicom.compression import output_syntax
 from restore.io.intensity import CT_WINDOW_HU, MR_PERCENTILE, apply_change, normalisation_for
@@ -49,10 +49,11 @@ class ScanBatchSettings:
     workers: int = 2
     quiet: bool = False
     max_voxels: int = MAX_VOXELS
+    progress: InputProgress | None = None
 
     def batch_settings(self) -> BatchSettings:
         return BatchSettings(suffix=self.suffix, overwrite=self.overwrite, workers=self.workers, quiet=self.quiet,
-                             max_pixels=self.max_voxels)
+                             max_pixels=self.max_voxels, progress=self.progress)
 
 
 @dataclass(frozen=True)

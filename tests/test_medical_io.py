@@ -145,6 +145,17 @@ def test_nifti_round_trip_keeps_the_file_byte_for_byte(tmp_path: Path, name: str
         assert a.read() == b.read()
 
 
+def test_nifti_gz_output_bytes_are_the_same_on_every_write(tmp_path: Path) -> None:
+    """No temp file name and no clock in the gzip header: reruns and the web API give the CLI's bytes."""
+    write_nifti(tmp_path / "v.nii.gz", phantom((6, 5, 4), seed=3, high=3000).astype(np.int16))
+    scan = read_volume(tmp_path / "v.nii.gz")
+    written = []
+    for name in ("a", "b"):
+        write_volume(tmp_path / name / "v.nii.gz", identity(scan))
+        written.append((tmp_path / name / "v.nii.gz").read_bytes())
+    assert written[0] == written[1] and b"tmp" not in written[0][:64]
+
+
 def test_nifti_superres_updates_voxel_size_and_affine(tmp_path: Path) -> None:
     write_nifti(tmp_path / "v.nii.gz", phantom((6, 5, 4), seed=3).astype(np.uint16))
     scan = read_volume(tmp_path / "v.nii.gz")

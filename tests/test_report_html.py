@@ -185,7 +185,8 @@ def test_report_command_errors_are_usage_errors(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("command", [["denoise"], ["superres"], ["inpaint"], ["style"], ["medical", "denoise"],
-                                     ["medical", "superres"]])
+                                     ["medical", "superres"], ["eval"], ["eval", "denoise"], ["eval", "superres"],
+                                     ["eval", "inpaint"], ["eval", "medical"], ["eval", "style"]])
 def test_every_task_command_has_report_html(command: list[str]) -> None:
     code, output = run(*command, "--help")
     assert code == 0 and "--report [json|html]" in output
@@ -217,11 +218,11 @@ def test_medical_run_gets_middle_slice_previews(tmp_path: Path) -> None:
 
 def test_eval_pairs_json_gets_means_table_and_plot(denoised: Path, tmp_path: Path) -> None:
     table = tmp_path / "pairs.json"
-    code, output = run("eval", "--pred", str(denoised / "colour"), "--ref", str(ROOT / "datasets/samples/clean"),
-                       "--json", str(table))
-    assert code == 0, output
-    code, output = run("report", str(table))
-    assert code == 0, output
+    pairs = ["eval", "--pred", str(denoised / "colour"), "--ref", str(ROOT / "datasets/samples/clean")]
+    code, output = run(*pairs, "--report", "html")
+    assert code == 2 and "give --json FILE.json too" in output
+    code, output = run(*pairs, "--json", str(table), "--report", "html")  # = --json, then restore report
+    assert code == 0 and f"page: {tmp_path / 'pairs.html'}" in output, output
     text = (tmp_path / "pairs.html").read_text()
     assert "astronaut" in text and "coffee" in text and 'class="metrics means"' in text
     if _has_matplotlib():

@@ -8,6 +8,8 @@ import dataclasses
 import json
 import math
 import random
+import threading
+import uuid
 import tomllib
 import warnings
 from pathlib import Path
@@ -94,8 +96,10 @@ TINY_PATCH = {"arch": "patch", "base_channels": 4, "n_layers": 2}
 def test_run_folder_has_every_output(clean_images: Path, tmp_path: Path, tiny_config) -> None:
     run = tmp_path / "run"
     config = tiny_config("denoise", clean_images, steps=20)
+    threads = set(threading.enumerate())
     trainer = train(config, run)
     assert trainer.step == 20
+    assert set(threading.enumerate()) <= threads, "fit() left a thread running (TensorBoard's writer)"
     assert from_dict(load_toml(run / "config.toml")) == config
     assert load_training_state(run / "last.pt")["step"] == 20
     for name in ("best", "last"):
@@ -134,6 +138,28 @@ def test_superres_resume_is_bit_exact(clean_images: Path, tmp_path: Path, tiny_c
     config = tiny_config("superres", clean_images, steps=0, task_options={"scale": 2}, data={"crop": 8})
     assert config.generator["upscale"] == 2  # resolved from the task's scale
     assert_resume_is_exact(config, tmp_path, steps=4)
+
+
+def test_training_from_a_storage_url_equals_the_local_folder(clean_images: Path, tmp_path: Path, tiny_config,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """--data memory://... (any fsspec URL: s3://...) trains on a cached copy: the same weights
+    as from the local folder, and a second run downloads nothing again."""
+    fsspec = pytest.importorskip("fsspec")
+    monkeypatch.setenv("RESTORE_CACHE", str(tmp_path / "cache"))
+    store = fsspec.filesystem("memory")
+    url = f"memory://bucket-{uuid.uuid4().hex}/photos"
+    for image in clean_images.iterdir():
+        store.pipe(f"{url.removeprefix('memory://')}/{image.name}", image.read_bytes())
+    local = train(tiny_config("denoise", clean_images, steps=4), tmp_path / "local")
+    remote = train(tiny_config("denoise", url, steps=4), tmp_path / "remote")
+    assert_identical(remote.inference_network().state_dict(), local.inference_network().state_dict())
+    copies = list((tmp_path / "cache" / "data").rglob("*.png"))
+    assert len(copies) == len(list(clean_images.iterdir()))
+    stamps = {path: path.stat().st_mtime_ns for path in copies}
+    train(tiny_config("denoise", url, steps=4), tmp_path / "again")
+    assert {path: path.stat().st_mtime_ns for path in copies} == stamps
+    with pytest.raises(ValueError, match=f"--data {url}-missing: no files under it"):
+        train(tiny_config("denoise", url + "-missing", steps=4), tmp_path / "missing")
 
 
 def test_resume_needs_a_run(clean_images: Path, tmp_path: Path, tiny_config) -> None:

@@ -19,20 +19,24 @@ from typing import Any
 
 import cv2
 import numpy as np
+import PIL.Image
 import pytest
 from click.testing import CliRunner
 
 pytest.importorskip("fastapi", reason="restore serve needs the web extra: pip install -e '.[web]'")
 from restore.cli import main
-from restore.cli.chain import CHAIN_SETTINGS, RUN_SETTINGS, STEP_COMMANDS, parse_step, task_settings
+from restore.cli.chain import CHAIN_SETTINGS, STEP_COMMANDS, parse_step, task_settings
+from restore.cli.options import CLUSTER_SETTINGS
+from restore.cli.medical import MEDICAL_COMMANDS, SCAN_BATCH_SETTINGS, scan_settings
 from restore.web.app import create_app
-from restore.web.forms import TASK_FORMS, option_fields
+from restore.web.forms import SCAN_FORMS, TASK_FORMS, option_fields
+from restore.web.progress import ProgressBoard
 from restore.web.responses import REPORT_HEADER
 from restore.web.settings import Parsers, ServeSettings
 from web_server import ApiClient, app_server, restore_server
 
 Start = Callable[..., ApiClient]
-PARSERS = Parsers(task_options=task_settings, step=parse_step)
+PARSERS = Parsers(task_options=task_settings, step=parse_step, scan_options=scan_settings)
 SAMPLES = Path(__file__).resolve().parents[1] / "datasets" / "samples" / "noisy"
 
 
@@ -96,9 +100,13 @@ def test_forms_take_the_commands_options() -> None:
     """Each task's form fields are its command's options (but --in/--out, the batch's, --masks, --cluster)."""
     for task, form in TASK_FORMS.items():
         command, _ = STEP_COMMANDS[task]
-        cli = {param.name for param in command.params if param.name not in CHAIN_SETTINGS + RUN_SETTINGS}
+        cli = {param.name for param in command.params if param.name not in CHAIN_SETTINGS + CLUSTER_SETTINGS}
         cli -= {"masks_dir"}
         assert set(option_fields(form)) == cli, task
+    for name, form in SCAN_FORMS.items():
+        cli = {param.name for param in MEDICAL_COMMANDS[name].params
+               if param.name not in SCAN_BATCH_SETTINGS + CLUSTER_SETTINGS}
+        assert set(option_fields(form)) == cli, name
 
 
 @pytest.mark.parametrize("kind", ["rgb", "grey16", "rgba"])
@@ -171,6 +179,64 @@ def test_paths_from_the_network_are_refused(samples: dict[str, Path], route: str
     assert "file paths are refused" in answer.text or "a request may not" in answer.text
 
 
+@pytest.fixture(scope="module")
+def scans(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A 16-bit CT slice (stored values 0..2200, as the shared CT PNGs) and a small MR NIfTI volume."""
+    nibabel = pytest.importorskip("nibabel", reason="scans need the medical extra: pip install -e '.[medical]'")
+    root = tmp_path_factory.mktemp("scans")
+    random = np.random.default_rng(0)
+    body = np.hypot(*np.mgrid[-32:32, -32:32]) < 26
+    slice_ = np.clip(np.where(body, 1100, 50) + random.normal(0, 40, (64, 64)), 0, 2200).astype(np.uint16)
+    ct = root / "ct" / "slice.png"
+    ct.parent.mkdir()
+    cv2.imwrite(str(ct), slice_)
+    volume = np.clip(np.where(body, 600.0, 20.0)[:, :, None] + random.normal(0, 15, (64, 64, 5)), 0, None)
+    mr = root / "mr" / "head.nii.gz"
+    mr.parent.mkdir()
+    nibabel.save(nibabel.Nifti1Image(volume.astype(np.float32), np.diag([0.9, 0.9, 3.0, 1.0])), mr)
+    return {"ct": ct, "mr": mr}
+
+
+@pytest.mark.parametrize("kind, command, options", [
+    ("ct", "denoise", {"modality": "ct", "strength": "0.7"}),
+    ("mr", "denoise", {"modality": "mr"}),
+    ("mr", "superres", {"modality": "mr", "scale": "2"}),
+])
+def test_scan_bytes_equal_restore_medical(tmp_path: Path, scans: dict[str, Path], client: Start, kind: str,
+                                          command: str, options: dict[str, str]) -> None:
+    words = [word for name, value in options.items() for word in (f"--{name}", value)]
+    expected, entry = cli_output(tmp_path, "medical", command, "--in", str(scans[kind]), *words)
+    answer = post(client(), f"medical/{command}", scans[kind], options)
+    assert answer.status_code == 200, answer.text
+    assert answer.content == expected
+    assert json.loads(answer.headers[REPORT_HEADER])["info"] == json.loads(json.dumps(entry["info"]))
+
+
+def test_scan_requests_get_the_command_reason(scans: dict[str, Path], client: Start) -> None:
+    api = client()
+    answer = post(api, "medical/denoise", scans["ct"], {})
+    assert answer.status_code == 422 and "modality" in answer.text
+    answer = post(api, "medical/denoise", scans["ct"], {"modality": "ct", "ct_window": "300,100"})
+    assert answer.status_code == 422 and "LOW must be below HIGH" in answer.json()["detail"]
+    answer = post(api, "medical/denoise", scans["ct"], {"modality": "ct", "weights": "/etc/passwd"})
+    assert answer.status_code == 422 and "file paths are refused" in answer.text
+
+
+def test_scan_preview_is_the_middle_slice_in_the_input_window(scans: dict[str, Path], client: Start) -> None:
+    api = client()
+    answer = api.post("/api/v1/preview", data={"scan": "true"}, files={"image": ("head.nii.gz", scans["mr"].read_bytes())})
+    assert answer.status_code == 200, answer.text
+    shown = cv2.imdecode(np.frombuffer(answer.content, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert shown.dtype == np.uint8 and shown.shape[:2] == (64, 64) and shown.max() > 200 and shown.min() < 40
+    ct = scans["ct"].read_bytes()
+    windowed = api.post("/api/v1/preview", data={"scan": "true"},
+                        files={"image": ("slice.png", ct), "reference": ("slice.png", ct)})
+    plain = api.post("/api/v1/preview", files={"image": ("slice.png", ct)})
+    as_scan = cv2.imdecode(np.frombuffer(windowed.content, np.uint8), cv2.IMREAD_UNCHANGED)
+    as_image = cv2.imdecode(np.frombuffer(plain.content, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert as_image.max() < 12 < as_scan.max()  # 0..2200 of 65535 is black unless windowed
+
+
 def test_registered_weights_by_name(tmp_path: Path, samples: dict[str, Path], client: Start) -> None:
     expected, _ = cli_output(tmp_path, "denoise", "--in", str(samples["rgb"]), "--weights", "denoise-color")
     answer = post(client(), "denoise", samples["rgb"], {"weights": "denoise-color"})
@@ -185,7 +251,10 @@ def test_too_large_gets_413_before_decoding(samples: dict[str, Path], client: St
     api = client(max_upload_bytes=2000)
     answer = post(api, "denoise", samples["rgb"])  # Content-Length says so
     assert answer.status_code == 413 and "2000 bytes" in answer.json()["detail"]
-    chunks = iter([b"x" * 1500, b"x" * 1500])  # no Content-Length: counted as it streams
+    # no Content-Length (chunked): counted as it streams. The first chunk is a valid start of
+    # a multipart body, so that only the count, not the form parser, can refuse it.
+    head = b'--b\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n\r\n'
+    chunks = iter([head + b"x" * (1500 - len(head)), b"x" * 1500])
     answer = api.post("/api/v1/denoise", data=chunks, headers={"content-type": "multipart/form-data; boundary=b"})
     assert answer.status_code == 413
 
@@ -200,10 +269,21 @@ def test_temp_folder_is_cleaned(tmp_path: Path, samples: dict[str, Path], client
     assert list((tmp_path / "requests").iterdir()) == []
 
 
-def test_preview_is_8_bit_png(samples: dict[str, Path], client: Start) -> None:
-    answer = client().post("/api/v1/preview", files={"image": ("a.png", samples["grey16"].read_bytes())})
-    shown = cv2.imdecode(np.frombuffer(answer.content, np.uint8), cv2.IMREAD_UNCHANGED)
-    assert answer.headers["content-type"] == "image/png" and shown.dtype == np.uint8 and shown.shape == (64, 64)
+def preview(api: ApiClient, image: bytes) -> np.ndarray:
+    answer = api.post("/api/v1/preview", files={"image": ("a.png", image)})
+    assert answer.status_code == 200 and answer.headers["content-type"] == "image/png", answer.text
+    return cv2.imdecode(np.frombuffer(answer.content, np.uint8), cv2.IMREAD_UNCHANGED)
+
+
+def test_preview_is_8_bit_png(tmp_path: Path, samples: dict[str, Path], client: Start) -> None:
+    api = client()
+    grey = preview(api, samples["grey16"].read_bytes())
+    assert grey.dtype == np.uint8 and grey.shape == (64, 64)
+    grey_alpha = tmp_path / "la.png"  # grey + alpha: shown as RGBA, the grey in all three channels
+    PIL.Image.fromarray(np.dstack([np.arange(64, dtype=np.uint8)[None].repeat(8, 0), np.full((8, 64), 200, np.uint8)]),
+                        "LA").save(grey_alpha)
+    shown = preview(api, grey_alpha.read_bytes())
+    assert shown.shape == (8, 64, 4) and (shown[..., 3] == 200).all() and (shown[..., 0] == np.arange(64)).all()
 
 
 def blocking_parsers(started: threading.Event, release: threading.Event) -> Parsers:
@@ -214,7 +294,7 @@ def blocking_parsers(started: threading.Event, release: threading.Event) -> Pars
         release.wait(60)
         return task_settings(task, arguments, max_pixels)
 
-    return Parsers(task_options=parse, step=parse_step)
+    return Parsers(task_options=parse, step=parse_step, scan_options=scan_settings)
 
 
 def test_full_queue_gets_503_with_retry_after(samples: dict[str, Path], client: Start) -> None:
@@ -229,6 +309,32 @@ def test_full_queue_gets_503_with_retry_after(samples: dict[str, Path], client: 
     assert busy.status_code == 503 and busy.headers["retry-after"] == "7"
     assert "busy" in busy.json()["detail"]
     assert post(api, "denoise", samples["rgb"]).status_code == 200  # the place is free again
+
+
+def test_progress_of_a_request_while_it_waits_and_when_it_ends(samples: dict[str, Path], client: Start) -> None:
+    started, release = threading.Event(), threading.Event()
+    api = client(blocking_parsers(started, release), workers=1)
+    request_id = uuid.uuid4().hex
+    with ThreadPoolExecutor(1) as pool:
+        answer = pool.submit(post, api, "denoise", samples["rgb"], {"tile": "32", "tile_overlap": "8"},
+                             progress=request_id)
+        assert started.wait(60)
+        waiting = api.get(f"/api/v1/progress/{request_id}").json()
+        assert waiting == {"state": "queued", "input": None, "done": 0, "total": 0, "unit": None}
+        release.set()
+        assert answer.result().status_code == 200
+    ended = api.get(f"/api/v1/progress/{request_id}").json()
+    assert ended == {"state": "finished", "input": "astronaut.png", "done": 9, "total": 9, "unit": "tile"}
+    assert api.get(f"/api/v1/progress/{uuid.uuid4().hex}").json()["state"] == "unknown"
+    assert post(api, "denoise", samples["rgb"], progress="../etc").status_code == 422
+
+
+def test_progress_board_stays_bounded() -> None:
+    board = ProgressBoard(limit=2)
+    for request_id in ("first", "second", "third"):
+        board.track(request_id)
+    assert [board.read(request_id)["state"] for request_id in ("first", "second", "third")] == [
+        "unknown", "queued", "queued"]
 
 
 def _send(url: str, image: bytes) -> tuple[int, str | None, bytes]:

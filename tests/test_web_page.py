@@ -110,6 +110,47 @@ def test_page_denoises_and_inpaints_offline(tmp_path: Path) -> None:
         assert outside == []
 
 
+def test_page_denoises_a_ct_slice(tmp_path: Path) -> None:
+    """The Medical tab: a 16-bit CT slice denoised as `restore medical denoise --modality ct`
+    writes it, shown windowed (not black, as 0..2200 of 65535 would be)."""
+    import cv2
+    import numpy as np
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    random = np.random.default_rng(0)
+    body = np.hypot(*np.mgrid[-32:32, -32:32]) < 26
+    scan = tmp_path / "in" / "ct.png"
+    scan.parent.mkdir()
+    cv2.imwrite(str(scan), np.clip(np.where(body, 1100, 50) + random.normal(0, 40, (64, 64)), 0, 2200).astype(np.uint16))
+    out = tmp_path / "cli"
+    result = CliRunner().invoke(main, ["medical", "denoise", "--in", str(scan), "--out", str(out), "--modality", "ct",
+                                       "--quiet", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    with restore_server("--workers", "1") as url, chromium() as driver:
+        driver.set_script_timeout(60)
+        driver.get(url + "/")
+        driver.find_element(By.CSS_SELECTOR, "#tasks [data-task=medical]").click()
+        wait_for(driver, "return [...document.querySelectorAll('#weights option')].some(o => o.value === "
+                         "'medical-ct-denoise')", 60)
+        Select(driver.find_element(By.NAME, "modality")).select_by_value("ct")
+        driver.find_element(By.ID, "files").send_keys(str(scan))
+        driver.find_element(By.ID, "run").click()
+        finished(driver, 1)
+        assert downloaded(driver, 0) == (out / "ct.png").read_bytes()
+        wait_for(driver, "const i = document.querySelector('.result .after'); return i.complete && i.naturalWidth === 64")
+        brightest = driver.execute_script("""
+            const image = document.querySelector('.result .after');
+            const canvas = document.createElement('canvas');
+            canvas.width = image.naturalWidth; canvas.height = image.naturalHeight;
+            const context = canvas.getContext('2d');
+            context.drawImage(image, 0, 0);
+            return Math.max(...context.getImageData(0, 0, canvas.width, canvas.height).data.filter((_, i) => i % 4 === 0));
+        """)
+        assert brightest > 128
+        assert script_errors(driver) == []
+
+
 def test_docs_page_is_served_offline() -> None:
     with restore_server() as url, chromium() as driver:
         driver.get(url + "/docs")

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from restore.cli.options import check_report_format, check_tiling, finish
+from restore.cli.options import check_report_format, command_settings, finish
 from restore.cli.tasks import denoise, inpaint, inpaint_settings, style, style_settings, superres, superres_settings
 from restore.io.limits import MAX_PIXELS
 
@@ -27,9 +27,6 @@ if TYPE_CHECKING:
 # the whole chain's, refused inside a step (tests/test_chain.py checks them against BatchSettings).
 CHAIN_SETTINGS = ("source", "destination", "suffix", "ext", "jpeg_quality", "overwrite", "workers", "max_pixels",
                   "quiet", "report_format")
-# where a task command's batch runs (--cluster): not a step's option, and not one of chains or
-# of `restore serve` (for now), so their steps do not take it
-RUN_SETTINGS = ("cluster", "cluster_actors")
 
 
 def _as_given(settings: dict[str, Any]) -> dict[str, Any]:
@@ -83,18 +80,9 @@ def task_settings(task: str, arguments: Sequence[str], max_pixels: int = MAX_PIX
     checked as the command does, its defaults filled in: the settings it hands
     ``process_folder``. Also what ``restore serve`` parses form fields with, so the HTTP API
     takes what the command takes. Raises ValueError with the command's message."""
-    from restore.engine.device import check_precision, resolve_device
-
     command, checked = STEP_COMMANDS[task]
-    params = [param for param in command.params if param.name not in CHAIN_SETTINGS + RUN_SETTINGS]
-    parser = click.Command(task, params=params, add_help_option=False)
-    try:
-        context = parser.make_context(f"restore {task}", list(arguments))
-        settings = checked({**context.params, "max_pixels": max_pixels})
-        check_tiling(settings)
-        check_precision(resolve_device(settings["device"]), settings["precision"], allow_auto=True)
-    except click.ClickException as error:
-        raise ValueError(error.format_message()) from error
+    settings = command_settings(command, arguments, CHAIN_SETTINGS, f"restore {task}",
+                                lambda parsed: checked({**parsed, "max_pixels": max_pixels}))
     del settings["max_pixels"]  # the batch's, given to process_folder or run_chain once
     return settings
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from restore.cli.evaluate_style import evaluate_style
+from restore.cli.report import table_report_option
 from restore.evaluate.methods import MODEL_METHODS, PROTOCOLS, method_names, parse_methods
 
 # our model's settings in every benchmark: whole images in fp32 unless asked (the protocols'
@@ -63,6 +64,7 @@ def settings_weights(weights: Sequence[str]) -> str | list[str]:
               help="Pixels removed from every border before measuring (super-resolution: the scale).")
 @table_file_option("csv", "the table")
 @table_file_option("json", "the table")
+@table_report_option
 @click.pass_context
 def evaluate(ctx: click.Context, pred: Path | None, ref: Path | None, strip_suffix: str, y_channel: bool,
              crop: int, csv_path: Path | None, json_path: Path | None) -> None:
@@ -113,6 +115,7 @@ def _number_list(_ctx: click.Context, _param: click.Parameter, value: str) -> li
               help="Only the first N images of each set (name order), for a quick look.")
 @PRECISION_OPTION
 @table_file_option("json", "every table, per-image values included,")
+@table_report_option
 def evaluate_denoise_command(folders: tuple[Path, ...], sigmas: list[float], weights: tuple[str, ...], methods: list[str],
                              max_images: int | None, precision: str, json_path: Path | None) -> None:
     """The standard synthetic denoising benchmark (DnCNN/FFDNet/DRUNet protocol): clean
@@ -167,6 +170,7 @@ def evaluate_denoise_command(folders: tuple[Path, ...], sigmas: list[float], wei
 @PRECISION_OPTION
 @table_file_option("csv", "the per-image table")
 @table_file_option("json", "the table, per-image values included,")
+@table_report_option
 def evaluate_superres_command(data: Path, scale: str, methods: list[str], weights: tuple[str, ...],
                               max_images: int | None, tile: int, precision: str, csv_path: Path | None,
                               json_path: Path | None) -> None:
@@ -220,6 +224,7 @@ evaluate.add_command(evaluate_style)  # defined in its own module: restore eval 
 @table_file_option("csv", "the table (one row per bin and method)")
 @table_file_option("json", "the table and the image+mask pairs")
 @click.option("--quiet", is_flag=True, help="No progress lines.")
+@table_report_option
 def evaluate_inpaint_command(data: Path, masks_dir: Path, weights: tuple[str, ...], methods: list[str], limit: int | None,
                              tile: int, precision: str, csv_path: Path | None, json_path: Path | None,
                              quiet: bool) -> None:
@@ -274,6 +279,7 @@ def evaluate_inpaint_command(data: Path, masks_dir: Path, weights: tuple[str, ..
 @TILE_OPTION
 @table_file_option("json", "every slice's scores and the means")
 @click.option("--quiet", is_flag=True, help="No progress lines.")
+@table_report_option
 def evaluate_medical_command(weights: str, files: tuple[Path, ...], limit: int, level: float | None,
                              methods: tuple[str, ...], tile: int, json_path: Path | None, quiet: bool) -> None:
     """Medical denoising (against BM3D, BM4D and, for MR, BM4D through the Rician variance-stabilising

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from restore.cli.report import table_report_option
+
 
 @click.command(name="style")
 @click.option("--pred", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
@@ -25,6 +27,7 @@ import click
 @click.option("--device", type=click.Choice(["cpu", "cuda", "mps"]), default="cpu", show_default=True,
               help="Where the feature network runs.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write the scores as JSON.")
+@table_report_option
 def evaluate_style(pred: Path, target: Path, features: Path | None, kid_subsets: int, kid_subset_size: int,
                    batch_size: int, device: str, json_path: Path | None) -> None:
     """How close a set of translated images is to the target domain, as distributions.

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 
-from restore.cli.options import (CLUSTER_OPTIONS, REPORT_OPTION, Location, check_tiling, finish, inference_options,
-                                 strength_option, with_options)
+from restore.cli.options import (CLUSTER_OPTIONS, REPORT_OPTION, Location, check_tiling, command_settings, finish,
+                                 inference_options, strength_option, with_options)
 from restore.io.limits import MAX_VOXELS
+
+
+# The options of a medical command that are the batch's (--in, --out, ScanBatchSettings's fields)
+SCAN_BATCH_SETTINGS = ("source", "destination", "suffix", "overwrite", "workers", "max_voxels", "quiet",
+                       "report_format")
 
 
 def scan_options(function: Callable) -> Callable:
@@ -113,3 +118,18 @@ def _run(command: str, settings: dict[str, Any], scale: int | None = None) -> No
     except (BatchUsageError, DeviceError, PrecisionError, WeightsError, ClusterError) as error:
         raise click.UsageError(str(error)) from error
     finish(report, destination, report_format)
+
+
+MEDICAL_COMMANDS: dict[str, click.Command] = {"denoise": denoise, "superres": superres}
+
+
+def scan_settings(command: str, arguments: Sequence[str]) -> dict[str, Any]:
+    """``restore medical COMMAND ARGUMENTS...``'s own options (not --in, --out or the batch's)
+    parsed and checked as the command does: the keywords it hands ``process_scans`` (``--scale``
+    as ``expected_scale``). What ``restore serve`` parses a scan request's form fields with.
+    Raises ValueError with the command's message."""
+    settings = command_settings(MEDICAL_COMMANDS[command], arguments, SCAN_BATCH_SETTINGS,
+                                f"restore medical {command}", dict)
+    if "scale" in settings:
+        settings["expected_scale"] = settings.pop("scale")
+    return settings

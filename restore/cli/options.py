@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -77,6 +77,7 @@ REPORT_OPTION = click.option(
     help="json: report.json only. html: also report.html, a page of before/after sliders of every input with its "
          "status, reason and settings (previews in OUT/.restore-report/; same as `restore report OUT`).")
 
+CLUSTER_SETTINGS = ("cluster", "cluster_actors")  # where a command's batch runs: ClusterSettings's fields
 CLUSTER_OPTIONS = [
     click.option("--cluster", metavar="ADDRESS", default=None,
                  help="Run the batch on a Ray cluster (pip install 'restore[cluster]'): auto (RAY_ADDRESS, or the "
@@ -198,6 +199,27 @@ def check_tiling(settings: dict[str, Any]) -> None:
         check_overlap(settings["tile"], settings["tile_overlap"])
     except ValueError as error:
         raise click.UsageError(str(error)) from error
+
+
+def command_settings(command: click.Command, arguments: Sequence[str], excluded: Collection[str], prog: str,
+                     checked: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
+    """``command``'s options but ``excluded`` (the batch's) parsed from command-line words by
+    its own click parameters, defaults filled in, then ``checked`` and the tiling and
+    precision checks the command makes before any image. What ``restore chain`` parses a
+    step with and ``restore serve`` a request's form fields with, so both take exactly what
+    the command takes. Raises ValueError with the command's message."""
+    from restore.engine.device import check_precision, resolve_device
+
+    excluded = {*excluded, *CLUSTER_SETTINGS}  # a chain's step or a web request runs here, not on a cluster
+    parser = click.Command(command.name, params=[param for param in command.params if param.name not in excluded],
+                           add_help_option=False)
+    try:
+        settings = checked(parser.make_context(prog, list(arguments)).params)
+        check_tiling(settings)
+        check_precision(resolve_device(settings["device"]), settings["precision"], allow_auto=True)
+    except click.ClickException as error:
+        raise ValueError(error.format_message()) from error
+    return settings
 
 
 def run_task(task: str, settings: dict[str, Any]) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -35,3 +38,21 @@ def write_page(target: Path, workers: int = 2) -> Path:
         return write_report_page(target, workers)
     except ReportError as error:
         raise click.UsageError(str(error)) from error
+
+
+def table_report_option(function: Callable) -> Callable:
+    """``--report json|html`` for a ``restore eval`` command with ``--json FILE``: ``html``
+    also writes FILE.html beside the table (what ``restore report FILE`` writes)."""
+
+    @functools.wraps(function)
+    def command(*args: Any, report_format: str, **settings: Any) -> None:
+        if report_format == "html" and settings.get("json_path") is None:
+            raise click.UsageError("--report html writes the page beside the table: give --json FILE.json too")
+        function(*args, **settings)
+        if report_format == "html":
+            click.echo(f"page: {write_page(settings['json_path'])}")
+
+    return click.option("--report", "report_format", type=click.Choice(["json", "html"]), default="json",
+                        show_default=True,
+                        help="html: also FILE.html beside the --json table: the means, the metric per image and "
+                             "its plot (as `restore report FILE.json`).")(command)

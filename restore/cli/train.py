@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from restore.cli.options import device_options
+from restore.cli.options import Location, device_options
 from restore.tasks import TASKS
 
 
@@ -24,7 +24,7 @@ def _overrides(settings: dict[str, Any]) -> dict[str, Any]:
         data["val"] = str(settings["val"])
     if settings["aligned"]:
         data["layout"] = "aligned"
-    elif settings["data"] and all((Path(p) / "trainA").is_dir() and (Path(p) / "trainB").is_dir() for p in settings["data"]):
+    elif settings["data"] and all((p / "trainA").is_dir() and (p / "trainB").is_dir() for p in settings["data"]):
         data["layout"] = "unaligned"
     overrides: dict[str, Any] = {"data": data} if data else {}
     if settings["init_weights"] is not None:
@@ -43,9 +43,10 @@ def _overrides(settings: dict[str, Any]) -> dict[str, Any]:
 
 @click.command()
 @click.argument("task", type=click.Choice(sorted(TASKS)))
-@click.option("--data", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Training folder (repeatable). Clean images for restoration tasks; trainA/ + trainB/ "
-                   "for unpaired style transfer; side-by-side A|B images with --aligned.")
+@click.option("--data", multiple=True, type=Location(click.Path(exists=True, file_okay=False, path_type=Path)),
+              help="Training folder (repeatable), or a storage URL (s3://bucket/photos/...: copied to the user "
+                   "cache once, then only new or changed files). Clean images for restoration tasks; trainA/ + "
+                   "trainB/ for unpaired style transfer; side-by-side A|B images with --aligned.")
 @click.option("--out", "run_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Run folder: config.toml, last.pt (resumable), best.safetensors, samples/, tensorboard/.")
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -54,7 +55,7 @@ def _overrides(settings: dict[str, Any]) -> dict[str, Any]:
 @click.option("--batch-size", type=click.IntRange(1), help="Images per step.")
 @click.option("--crop", type=click.IntRange(8), help="Training crop size in (input) pixels.")
 @click.option("--lr", type=click.FloatRange(0, min_open=True), help="Learning rate of generator and discriminator.")
-@click.option("--val", type=click.Path(exists=True, file_okay=False, path_type=Path),
+@click.option("--val", type=Location(click.Path(exists=True, file_okay=False, path_type=Path)),
               help="Held-out folder validated every log.val_every steps; picks best.safetensors.")
 @click.option("--workers", type=click.IntRange(0), help="Data-loader processes.")
 @click.option("--seed", type=int, help="Seed for weights, crops and degradations (runs are reproducible).")

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 from restore._version import __version__
 from restore.engine.ledger import Ledger, RerunError, as_json, previous_outputs, read_report
-from restore.engine.progress import Progress, StepBar
+from restore.engine.progress import InputProgress, Progress, ProgressGroup, StepBar, progress_bar
 from restore.io.atomic import atomic_write, remove_stale_temps
 from restore.io.files import IMAGE_SUFFIXES, READABLE_SUFFIXES, display_path
 from restore.io.image import Image, ImageReadError, file_kind, read_image, write_image
@@ -65,6 +65,7 @@ class BatchSettings:
     quiet: bool = False  # no progress bar
     max_pixels: int = MAX_PIXELS  # larger inputs are refused before decoding
     jpeg_quality: int = 95
+    progress: InputProgress | None = None  # also told of the parts of each input (a web request's progress)
 
 
 @dataclass
@@ -404,7 +405,9 @@ def run_batch(
         if bar is not None:
             bar.update(1)
 
-    steps = None if bar is None or executor is not None else StepBar()
+    # the parts of each input (tiles, slices) are shown where they are done: here, not on a cluster
+    observers = [*([] if bar is None else [StepBar()]), *([] if settings.progress is None else [settings.progress])]
+    steps = ProgressGroup(observers) if observers and executor is None else None
     try:
         if executor is None:
             with ThreadPoolExecutor(max(1, settings.workers), thread_name_prefix="restore-io") as pool:
@@ -515,7 +518,7 @@ def _not_an_input(path: Path | ObjectPath) -> str:
 
 
 def process_job(
-    job: Job, decoded: Callable[[], tuple[Any, float]], process: ImageFunction, steps: StepBar | None = None
+    job: Job, decoded: Callable[[], tuple[Any, float]], process: ImageFunction, steps: InputProgress | None = None
 ) -> tuple[Outcome, Any]:
     """One input through ``process``: its outcome, and the result to write (None when it
     failed, with the reason in the outcome). ``decoded()`` gives the decoded input and the
@@ -554,7 +557,7 @@ def _run_pipeline(
     settings: BatchSettings,
     pool: ThreadPoolExecutor,
     units: Units,
-    steps: StepBar | None,
+    steps: InputProgress | None,
     finished: Callable[[Job, Outcome], None],
 ) -> None:
     """Decode ahead in the pool, run the model here, encode/write in the pool; ``steps``
@@ -615,6 +618,4 @@ def _described(error: Exception) -> str:
 def _progress_bar(total: int, quiet: bool):
     if quiet or total == 0:
         return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="img", desc="restore", dynamic_ncols=True)
+    return progress_bar(total=total, unit="img", desc="restore", dynamic_ncols=True)

@@ -25,6 +25,7 @@ system); storage URLs need nothing shared but the credentials.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import pickle
@@ -103,8 +104,8 @@ class RayExecutor:
             self.connect()
         ray = self._ray
         try:
-            if jobs:
-                self._stream(ray, jobs, units, settings, finished)
+            if jobs:  # settings travel to the nodes: without the caller's progress observer
+                self._stream(ray, jobs, units, dataclasses.replace(settings, progress=None), finished)
         finally:
             ray.shutdown()
 

@@ -38,7 +38,7 @@ def translation_samples(files: TrainingFiles, multiple: int) -> list[tuple[torch
     folders = ("trainA", "trainB") if data.direction == "AtoB" else ("trainB", "trainA")
     samples = []
     for generator, folder in zip(("G_A", "G_B"), folders):
-        paths = [path for root in data.train for path in list_images(Path(root) / folder, files.suffixes)]
+        paths = [path for root in files.train for path in list_images(Path(root) / folder, files.suffixes)]
         firsts = (image for path in paths for image in files.read(path)[:1])
         images = list(itertools.islice(firsts, 2))
         samples += [(crop_to(image, multiple, 256), generator) for image in images]

@@ -37,6 +37,7 @@ from restore.engine.config import OptimConfig, to_toml
 from restore.engine.device import autocast, resolve_device
 from restore.engine.exports import export_generators
 from restore.engine.objectives import Objective, PairedObjective, UnpairedObjective, Updater
+from restore.engine.progress import progress_bar
 from restore.engine.rng import capture_rng_state, restore_rng_state, seed_everything
 from restore.engine.run_folder import RunFolder, discard_past_checkpoint
 from restore.engine.samples import paired_rows, save_grid, translation_rows, translation_samples
@@ -250,35 +251,38 @@ class Trainer:
         bar = self._progress_bar()
         for network in self.objective.networks.values():
             network.train()
-        while self.step < config.steps:
-            for name, optimizer in self.objective.optimizers.items():
-                for group in optimizer.param_groups:
-                    group["lr"] = self.objective.base_lrs[name] * lr_factor(config.optim, self.step, config.steps)
-            batch = [self._to_device(tensor) for tensor in next(batches)]
-            losses = self.objective.train_step(batch, self.updater, self.amp)
-            if not all(math.isfinite(value) for value in losses.values()):
-                raise TrainingDiverged(
-                    f"step {self.step}: loss is not finite ({losses}); stopped. The last good "
-                    f"checkpoint {self.run_dir / 'last.pt'} is kept: resume with a lower lr or --precision fp32"
-                )
-            for name, ema in self.emas.items():
-                ema.update(self.objective.networks[name])
-            self.step += 1
-            self._log(losses, bar)
-            best = False
-            if validation and self._due(config.log.val_every):
-                metrics = self._validate(validation)
-                score = metrics["psnr"]
-                best = score > self.best_score
-                self.best_score = max(self.best_score, score)
-            if self._due(config.log.sample_every) and validation:
-                save_grid(self.run_dir, self.step, paired_rows(validation, self.generate))
-            if self._due(config.log.sample_every) and translations:
-                save_grid(self.run_dir, self.step, translation_rows(translations, self.generate))
-            if self._due(config.log.checkpoint_every) or best or self.step == config.steps:
-                self._save(best or (not validation and self.step == config.steps))
-        if bar is not None:
-            bar.close()
+        try:
+            while self.step < config.steps:
+                for name, optimizer in self.objective.optimizers.items():
+                    for group in optimizer.param_groups:
+                        group["lr"] = self.objective.base_lrs[name] * lr_factor(config.optim, self.step, config.steps)
+                batch = [self._to_device(tensor) for tensor in next(batches)]
+                losses = self.objective.train_step(batch, self.updater, self.amp)
+                if not all(math.isfinite(value) for value in losses.values()):
+                    raise TrainingDiverged(
+                        f"step {self.step}: loss is not finite ({losses}); stopped. The last good "
+                        f"checkpoint {self.run_dir / 'last.pt'} is kept: resume with a lower lr or --precision fp32"
+                    )
+                for name, ema in self.emas.items():
+                    ema.update(self.objective.networks[name])
+                self.step += 1
+                self._log(losses, bar)
+                best = False
+                if validation and self._due(config.log.val_every):
+                    metrics = self._validate(validation)
+                    score = metrics["psnr"]
+                    best = score > self.best_score
+                    self.best_score = max(self.best_score, score)
+                if self._due(config.log.sample_every) and validation:
+                    save_grid(self.run_dir, self.step, paired_rows(validation, self.generate))
+                if self._due(config.log.sample_every) and translations:
+                    save_grid(self.run_dir, self.step, translation_rows(translations, self.generate))
+                if self._due(config.log.checkpoint_every) or best or self.step == config.steps:
+                    self._save(best or (not validation and self.step == config.steps))
+        finally:
+            if bar is not None:
+                bar.close()
+            self._close_writer()
         self.dist.barrier()
         return metrics
 
@@ -303,9 +307,7 @@ class Trainer:
     def _progress_bar(self):
         if not self.progress:
             return None
-        from tqdm import tqdm
-
-        return tqdm(total=self.config.steps, initial=self.step, desc=f"train {self.config.task}", unit="step", dynamic_ncols=True)
+        return progress_bar(total=self.config.steps, initial=self.step, desc=f"train {self.config.task}", unit="step", dynamic_ncols=True)
 
     def _log(self, losses: dict[str, float], bar) -> None:
         if bar is not None:
@@ -316,6 +318,13 @@ class Trainer:
             for name, value in losses.items():
                 self.writer.add_scalar(f"loss/{name}", value, self.step)
             self.writer.add_scalar("lr/G", self.objective.optimizers["G"].param_groups[0]["lr"], self.step)
+
+    def _close_writer(self) -> None:
+        """Flush and stop the TensorBoard writer (its thread lives until closed: a process that
+        trains many times, like a test run or a notebook, would collect them)."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
 
     @property
     def writer(self):
@@ -341,7 +350,7 @@ class Trainer:
         data = self.config.data
         if not (data.val or data.val_holdout) or data.layout == "unaligned" or not self.dist.is_main:
             return []
-        images = self.files.load(data.train, held_out=True)
+        images = self.files.load(self.files.train, held_out=True)
         return validation_pairs(self.config, self.task, images, self._size_multiple("G"))
 
     def _translation_samples(self) -> list[tuple[torch.Tensor, str]]:

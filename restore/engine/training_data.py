@@ -22,6 +22,7 @@ from restore.engine.data import (
 )
 from restore.io.image import ImageReadError
 from restore.io.medical import MedicalReadError
+from restore.io.storage import is_url
 
 
 class TrainingTask(PairMaker, Protocol):
@@ -44,6 +45,9 @@ class TrainingFiles:
         self.config, self.task, self.warn = config, task, warn
         self.skipped: set[Path] = set()  # files that could not be read
         self.suffixes = task.training_suffixes or IMAGE_SUFFIXES
+        # the folders read: a storage URL (s3://...) through its local copy in the cache
+        self.train = [local_folder(folder) for folder in config.data.train]
+        self.val = local_folder(config.data.val) if config.data.val else ""
 
     def load(self, folders: list[str], held_out: bool = False) -> list[torch.Tensor]:
         """Every image in ``folders`` (or with ``held_out`` the validation images)."""
@@ -71,8 +75,8 @@ class TrainingFiles:
         """Training images, or with ``held_out`` the validation images; ``val_holdout``
         moves the last N training images (in path order) from the first list to the second."""
         data = self.config.data
-        if held_out and data.val:
-            return list_images(data.val, self.suffixes)
+        if held_out and self.val:
+            return list_images(self.val, self.suffixes)
         paths = [path for folder in folders for path in list_images(folder, self.suffixes)]
         holdout = 0 if data.val else data.val_holdout
         if holdout >= len(paths):
@@ -80,18 +84,28 @@ class TrainingFiles:
         return paths[len(paths) - holdout :] if held_out else paths[: len(paths) - holdout]
 
 
+def local_folder(folder: str) -> str:
+    """``folder``, or for a storage URL its local copy, brought up to date (restore.io.mirror)."""
+    if not is_url(folder):
+        return folder
+    from restore.engine.backends import cache_dir
+    from restore.io.mirror import local_mirror
+
+    return str(local_mirror(folder, cache_dir() / "data"))
+
+
 def training_dataset(files: TrainingFiles) -> Dataset:
     """The dataset of the run's layout: degraded clean images, A|B pairs or two domains."""
     config = files.config
     data = config.data
-    if not data.train:
+    if not files.train:
         raise ValueError("no training data: give --data DIR or data.train in the config")
     if data.layout == "clean":
-        return DegradedPairs(files.load(data.train), files.task, config.task_options, data.crop, config.seed)
+        return DegradedPairs(files.load(files.train), files.task, config.task_options, data.crop, config.seed)
     if data.layout == "aligned":
-        return AlignedPairs(files.load(data.train), data.crop, config.seed, data.direction, data.load_size)
+        return AlignedPairs(files.load(files.train), data.crop, config.seed, data.direction, data.load_size)
     if data.layout == "unaligned":
-        roots = [Path(folder) for folder in data.train]
+        roots = [Path(folder) for folder in files.train]
         domain_a = files.load([str(root / "trainA") for root in roots])
         domain_b = files.load([str(root / "trainB") for root in roots])
         if data.direction == "BtoA":

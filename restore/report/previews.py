@@ -95,9 +95,10 @@ def picture_suffix(picture: np.ndarray) -> str:
     return ".png" if picture.shape[2] == 4 else ".jpg"
 
 
-def encoded(picture: np.ndarray) -> bytes:
-    """The bytes of ``picture`` in the format :func:`picture_suffix` names."""
-    suffix = picture_suffix(picture)
+def encoded(picture: np.ndarray, suffix: str | None = None) -> bytes:
+    """The bytes of ``picture`` as ``suffix`` (``.png`` or ``.jpg``), by default the format
+    :func:`picture_suffix` names."""
+    suffix = suffix or picture_suffix(picture)
     if picture.shape[2] == 1:
         bgr = picture[..., 0]
     else:

@@ -9,7 +9,7 @@ from restore._version import __version__
 from restore.web.body_limit import BodyLimit
 from restore.web.errors import ApiError, api_error_response
 from restore.web.gate import Gate
-from restore.web.routes import chain, health, page, preview, tasks, weights
+from restore.web.routes import chain, health, page, preview, progress, tasks, weights
 from restore.web.settings import Parsers, ServeSettings
 from restore.web.state import ServerState
 
@@ -28,7 +28,7 @@ def create_app(settings: ServeSettings, parsers: Parsers) -> FastAPI:
     app = FastAPI(title="restore", version=__version__, description=DESCRIPTION, docs_url=None, redoc_url=None)
     app.state.restore = ServerState(settings, parsers, Gate(settings.workers, settings.queue, settings.retry_after))
     app.add_exception_handler(ApiError, api_error_response)
-    for resource in (health, weights, tasks, chain, preview):
+    for resource in (health, weights, tasks, chain, preview, progress):
         app.include_router(resource.router, prefix=API_PREFIX)
     app.include_router(page.router)
     page.mount_files(app)

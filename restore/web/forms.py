@@ -11,18 +11,23 @@ _FILES = frozenset({"image", "mask"})
 _BATCH = frozenset({"jpeg_quality"})  # the batch's setting, not the task's: given to process_folder apart
 
 
-class ImageForm(BaseModel):
-    """An image and how the output is encoded; unknown fields are refused (422 naming them)."""
+class UploadForm(BaseModel):
+    """A file to restore; unknown fields are refused (422 naming them)."""
 
     model_config = ConfigDict(extra="forbid")
 
     image: UploadFile = Field(description="The input image (PNG, JPEG, TIFF, BMP, WebP or still GIF; 8 or 16 bit, "
                                           "grey, colour or with alpha). The output has its format.")
+
+
+class ImageForm(UploadForm):
+    """An image and how the output is encoded."""
+
     jpeg_quality: int = Field(95, ge=1, le=100, description="Quality of a JPEG or WebP output (--jpeg-quality).")
 
 
-class TaskForm(ImageForm):
-    """The options every task command takes (device, precision, tiling, weights)."""
+class ModelForm(UploadForm):
+    """The options every command that runs a network takes (device, precision, tiling, weights)."""
 
     weights: str | None = Field(None, description="A registered weights name (GET /api/v1/weights: shipped, or "
                                                   "added with `restore weights add`). File paths are refused.")
@@ -46,6 +51,10 @@ class TaskForm(ImageForm):
             elif value is not None and value is not False:
                 words += [flag, str(value)]
         return words
+
+
+class TaskForm(ModelForm, ImageForm):
+    """An image task's request (``restore TASK``)."""
 
 
 class DenoiseForm(TaskForm):
@@ -73,6 +82,31 @@ class StyleForm(TaskForm):
     direction: str | None = Field(None, description="AtoB or BtoA (--direction).")
 
 
+class ScanForm(ModelForm):
+    """A scan's request (``restore medical COMMAND``)."""
+
+    image: UploadFile = Field(description="A DICOM file, a NIfTI volume (.nii, .nii.gz), a 16-bit PNG/TIFF slice "
+                                          "or a .npy array. The output has its format and metadata.")
+    modality: str = Field(description="ct or mr (--modality).")
+    axis: str | None = Field(None, description="Volume axis processed slice by slice (--axis).")
+    context: str | None = Field(None, description="Neighbouring slices each side (--context; default: the "
+                                                  "weights').")
+    keep_compression: bool = Field(False, description="Write a compressed DICOM compressed again, losslessly "
+                                                      "(--keep-compression).")
+
+
+class ScanDenoiseForm(ScanForm):
+    strength: str | None = Field(None, description="Share of the denoising kept, 0-1 (--strength; default 1).")
+    ct_window: str | None = Field(None, description="CT: change only voxels in this HU range, LOW,HIGH "
+                                                    "(--ct-window).")
+    mr_percentile: str | None = Field(None, description="MR: the percentile mapped to 0.8 of the network's "
+                                                        "range (--mr-percentile; default 99.5).")
+
+
+class ScanSuperresForm(ScanForm):
+    scale: str | None = Field(None, description="The weights' factor, checked when given (--scale).")
+
+
 class ChainForm(ImageForm):
     steps: list[str] = Field(min_length=1, description='The steps in order, each as `restore chain` takes it '
                                                        '("denoise --sigma auto", "superres --scale 4"); one form '
@@ -88,6 +122,12 @@ TASK_FORMS: dict[str, type[TaskForm]] = {
 }
 
 
-def option_fields(form: type[TaskForm]) -> list[str]:
+SCAN_FORMS: dict[str, type[ScanForm]] = {
+    "denoise": ScanDenoiseForm,
+    "superres": ScanSuperresForm,
+}
+
+
+def option_fields(form: type[ModelForm]) -> list[str]:
     """The fields of ``form`` that are the task command's options (tests compare them with the CLI's)."""
     return [name for name in form.model_fields if name not in _FILES | _BATCH]

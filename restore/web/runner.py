@@ -1,6 +1,7 @@
 """A request's work, in a worker thread: the upload saved in a temp folder, the engine
-function the CLI calls (``process_folder`` or ``run_chain``) run on it as the command would
-be, and the output file's bytes with the image's report entry. So the bytes are the CLI's."""
+function the CLI calls (``process_folder``, ``run_chain`` or ``process_scans``) run on it as
+the command would be, and the output file's bytes with the input's report entry. So the
+bytes are the CLI's."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ from typing import Any
 
 from restore.api import process_folder
 from restore.engine.batch import BatchReport
+from restore.engine.progress import InputProgress
 from restore.pipeline import ChainStep, run_chain
+from restore.volumes import process_scans
 from restore.web.errors import ApiError
-from restore.web.forms import ImageForm
+from restore.web.forms import ImageForm, ScanForm, UploadForm
 from restore.web.settings import ServeSettings
 from restore.web.workspace import Workspace, safe_name
 
@@ -34,17 +37,20 @@ class Output:
     report: dict[str, Any]
 
 
-def restore_image(task: str, settings: dict[str, Any], form: ImageForm, serve: ServeSettings) -> Output:
+def restore_image(task: str, settings: dict[str, Any], form: ImageForm, serve: ServeSettings,
+                  progress: InputProgress | None = None) -> Output:
     """``restore TASK --in IMAGE --out OUT`` with ``settings`` (the command's parsed options)
     on the uploaded image, the uploaded mask given as ``--masks``."""
     with Workspace(serve.temp_root) as work:
         source, masks = _saved(work, form, serve)
         options = {**settings, **({"masks_dir": masks} if masks is not None else {})}
         return _output(work, lambda: process_folder(task, source, work.path / "out", **options, **_BATCH,
-                                                    max_pixels=serve.max_pixels, jpeg_quality=form.jpeg_quality))
+                                                    max_pixels=serve.max_pixels, jpeg_quality=form.jpeg_quality,
+                                                    progress=progress))
 
 
-def restore_chain(steps: Sequence[ChainStep], form: ImageForm, serve: ServeSettings) -> Output:
+def restore_chain(steps: Sequence[ChainStep], form: ImageForm, serve: ServeSettings,
+                  progress: InputProgress | None = None) -> Output:
     """``restore chain STEPS... --in IMAGE --out OUT`` on the uploaded image, the uploaded
     mask given to each inpaint step as ``--masks``."""
     with Workspace(serve.temp_root) as work:
@@ -53,10 +59,21 @@ def restore_chain(steps: Sequence[ChainStep], form: ImageForm, serve: ServeSetti
             steps = [dataclasses.replace(step, options={**step.options, "masks_dir": masks})
                      if step.task == "inpaint" else step for step in steps]
         return _output(work, lambda: run_chain(steps, source, work.path / "out", **_BATCH,
-                                               max_pixels=serve.max_pixels, jpeg_quality=form.jpeg_quality))
+                                               max_pixels=serve.max_pixels, jpeg_quality=form.jpeg_quality,
+                                               progress=progress))
 
 
-def _saved(work: Workspace, form: ImageForm, serve: ServeSettings) -> tuple[Path, Path | None]:
+def restore_scan(command: str, settings: dict[str, Any], form: ScanForm, serve: ServeSettings,
+                 progress: InputProgress | None = None) -> Output:
+    """``restore medical COMMAND --in SCAN --out OUT`` with ``settings`` (the command's parsed
+    options) on the uploaded scan (one file: DICOM, NIfTI, 16-bit slice or .npy)."""
+    with Workspace(serve.temp_root) as work:
+        source, _ = _saved(work, form, serve)
+        return _output(work, lambda: process_scans(command, source, work.path / "out", **settings, **_BATCH,
+                                                   max_voxels=serve.max_voxels, progress=progress))
+
+
+def _saved(work: Workspace, form: UploadForm, serve: ServeSettings) -> tuple[Path, Path | None]:
     """The image saved under ``in/``, and the folder of its mask (``masks/``, named as the
     image, with the mask's own extension) when one came."""
     name = safe_name(form.image.filename, "image.png")

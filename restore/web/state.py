@@ -1,12 +1,14 @@
-"""What every route is handed: the server's settings, its gate and the CLI's parsers."""
+"""What every route is handed: the server's settings, its gate, the CLI's parsers and the
+progress of running requests."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import Request
 
 from restore.web.gate import Gate
+from restore.web.progress import ProgressBoard
 from restore.web.settings import Parsers, ServeSettings
 
 
@@ -15,6 +17,7 @@ class ServerState:
     settings: ServeSettings
     parsers: Parsers
     gate: Gate
+    progress: ProgressBoard = field(default_factory=ProgressBoard)
 
 
 def server_state(request: Request) -> ServerState:

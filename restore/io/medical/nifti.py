@@ -5,8 +5,10 @@ opened."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -92,10 +94,15 @@ def _write_nifti(temp: Path, volume: Volume, gzipped: bool) -> None:
             affine, code = getattr(header, f"get_{form}")(coded=True)
             if code:
                 getattr(header, f"set_{form}")(upscaled_affine(affine, axes, factor), code=int(code))
-    opener = gzip.open if gzipped else open
-    with opener(temp, "wb") as handle:
+    with open(temp, "wb") as raw, _gzip_stream(raw) if gzipped else contextlib.nullcontext(raw) as handle:
         header.write_to(handle)
         array_to_file(voxels, handle, header.get_data_dtype(), offset=int(header["vox_offset"]), order="F")
+
+
+def _gzip_stream(raw: BinaryIO) -> gzip.GzipFile:
+    """A gzip writer whose header holds no file name and no time (gzip.open records the
+    temp file's name and the clock): the same volume gives the same bytes on every run."""
+    return gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0)
 
 
 def upscaled_affine(affine: np.ndarray, axes: tuple[int, ...], factor: int) -> np.ndarray:

@@ -107,19 +107,29 @@ function maskBlob(index) {
 // ---- running the task on each file ----
 
 function optionFields() {
-  const form = new FormData($("#options"));
+  // the task's own controls (the scan command's only) and the model's: enabled, named, set
   const fields = new FormData();
-  const own = new Set(Array.from(document.querySelectorAll(`fieldset[data-for="${state.task}"] [name]`)).map((el) => el.name));
-  for (const name of ["weights", "precision", "ensemble"]) own.add(name);
-  for (const [name, value] of form) if (own.has(name) && value !== "") fields.append(name, value);
+  const sets = [$(`fieldset[data-for="${state.task}"]`), $("#model")];
+  for (const element of sets.flatMap((set) => Array.from(set.querySelectorAll("[name]")))) {
+    const command = element.closest("[data-command]");
+    if (command && command.dataset.command !== $("#scan-command").value) continue;
+    if (element.type === "checkbox" && !element.checked) continue;
+    if (!element.disabled && element.value !== "") fields.append(element.name, element.value);
+  }
   if (state.task === "denoise" && $("#sigma-auto").checked) fields.set("sigma", "auto");
   return fields;
 }
 
-async function previewUrl(blob) {
-  // what the browser can show as it is, else the server's 8-bit PNG rendering (TIFF, float)
+function route() {
+  return state.task === "medical" ? `/api/v1/medical/${$("#scan-command").value}` : `/api/v1/${state.task}`;
+}
+
+async function previewUrl(blob, reference = null) {
+  // what the browser can show as it is, else the server's 8-bit PNG rendering (TIFF, 16-bit);
+  // a scan always through the server: its middle slice, in the input's (reference's) window
+  const scan = state.task === "medical";
   const direct = URL.createObjectURL(blob);
-  const shown = await new Promise((resolve) => {
+  const shown = !scan && await new Promise((resolve) => {
     const probe = new Image();
     probe.onload = () => resolve(true);
     probe.onerror = () => resolve(false);
@@ -128,6 +138,10 @@ async function previewUrl(blob) {
   if (shown) return direct;
   const body = new FormData();
   body.append("image", blob, blob.name || "image.tif");
+  if (scan) {
+    body.append("scan", "true");
+    if (reference) body.append("reference", reference, reference.name);
+  }
   const answer = await fetch("/api/v1/preview", { method: "POST", body });
   return answer.ok ? URL.createObjectURL(await answer.blob()) : direct;
 }
@@ -144,7 +158,16 @@ async function runOne(file, index) {
   $("#results").prepend(card);
   const started = performance.now();
   status.classList.add("busy");
-  const tick = setInterval(() => { status.textContent = `running ${((performance.now() - started) / 1000).toFixed(1)} s`; }, 200);
+  // the server says how many tiles (slices) of the image are done: GET /api/v1/progress/{id}
+  const progressId = Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+  let parts = "";
+  const tick = setInterval(() => { status.textContent = `running ${parts}${((performance.now() - started) / 1000).toFixed(1)} s`; }, 200);
+  const poll = setInterval(async () => {
+    const answer = await fetch(`/api/v1/progress/${progressId}`);
+    if (!answer.ok) return;
+    const progress = await answer.json();
+    if (progress.total > 1) parts = `${progress.unit} ${progress.done}/${progress.total}, `;
+  }, 500);
   try {
     const body = optionFields();
     body.append("image", file, file.name);
@@ -152,7 +175,7 @@ async function runOne(file, index) {
       const mask = await maskBlob(index);
       if (mask) body.append("mask", mask, mask.name || "mask.png");
     }
-    const answer = await fetch(`/api/v1/${state.task}`, { method: "POST", body });
+    const answer = await fetch(`${route()}?progress=${progressId}`, { method: "POST", body });
     if (!answer.ok) {
       const text = await answer.text();
       let reason = text;
@@ -170,12 +193,14 @@ async function runOne(file, index) {
     status.textContent = "failed";
   } finally {
     clearInterval(tick);
+    clearInterval(poll);
     status.classList.remove("busy");
   }
 }
 
 async function showResult(card, file, output, report) {
-  const [before, after] = await Promise.all([previewUrl(file), previewUrl(output)]);
+  const named = new File([output], report.output || file.name);
+  const [before, after] = await Promise.all([previewUrl(file), previewUrl(named, file)]);
   $(".before", card).src = before;
   $(".after", card).src = after;
   const link = $(".download", card);
@@ -213,8 +238,12 @@ function wire() {
   drop.addEventListener("drop", (event) => { event.preventDefault(); drop.classList.remove("over"); addFiles(event.dataTransfer.files); });
   $("#files").addEventListener("change", (event) => { addFiles(event.target.files); event.target.value = ""; });
   $("#sigma-auto").addEventListener("change", (event) => { $("#sigma").disabled = event.target.checked; });
-  const strength = $("[name=strength]");
-  strength.addEventListener("input", () => { $("output[for=strength]").textContent = strength.value; });
+  for (const strength of document.querySelectorAll("[name=strength]")) {
+    strength.addEventListener("input", () => { strength.nextElementSibling.textContent = strength.value; });
+  }
+  $("#scan-command").addEventListener("change", (event) => {
+    for (const label of document.querySelectorAll("[data-command]")) label.hidden = label.dataset.command !== event.target.value;
+  });
   $("#options").addEventListener("submit", runAll);
   paintMask();
   loadWeights();
