@@ -46,11 +46,12 @@ def compile_graph(path: Path, backend: str, precision: str, threads: int | None 
 
 class GraphNetwork:
     """An exported graph called like the torch network it replaces: ``(B, C, H, W)`` tensor
-    in, tensor out, at the call's ``precision``. A grey community network given a colour
-    image runs on each of its channels, as :class:`restore.zoo.network.CommunityNetwork` does."""
+    in, tensor out, at the call's ``precision`` (``int8``: the quantised graph of ``graphs``,
+    every other precision the fp32 one). A grey community network given a colour image runs
+    on each of its channels, as :class:`restore.zoo.network.CommunityNetwork` does."""
 
-    def __init__(self, path: Path, backend: str, graph: GraphInput) -> None:
-        self.path, self.backend, self.graph = path, backend, graph
+    def __init__(self, graphs: dict[str, Path], backend: str, graph: GraphInput) -> None:
+        self.graphs, self.backend, self.graph = graphs, backend, graph
         self._runs: dict[str, ArrayRun] = {}
         self._lock = threading.Lock()
 
@@ -58,7 +59,8 @@ class GraphNetwork:
         """The graph compiled for ``precision``, on first use."""
         with self._lock:
             if precision not in self._runs:
-                self._runs[precision] = compile_graph(self.path, self.backend, precision)
+                path = self.graphs[precision if precision == "int8" else "fp32"]
+                self._runs[precision] = compile_graph(path, self.backend, "fp32" if precision == "int8" else precision)
             return self._runs[precision]
 
     def __call__(self, batch: torch.Tensor, precision: str = "fp32") -> torch.Tensor:
