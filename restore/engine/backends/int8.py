@@ -27,7 +27,7 @@ from restore.io.atomic import atomic_write
 
 # the settings quantize_static runs with; part of a recipe, so a change is another graph
 QUANTISATION = {"format": "QDQ", "per_channel": True, "weights": "QInt8", "activations": "QUInt8",
-                "calibration": "MinMax", "operators": ["Conv", "ConvTranspose"]}
+                "calibration": "MinMax", "operators": ["Conv", "ConvTranspose"], "fp32_ends": True}
 Calibrate = Callable[[], list[np.ndarray]]  # the network-input batches a graph is calibrated on
 
 
@@ -96,6 +96,12 @@ def quantise(source: Path, target: Path, batches: list[np.ndarray], settings: di
             batch = next(self.batches, None)
             return None if batch is None else {"input": batch}
 
+    excluded = []
+    if settings.get("fp32_ends"):  # the first and last convolutions stay fp32, as usual for image-to-image networks
+        import onnx
+
+        convolutions = [node.name for node in onnx.load(str(source)).graph.node if node.op_type in settings["operators"]]
+        excluded = [convolutions[0], convolutions[-1]]
     logger = logging.getLogger()  # quantize_static warns on the root logger to pre-process the graph
     level = logger.level
     logger.setLevel(logging.ERROR)
@@ -104,7 +110,7 @@ def quantise(source: Path, target: Path, batches: list[np.ndarray], settings: di
                         per_channel=settings["per_channel"], weight_type=QuantType[settings["weights"]],
                         activation_type=QuantType[settings["activations"]],
                         calibrate_method=CalibrationMethod[settings["calibration"]],
-                        op_types_to_quantize=settings["operators"],
+                        op_types_to_quantize=settings["operators"], nodes_to_exclude=excluded,
                         extra_options={"CalibStridedMinMax": 1})
     finally:
         logger.setLevel(level)
