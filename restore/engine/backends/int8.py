@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from restore.engine.backends import BackendError
+from restore.engine.backends import BackendError, installed
 from restore.io.atomic import atomic_write
 
 # the settings quantize_static runs with; part of a recipe, so a change is another graph
@@ -64,6 +64,9 @@ def cached_int8_graph(fp32_graph: Path, recipe: dict[str, Any], calibrate: Calib
     settings = {**recipe, "quantisation": recipe.get("quantisation", QUANTISATION)}
     path = fp32_graph.with_name(f"{fp32_graph.stem}-int8-{recipe_digest(settings)}.onnx")
     if not path.is_file():
+        if not installed("onnxruntime"):
+            raise BackendError("--precision int8 quantises the graph with ONNX Runtime (OpenVINO runs it): "
+                               "pip install 'restore[onnx]', or use --precision fp32")
         batches = calibrate()
         atomic_write(path, lambda temp: quantise(fp32_graph, temp, batches, settings["quantisation"]))
     return path
