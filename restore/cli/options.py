@@ -141,7 +141,8 @@ def inference_options(function: Callable) -> Callable:
                      help="What runs the network: torch, or the network exported once to ONNX (cached) and run "
                           "by ONNX Runtime or OpenVINO on the CPU (pip install 'restore[onnx]' or "
                           "'restore[openvino]'; often 2-3x faster than torch there). auto: the fastest path "
-                          "measured for the weights within 0.05 dB of torch fp32 (docs/backends.md), else torch."),
+                          "measured for the weights within 0.05 dB of torch fp32 (int8 under --precision auto, for 8-bit "
+                          "images; docs/backends.md), else torch."),
     ]
     return with_options(function, options)
 
