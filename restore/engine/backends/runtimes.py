@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -17,8 +18,17 @@ ArrayRun = Callable[[np.ndarray], np.ndarray]
 def compile_graph(path: Path, backend: str, precision: str, threads: int | None = None) -> ArrayRun:
     """The graph at ``path`` ready to run in ``backend`` on ``(B, C, H, W)`` float32 arrays,
     with ``threads`` threads (default: torch's, i.e. the cores or OMP_NUM_THREADS), graph
-    optimisations on; ``precision`` bf16 is OpenVINO's inference precision hint."""
-    threads = threads or torch.get_num_threads()
+    optimisations on; ``precision`` bf16 is OpenVINO's inference precision hint. Compiled once
+    per process (a second ``restore.load`` of the same weights, a folder run after another,
+    restore serve's requests, reuse it: compiling costs a second or more); a file rewritten
+    since (another size or time) is compiled anew."""
+    stat = Path(path).stat()
+    return _compiled(Path(path), stat.st_size, stat.st_mtime_ns, backend, precision, threads or torch.get_num_threads())
+
+
+@functools.lru_cache(maxsize=16)
+def _compiled(path: Path, size: int, mtime_ns: int, backend: str, precision: str, threads: int) -> ArrayRun:
+    del size, mtime_ns  # in the cache key only
     if backend == "onnxruntime":
         import onnxruntime
 
