@@ -13,7 +13,9 @@ Paths (``--paths``), all through restore's inference engine (the same tiling as
 - ``torch-fp32-nchw``: torch fp32 with contiguous (NCHW) tensors, for comparison;
 - ``onnxruntime-fp32``: the exported graph in ONNX Runtime (graph optimisations on, threads = cores);
 - ``openvino-fp32`` and ``openvino-bf16``: the graph in OpenVINO, in fp32 and with its bf16
-  inference precision hint (ignored by CPUs without bf16 arithmetic).
+  inference precision hint (ignored by CPUs without bf16 arithmetic);
+- ``onnxruntime-int8`` and ``openvino-int8``: the graph quantised to int8 (QDQ, calibrated on
+  the training crops of weights/int8/NAME.json: restore/engine/backends/int8.py) in each runtime.
 
 Benchmarks: denoise-color on CBSD68[:20] at sigma 25, superres-x4 on Set5 x4 (PSNR-Y),
 inpaint on Kodak24 with NVIDIA's masks (hole PSNR), each by its protocol in
@@ -22,7 +24,7 @@ call (ONNX Runtime and OpenVINO build their plans then), so the ratios against t
 see the same machine load. ``--record`` stores each path's s/MP, speed ratio and PSNR loss
 against torch fp32 under the weights' ``backend_speed`` metrics, from which ``--backend
 auto`` takes the fastest path losing at most 0.05 dB (measured on this CPU: re-run it on
-another). int8 paths are not measured yet.
+another); an int8 path only under ``--precision auto``.
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ PATHS = {  # name -> Restorer settings
     "onnxruntime-fp32": {"precision": "fp32", "backend": "onnxruntime"},
     "openvino-fp32": {"precision": "fp32", "backend": "openvino"},
     "openvino-bf16": {"precision": "bf16", "backend": "openvino"},
+    "onnxruntime-int8": {"precision": "int8", "backend": "onnxruntime"},
+    "openvino-int8": {"precision": "int8", "backend": "openvino"},
 }
 BASELINE = "torch-fp32"
 
@@ -146,8 +150,8 @@ def table(benchmark: Benchmark, results: dict[str, dict[str, float]]) -> str:
     for path, row in results.items():
         lines.append(f"  {path:<18} {row['seconds_per_megapixel']:>8.2f} {row['speed_vs_torch_fp32']:>12.2f}x "
                      f"{row['psnr']:>8.3f} {row['psnr_loss_db']:>8.3f}")
-    chosen = choose_backend("auto", torch.device("cpu"), "fp32", {"paths": results})
-    lines.append(f"  --backend auto (fp32 images) takes: {chosen}")
+    chosen = "-".join(choose_backend("auto", torch.device("cpu"), "fp32", {"paths": results}, int8=True))
+    lines.append(f"  --backend auto --precision auto (8-bit images, a CPU without bf16) takes: {chosen}")
     return "\n".join(lines)
 
 

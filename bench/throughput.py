@@ -2,6 +2,7 @@
 
     python bench/throughput.py                                   # 200 images of 512x512
     python bench/throughput.py --images 24 --size 256 --json throughput.json
+    python bench/throughput.py --images 12 --size 256 --backends torch,onnxruntime,openvino
 
 On a folder of generated images (smooth shapes plus noise, PNG), for each shipped default
 model (denoise; superres x4 when this installation ships it), in one run:
@@ -17,7 +18,9 @@ model (denoise; superres x4 when this installation ships it), in one run:
   report.json).
 
 Prints images/s and the ratios restore/limit, restore/naive and restore/naive-same, and
-writes them as JSON.
+writes them as JSON. ``--backends``: a row per backend (docs/backends.md), each path running
+the network on that backend, so restore/limit compares restore end to end with the backend's
+own model-only limit.
 Every path uses the same tile size: ``--tile auto`` is resolved once, from the free memory
 when the bench starts, because an "auto" tile picked later (with less memory free) would
 time a different tiling. The paths run in ``--rounds`` rounds, each in a rotated order, and
@@ -45,6 +48,7 @@ import torch
 
 import restore
 from restore.api import default_weights
+from restore.engine.backends import BACKENDS, installed
 from restore.io.convert import array_to_tensor, tensor_to_array
 from restore.io.image import Image, read_image, write_image
 from restore.weights import WeightsError
@@ -108,7 +112,7 @@ def measure(task: str, weights: str, paths: list[Path], options: dict, settings:
     def naive(network: restore.Restorer, name: str) -> Callable[[int], None]:
         def loop(round_index: int) -> None:
             out = work / f"{task}-{name}-{round_index}"
-            out.mkdir()
+            out.mkdir(parents=True)
             for path in paths:
                 image = read_image(path)
                 result, _ = network.run(array_to_tensor(image.pixels), eight_bit=True, **options)
@@ -138,6 +142,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-size", default="auto",
                         help="tiles per forward pass: N, or auto (restore's default: 1 on the CPU, 4 on a GPU)")
     parser.add_argument("--tasks", default="denoise,superres", help="which default models: denoise, superres (x4)")
+    parser.add_argument("--backends", default="torch",
+                        help="comma-separated: torch, onnxruntime, openvino (a row per task and backend)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of every path, each in a rotated order (median)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args(argv)
@@ -152,6 +158,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
     runs = {task: known[task] for task in tasks}
+    backends = [name.strip() for name in args.backends.split(",") if name.strip()]
+    if unknown := set(backends) - set(BACKENDS):
+        parser.error(f"unknown backend(s) {', '.join(sorted(unknown))}; choose from {', '.join(BACKENDS)}")
+    if missing := [name for name in backends if not installed(name)]:
+        print(f"skipped (package not installed): {', '.join(missing)}", file=sys.stderr)
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="restore-throughput-") as temp:
         work = Path(temp)
@@ -164,17 +175,20 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"{task}: skipped ({error})", file=sys.stderr)
                 continue
             task_options = {key: value for key, value in options.items() if key != "scale"}
-            results[task] = {"weights": weights, **measure(task, weights, paths, task_options, settings, work,
-                                                                    args.rounds)}
+            for backend in (name for name in backends if installed(name)):
+                row = f"{task}/{backend}" if backends != ["torch"] else task
+                results[row] = {"weights": weights, "backend": backend,
+                                **measure(task, weights, paths, task_options, settings | {"backend": backend},
+                                          work / backend, args.rounds)}
 
     print(f"{args.images} images of {args.size}x{args.size}, device {args.device}, {args.precision}, tile {args.tile}, "
           f"batch {args.batch_size}, median of {args.rounds} rounds, {os.cpu_count()} cores, torch using {torch.get_num_threads()} threads")
     paths_shown = ("limit", "naive", "naive-same", "restore")
     ratios = ("restore/limit", "restore/naive", "restore/naive-same")
-    print(f"{'task':<10}{'tile':>6}" + "".join(f"{name + ' img/s':>17}" for name in paths_shown)
+    print(f"{'task':<22}{'tile':>6}" + "".join(f"{name + ' img/s':>17}" for name in paths_shown)
           + "".join(f"{r:>20}" for r in ratios))
     for task, row in results.items():
-        print(f"{task:<10}{row['tile']:>6}" + "".join(f"{row[name]:>17.3f}" for name in paths_shown)
+        print(f"{task:<22}{row['tile']:>6}" + "".join(f"{row[name]:>17.3f}" for name in paths_shown)
               + "".join(f"{row[r]:>20.2f}" for r in ratios))
     if args.json:
         args.json.write_text(json.dumps({"settings": vars(args) | {"json": str(args.json)}, "results": results}, indent=2) + "\n")

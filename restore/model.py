@@ -22,6 +22,7 @@ from torch import nn
 
 from restore.engine.backends import (
     BACKEND_SPEED,
+    INT8,
     TORCH,
     BackendError,
     backend_precision,
@@ -29,6 +30,8 @@ from restore.engine.backends import (
     choose_backend,
     exported_network,
 )
+from restore.engine.backends.int8 import find_recipe
+from restore.calibration import calibration_batches
 from restore.engine.batch import Recorded
 from restore.engine.device import autocast, check_precision, inference_precision, resolve_device
 from restore.engine.progress import Progress
@@ -137,13 +140,20 @@ class Restorer:
         8-bit images run at) and export the network for it (cached, so once per weights)."""
         metrics = self.entry.metrics if self.entry is not None else {}
         eight_bit = inference_precision(self.device, self.precision, exact=False, measured=BF16_CHECK in metrics)
-        self.backend = choose_backend(self.settings.backend, self.device, eight_bit, metrics.get(BACKEND_SPEED, {}))
+        self.backend, chosen = choose_backend(self.settings.backend, self.device, eight_bit,
+                                              metrics.get(BACKEND_SPEED, {}), int8=self.precision == "auto")
+        # auto took a measured int8 path: 8-bit images run int8, exact ones (16-bit, float) fp32
+        self.int8_images = chosen == INT8 and self.precision == "auto"
         self.precision = backend_precision(self.backend, self.precision)
         self._graph = None
         if self.backend != TORCH:
             if self.compile:
                 raise BackendError(f"--compile compiles torch's network: it does not apply to --backend {self.backend}")
-            self._graph = exported_network(network, spec, self.backend)
+            recipe = None
+            if self.precision == INT8 or self.int8_images:
+                entry = self.entry
+                recipe = find_recipe(entry.name if entry else None, entry.sha256 if entry else None)
+            self._graph = exported_network(network, spec, self.backend, recipe, calibration_batches)
 
     @classmethod
     def from_weights(cls, name_or_path: str | Path, task: str | None = None, **settings: Any) -> Restorer:
@@ -257,8 +267,7 @@ class Restorer:
             cut = {key: _cut(value, top, bottom, left, right) for key, value in spatial.items()}
             return self.task.inference_input(region, dataclasses.replace(options, **cut) if cut else options)
 
-        measured = self.entry is not None and BF16_CHECK in self.entry.metrics
-        precision = inference_precision(self.device, self.precision, exact=not eight_bit, measured=measured)
+        precision = self.image_precision(exact=not eight_bit)
 
         def finish(top: int, left: int, block: torch.Tensor) -> None:
             if not bool(torch.isfinite(block).all()):  # clamping would hide it as black or white
@@ -280,6 +289,14 @@ class Restorer:
             autocast=functools.partial(autocast, self.device, precision), progress=progress,
         )
         return info
+
+    def image_precision(self, exact: bool) -> str:
+        """The precision an image runs at: int8 for 8-bit images where ``auto`` took an int8
+        path, else :func:`restore.engine.device.inference_precision`'s choice."""
+        if self.int8_images and not exact:
+            return INT8
+        measured = self.entry is not None and BF16_CHECK in self.entry.metrics
+        return inference_precision(self.device, self.precision, exact=exact, measured=measured)
 
     def _forward(self, batch: torch.Tensor, precision: str) -> torch.Tensor:
         """One batch of tiles through the network (at ``precision``, which an exported graph's
@@ -376,7 +393,8 @@ def recorded_settings(settings: RestorerSettings, scans: bool = False, model: Re
     # without a model the run uses the shipped defaults, whose bf16 outputs are all measured
     measured = model is None or (model.entry is not None and BF16_CHECK in model.entry.metrics)
     exact = inference_precision(device, requested, exact=True, measured=measured)
-    precision = exact if scans else inference_precision(device, requested, exact=False, measured=measured)
+    precision = exact if scans else (model.image_precision(exact=False) if model is not None else
+                                     inference_precision(device, requested, exact=False, measured=measured))
     if precision != exact:
         precision = f"{precision} for 8-bit images, {exact} for others"
     batch_size = settings.batch_size

@@ -161,20 +161,100 @@ def test_auto_takes_the_fastest_path_that_keeps_the_quality(monkeypatch: pytest.
         "torch-fp32-nchw": {"seconds_per_megapixel": 0.1, "psnr_loss_db": 0.0},  # not a backend
     }}
     cpu = torch.device("cpu")
-    assert backends.choose_backend("auto", cpu, "fp32", records) == "onnxruntime"
-    assert backends.choose_backend("auto", cpu, "bf16", records) == "openvino"
-    assert backends.choose_backend("auto", cpu, "fp32", {}) == "torch"
-    assert backends.choose_backend("auto", torch.device("cuda"), "fp32", records) == "torch"
-    assert backends.choose_backend("torch", cpu, "fp32", records) == "torch"
+    assert backends.choose_backend("auto", cpu, "fp32", records) == ("onnxruntime", "fp32")
+    assert backends.choose_backend("auto", cpu, "bf16", records) == ("openvino", "bf16")
+    assert backends.choose_backend("auto", cpu, "fp32", {}) == ("torch", "fp32")
+    assert backends.choose_backend("auto", torch.device("cuda"), "fp32", records) == ("torch", "fp32")
+    assert backends.choose_backend("torch", cpu, "fp32", records) == ("torch", "fp32")
     with pytest.raises(backends.BackendError, match="runs on the CPU"):
         backends.choose_backend("openvino", torch.device("cuda"), "fp32", records)
     monkeypatch.setattr(backends, "installed", lambda backend: backend != "onnxruntime")
-    assert backends.choose_backend("auto", cpu, "fp32", records) == "torch"  # the fastest is not installed
+    assert backends.choose_backend("auto", cpu, "fp32", records)[0] == "torch"  # the fastest is not installed
 
 
-def test_onnxruntime_runs_fp32_only() -> None:
+def test_onnxruntime_runs_fp32_or_int8_only() -> None:
     assert backends.backend_precision("onnxruntime", "auto") == "fp32"
     assert backends.backend_precision("openvino", "bf16") == "bf16"
     assert backends.backend_precision("torch", "auto") == "auto"
-    with pytest.raises(backends.BackendError, match="runs fp32, not bf16"):
+    assert backends.backend_precision("openvino", "int8") == "int8"
+    with pytest.raises(backends.BackendError, match="int8 graph"):
+        backends.backend_precision("torch", "int8")
+    with pytest.raises(backends.BackendError, match="runs fp32 or int8, not bf16"):
         backends.backend_precision("onnxruntime", "bf16")
+
+
+def tiny_recipe(folder: Path) -> dict:
+    """An int8 recipe for the tiny denoiser: 24 crops of four smooth training pictures made
+    in ``folder`` (a stand-in for ../shared/data/train, so the test needs no data set)."""
+    (folder / "set").mkdir(parents=True)
+    rng = np.random.default_rng(5)
+    for index in range(4):
+        picture = cv2.GaussianBlur(rng.random((48, 48, 3)).astype(np.float32), (0, 0), 2.0)
+        cv2.imwrite(str(folder / "set" / f"{index}.png"), (picture * 255).round().astype(np.uint8))
+    crops = [[f"set/{index % 4}.png", int(rng.integers(17)), int(rng.integers(17))] for index in range(24)]
+    return {"weights": "tiny", "task": "denoise", "task_options": {}, "training_options": {"sigma_max": 50.0},
+            "crop": 32, "seed": 0, "crops": crops}
+
+
+@pytest.mark.parametrize("backend", EXPORTED)
+def test_int8_stays_within_a_few_levels_of_fp32_and_is_quantised_once(
+        tmp_path: Path, cache: Path, backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import restore.engine.backends.int8 as int8
+    import restore.model
+
+    recipe = tiny_recipe(tmp_path / "train")
+    monkeypatch.setenv("RESTORE_TRAIN_DATA", str(tmp_path / "train"))
+    monkeypatch.setattr(restore.model, "find_recipe", lambda name, sha256: recipe)  # the tiny file has no entry
+    weights = write_tiny_denoise_weights(tmp_path / "tiny.safetensors")
+    rng = np.random.default_rng(2)
+    smooth = cv2.GaussianBlur(rng.random((40, 56, 3)).astype(np.float32), (0, 0), 3.0)
+    image = (np.clip(smooth + rng.normal(0, 0.1, smooth.shape), 0, 1) * 255).round().astype(np.uint8)
+    expected = restore.load(weights, device="cpu", precision="fp32")(image, sigma=25).astype(int)
+    model = restore.load(weights, device="cpu", precision="int8", backend=backend)
+    actual = model(image, sigma=25).astype(int)
+    difference = np.abs(actual - expected)
+    # quantising every convolution (first and last too) gave a mean of 5.2 levels and a maximum of 24 here
+    assert difference.mean() <= 2.5 and difference.max() <= 12, (difference.mean(), difference.max())
+    assert difference.max() > 0  # it really ran the quantised graph, not the fp32 one
+    import onnx
+
+    quantised = onnx.load(str(model._graph.graphs["int8"]))
+    assert sum(node.op_type == "QuantizeLinear" for node in quantised.graph.node) >= 3
+    files = sorted((cache / "graphs").iterdir())
+    fp32 = model._graph.graphs["fp32"]
+    assert len(files) == 2 and model._graph.graphs["int8"].name.startswith(fp32.stem + "-int8-") and fp32 in files
+
+    monkeypatch.setattr(int8, "quantise", lambda *args: pytest.fail("quantised again"))
+    monkeypatch.setattr(export, "export_onnx", lambda *args: pytest.fail("exported again"))
+    again = restore.load(weights, device="cpu", precision="int8", backend=backend)(image, sigma=25)
+    assert np.array_equal(again, actual) and sorted((cache / "graphs").iterdir()) == files
+
+
+def test_int8_without_a_recipe_is_refused_naming_what_to_do(tmp_path: Path) -> None:
+    if not backends.installed("onnxruntime") or importlib.util.find_spec("onnx") is None:
+        pytest.skip("onnxruntime (with onnx) is not installed: pip install 'restore[onnx]'")
+    write_pictures(tmp_path / "in")
+    weights = write_tiny_denoise_weights(tmp_path / "tiny.safetensors")
+    result = CliRunner().invoke(main, ["denoise", "--in", str(tmp_path / "in"), "--out", str(tmp_path / "out"),
+                                       "--weights", str(weights), "--precision", "int8", "--backend", "onnxruntime"])
+    assert result.exit_code == 2, result.output
+    assert "needs a calibration recipe" in result.output and "--precision fp32" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "out").exists()
+    with pytest.raises(backends.BackendError, match="use --backend onnxruntime or openvino"):
+        restore.load(weights, device="cpu", precision="int8")
+
+
+def test_auto_takes_an_int8_path_only_within_the_loss_bound_and_under_precision_auto(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(backends, "installed", lambda backend: True)
+    cpu = torch.device("cpu")
+    paths = {"torch-fp32": {"seconds_per_megapixel": 3.0, "psnr_loss_db": 0.0},
+             "openvino-fp32": {"seconds_per_megapixel": 1.0, "psnr_loss_db": 0.0},
+             "onnxruntime-int8": {"seconds_per_megapixel": 0.5, "psnr_loss_db": 0.04}}
+    assert backends.choose_backend("auto", cpu, "fp32", {"paths": paths}, int8=True) == ("onnxruntime", "int8")
+    assert backends.choose_backend("auto", cpu, "fp32", {"paths": paths}) == ("openvino", "fp32")  # fp32 asked
+    lossy = {**paths, "onnxruntime-int8": {"seconds_per_megapixel": 0.5, "psnr_loss_db": 0.06}}
+    assert backends.choose_backend("auto", cpu, "fp32", {"paths": lossy}, int8=True) == ("openvino", "fp32")
+    assert backends.choose_backend("auto", cpu, "int8", {"paths": lossy}) == ("onnxruntime", "int8")  # int8 asked
+    with pytest.raises(backends.BackendError, match="no int8 path was measured"):
+        backends.choose_backend("auto", cpu, "int8", {"paths": {}})

@@ -123,11 +123,14 @@ def inference_options(function: Callable) -> Callable:
     command that runs a model over images or scans)."""
     options = [
         DEVICE_OPTION,
-        click.option("--precision", type=click.Choice(["auto", *PRECISIONS]), default="auto", show_default=True,
+        click.option("--precision", type=click.Choice(["auto", *PRECISIONS, "int8"]), default="auto",
+                     show_default=True,
                      help="Arithmetic of the network. auto: bf16 for 8-bit images where the hardware has it "
                           "(CPUs with AVX512-BF16/AMX, recent GPUs; about 2x faster) with shipped weights whose "
                           "bf16 outputs were measured against fp32 (`restore weights show`); fp32 for any other "
-                          "weights file, for 16-bit, float and medical images, and elsewhere. fp16 needs a GPU."),
+                          "weights file, for 16-bit, float and medical images, and elsewhere. fp16 needs a GPU. "
+                          "int8: the graph quantised on training crops, with --backend onnxruntime or openvino "
+                          "and shipped weights (docs/backends.md)."),
         click.option("--tile", default="auto", callback=_parse_tile, show_default=True, metavar="N|auto",
                      help="Split big images into N-pixel tiles blended without seams (bounded memory); "
                           "0 = whole image, auto = the largest size that fits in half the free memory "
@@ -151,7 +154,8 @@ def inference_options(function: Callable) -> Callable:
                      help="What runs the network: torch, or the network exported once to ONNX (cached) and run "
                           "by ONNX Runtime or OpenVINO on the CPU (pip install 'restore[onnx]' or "
                           "'restore[openvino]'; often 2-3x faster than torch there). auto: the fastest path "
-                          "measured for the weights within 0.05 dB of torch fp32 (docs/backends.md), else torch."),
+                          "measured for the weights within 0.05 dB of torch fp32 (int8 under --precision auto, for 8-bit "
+                          "images; docs/backends.md), else torch."),
     ]
     return with_options(function, options)
 

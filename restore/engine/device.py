@@ -32,7 +32,9 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 def check_precision(device: torch.device, precision: str, allow_auto: bool = False) -> None:
-    allowed = ("fp32", "fp16", "bf16", "auto") if allow_auto else ("fp32", "fp16", "bf16")
+    """Refuse a precision ``device`` cannot run. ``allow_auto``: inference, which also takes
+    ``auto`` and ``int8`` (an exported backend's quantised graph, checked by the backend)."""
+    allowed = ("fp32", "fp16", "bf16", "int8", "auto") if allow_auto else ("fp32", "fp16", "bf16")
     if precision not in allowed:
         raise PrecisionError(f"precision must be {', '.join(allowed[:-1])} or {allowed[-1]}, not {precision!r}")
     if precision == "fp16" and device.type == "cpu":
@@ -64,7 +66,10 @@ def inference_precision(device: torch.device, precision: str, exact: bool, measu
 
 
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    """Mixed precision for the forward pass; a no-op for fp32."""
+    """Mixed precision for the forward pass; a no-op for fp32 and for int8 (the exported
+    graph is quantised: nothing of torch's runs)."""
+    if precision == "int8":
+        return contextlib.nullcontext()
     check_precision(device, precision)
     if precision == "fp32":
         return contextlib.nullcontext()

@@ -32,7 +32,7 @@ class ModelForm(UploadForm):
     weights: str | None = Field(None, description="A registered weights name (GET /api/v1/weights: shipped, or "
                                                   "added with `restore weights add`). File paths are refused.")
     device: str | None = Field(None, description="auto, cpu, cuda or mps (--device).")
-    precision: str | None = Field(None, description="auto, fp32, bf16 or fp16 (--precision).")
+    precision: str | None = Field(None, description="auto, fp32, bf16, fp16 or int8 (--precision).")
     backend: str | None = Field(None, description="torch, onnxruntime, openvino or auto (--backend).")
     tile: str | None = Field(None, description="Tile size in pixels, 0 or auto (--tile).")
     tile_overlap: str | None = Field(None, description="Pixels shared by neighbouring tiles (--tile-overlap).")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -17,8 +18,17 @@ ArrayRun = Callable[[np.ndarray], np.ndarray]
 def compile_graph(path: Path, backend: str, precision: str, threads: int | None = None) -> ArrayRun:
     """The graph at ``path`` ready to run in ``backend`` on ``(B, C, H, W)`` float32 arrays,
     with ``threads`` threads (default: torch's, i.e. the cores or OMP_NUM_THREADS), graph
-    optimisations on; ``precision`` bf16 is OpenVINO's inference precision hint."""
-    threads = threads or torch.get_num_threads()
+    optimisations on; ``precision`` bf16 is OpenVINO's inference precision hint. Compiled once
+    per process (a second ``restore.load`` of the same weights, a folder run after another,
+    restore serve's requests, reuse it: compiling costs a second or more); a file rewritten
+    since (another size or time) is compiled anew."""
+    stat = Path(path).stat()
+    return _compiled(Path(path), stat.st_size, stat.st_mtime_ns, backend, precision, threads or torch.get_num_threads())
+
+
+@functools.lru_cache(maxsize=16)
+def _compiled(path: Path, size: int, mtime_ns: int, backend: str, precision: str, threads: int) -> ArrayRun:
+    del size, mtime_ns  # in the cache key only
     if backend == "onnxruntime":
         import onnxruntime
 
@@ -46,11 +56,12 @@ def compile_graph(path: Path, backend: str, precision: str, threads: int | None 
 
 class GraphNetwork:
     """An exported graph called like the torch network it replaces: ``(B, C, H, W)`` tensor
-    in, tensor out, at the call's ``precision``. A grey community network given a colour
-    image runs on each of its channels, as :class:`restore.zoo.network.CommunityNetwork` does."""
+    in, tensor out, at the call's ``precision`` (``int8``: the quantised graph of ``graphs``,
+    every other precision the fp32 one). A grey community network given a colour image runs
+    on each of its channels, as :class:`restore.zoo.network.CommunityNetwork` does."""
 
-    def __init__(self, path: Path, backend: str, graph: GraphInput) -> None:
-        self.path, self.backend, self.graph = path, backend, graph
+    def __init__(self, graphs: dict[str, Path], backend: str, graph: GraphInput) -> None:
+        self.graphs, self.backend, self.graph = graphs, backend, graph
         self._runs: dict[str, ArrayRun] = {}
         self._lock = threading.Lock()
 
@@ -58,7 +69,8 @@ class GraphNetwork:
         """The graph compiled for ``precision``, on first use."""
         with self._lock:
             if precision not in self._runs:
-                self._runs[precision] = compile_graph(self.path, self.backend, precision)
+                path = self.graphs[precision if precision == "int8" else "fp32"]
+                self._runs[precision] = compile_graph(path, self.backend, "fp32" if precision == "int8" else precision)
             return self._runs[precision]
 
     def __call__(self, batch: torch.Tensor, precision: str = "fp32") -> torch.Tensor:
