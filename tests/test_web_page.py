@@ -65,7 +65,8 @@ def test_page_denoises_and_inpaints_offline(tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
 
     expected = {photo.name: cli_denoised(photo, tmp_path / photo.stem) for photo in PHOTOS}
-    with restore_server("--workers", "1") as url, chromium() as driver:
+    with restore_server("--workers", "1") as server, chromium() as driver:
+        url = server.url
         driver.set_script_timeout(60)
         driver.get(url + "/")
         wait_for(driver, "return document.querySelectorAll('#weights option').length > 1", 60)
@@ -127,7 +128,8 @@ def test_page_denoises_a_ct_slice(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["medical", "denoise", "--in", str(scan), "--out", str(out), "--modality", "ct",
                                        "--quiet", "--device", "cpu"])
     assert result.exit_code == 0, result.output
-    with restore_server("--workers", "1") as url, chromium() as driver:
+    with restore_server("--workers", "1") as server, chromium() as driver:
+        url = server.url
         driver.set_script_timeout(60)
         driver.get(url + "/")
         driver.find_element(By.CSS_SELECTOR, "#tasks [data-task=medical]").click()
@@ -152,7 +154,8 @@ def test_page_denoises_a_ct_slice(tmp_path: Path) -> None:
 
 
 def test_docs_page_is_served_offline() -> None:
-    with restore_server() as url, chromium() as driver:
+    with restore_server() as server, chromium() as driver:
+        url = server.url
         driver.get(url + "/docs")
         wait_for(driver, "return document.querySelectorAll('.opblock').length >= 7", 60)
         assert script_errors(driver) == []

@@ -15,6 +15,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +31,22 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class Server:
+    """A running ``restore serve``: its base URL (``http://127.0.0.1:P``) and process id."""
+
+    url: str
+    pid: int
+
+    def peak_memory(self) -> int:
+        """The most resident memory the process has held so far, in bytes (Linux's VmHWM)."""
+        status = Path(f"/proc/{self.pid}/status").read_text()
+        return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))) * 1024
+
+
 @contextmanager
-def restore_server(*options: str, start_seconds: float = 120) -> Iterator[str]:
-    """``restore serve --port P OPTIONS...`` running; yields its base URL (``http://127.0.0.1:P``)."""
+def restore_server(*options: str, start_seconds: float = 120) -> Iterator[Server]:
+    """``restore serve --port P OPTIONS...`` running until the block ends."""
     port = free_port()
     environment = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen([sys.executable, "-m", "restore", "serve", "--port", str(port), *options],
@@ -51,7 +65,7 @@ def restore_server(*options: str, start_seconds: float = 120) -> Iterator[str]:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.3)
-        yield url
+        yield Server(url, process.pid)
     finally:
         process.terminate()
         try:
