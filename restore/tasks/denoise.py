@@ -24,9 +24,10 @@ import torch
 from restore.engine.tiling import TileReader
 from restore.io.convert import luma
 from restore.tasks.base import Task, TaskOptions
+from restore.tasks.camera_noise import camera_noise
 from restore.tasks.degradations import jpeg_roundtrip
 
-NOISE_MODELS = ("gaussian", "poisson_gaussian", "jpeg_gaussian")
+NOISE_MODELS = ("gaussian", "poisson_gaussian", "jpeg_gaussian", "camera")
 ESTIMATE_PIXELS = 16_000_000  # noise estimation reads bigger images in bands of this size
 
 
@@ -160,6 +161,12 @@ class DenoiseTask(Task):
         grey = grey_fraction > 0 and float(torch.rand((), generator=generator)) < grey_fraction
         if grey:
             clean = to_grey_rgb(clean)
+        if model == "camera":
+            # a grey photo's grain is the same in every channel: made on the luma, replicated
+            noisy = camera_noise(clean[:1] if grey else clean, generator).expand_as(clean)
+            if self.blind:
+                return noisy, clean
+            return network_input(noisy, torch.full((1, *clean.shape[1:]), float((noisy - clean).std()))), clean
         base = clean
         if model == "jpeg_gaussian":
             quality = int(torch.randint(30, 96, (1,), generator=generator))
