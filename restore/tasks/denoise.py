@@ -28,6 +28,7 @@ from restore.tasks.camera_noise import camera_noise
 from restore.tasks.degradations import jpeg_roundtrip
 
 NOISE_MODELS = ("gaussian", "poisson_gaussian", "jpeg_gaussian", "camera")
+DENOISE_MODELS = ("gaussian", "real")  # --model: the noise-map models, or the blind camera-noise one
 ESTIMATE_PIXELS = 16_000_000  # noise estimation reads bigger images in bands of this size
 
 
@@ -71,10 +72,12 @@ class DenoiseOptions(TaskOptions):
     16-bit images), or ``"auto"`` to estimate it per image. A number of any kind (a numpy
     scalar) is kept as a Python float, as report.json records it. ``strength``: the share
     of the change kept, 0 (the input) to 1 (the network's output), so texture and grain can
-    be left in as a retoucher wants (the same blend as ``restore medical --strength``)."""
+    be left in as a retoucher wants (the same blend as ``restore medical --strength``).
+    ``model`` picks the shipped weights (:data:`DENOISE_MODELS`)."""
 
     sigma: float | str = "auto"
     strength: float = 1.0
+    model: str = "gaussian"
 
     def __post_init__(self) -> None:
         if isinstance(self.sigma, numbers.Real):
@@ -93,8 +96,13 @@ class DenoiseTask(Task):
         map (DnCNN and other community restoration models, :mod:`restore.zoo`)."""
         super().__init__(options)
         self.blind = bool((options or {}).get("blind", False))
+        self.model = (options or {}).get("model", "gaussian")
+        if self.model not in DENOISE_MODELS:  # refused now, not at the first image
+            raise ValueError(f"denoise: unknown model {self.model!r}; available: {', '.join(DENOISE_MODELS)}")
 
     def default_weights(self, channels: int) -> list[str]:
+        if self.model == "real":  # trained on grey crops too (grey_fraction)
+            return ["denoise-real"]
         # a grey image given to the colour model is replicated to RGB and averaged back
         return ["denoise-gray", "denoise-color"] if channels == 1 else ["denoise-color"]
 
