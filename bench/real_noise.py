@@ -4,7 +4,7 @@
     python bench/real_noise.py                                      # Kodak24 + McMaster, shipped weights
     python bench/real_noise.py --real runs/denoise-real/best.safetensors --max-images 6
     python bench/real_noise.py --record                             # maintainers: into the manifest
-    python bench/real_noise.py --grid docs/images/denoise-real-grid.png   # RNI6/RNI15 real photos
+    python bench/real_noise.py --grid docs/images/denoise-real-grid.jpg   # RNI6/RNI15 real photos
 
 Each clean photo (an evaluation set: never trained or tuned on) gets the noise that
 `denoise-real` is trained on, :func:`restore.tasks.camera_noise.camera_noise` (shot and read
@@ -87,7 +87,7 @@ def write_grid(path: Path, colour, real, side: int) -> None:
             gap = np.full((side, 4, 3), 255, np.uint8)
             rows.append(np.hstack([crop, gap, colour(crop, sigma="auto"), gap, real(crop)]))
             rows.append(np.full((4, rows[-1].shape[1], 3), 255, np.uint8))
-    write_image(Image(np.vstack(rows[:-1])), path)
+    write_image(path, Image(np.vstack(rows[:-1])), quality=90)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--colour", default="denoise-color", help="the noise-map model run with sigma auto")
     parser.add_argument("--real", default="denoise-real", help="the blind camera-noise model: name or file")
     parser.add_argument("--grid", type=Path, default=None, help="also write the RNI6/RNI15 grid here")
-    parser.add_argument("--grid-side", type=int, default=160, help="side of each grid crop, pixels")
+    parser.add_argument("--grid-side", type=int, default=128, help="side of each grid crop, pixels")
     parser.add_argument("--record", action="store_true", help="store the means under --real in weights/manifest.toml")
     args = parser.parse_args(argv)
     try:
