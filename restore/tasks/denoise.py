@@ -9,6 +9,10 @@ to RGB, with the same noise in every channel). That is exactly what a grey image
 like when :class:`restore.model.Restorer` hands it to a colour model, so one set of
 weights serves both, instead of the colour model meeting channel-correlated noise it
 never saw in training.
+
+Noise model ``camera`` (:mod:`restore.tasks.camera_noise`) is a camera's noise rather than
+additive noise of one level: a blind network (``blind``) trained on it is ``denoise-real``,
+which ``model = "real"`` picks.
 """
 
 from __future__ import annotations
