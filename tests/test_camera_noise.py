@@ -86,3 +86,28 @@ def test_blind_unet_starts_from_a_noise_map_unet_fed_a_zero_map():
     image = torch.rand(1, 3, 16, 16)
     with torch.no_grad():
         assert torch.allclose(blind(image), with_map(torch.cat([image, torch.zeros(1, 1, 16, 16)], 1)), atol=1e-6)
+
+
+def test_model_real_runs_the_blind_denoise_real_which_ignores_sigma(tmp_path):
+    """``--model real`` picks the shipped denoise-real for colour and grey images; it is blind,
+    so a given --sigma is reported as having no effect and no level is estimated."""
+    import json
+
+    import numpy as np
+    from click.testing import CliRunner
+
+    from restore.api import default_weights
+    from restore.cli import main
+    from restore.io.image import Image, write_image
+
+    assert default_weights("denoise", 3, {"model": "real"}) == "denoise-real"
+    assert default_weights("denoise", 1, {"model": "real"}) == "denoise-real"
+    assert default_weights("denoise", 3, {}) == "denoise-color"
+    noisy = np.random.default_rng(0).integers(0, 256, (32, 24, 3), dtype=np.uint8)
+    write_image(tmp_path / "a.png", Image(noisy))
+    result = CliRunner().invoke(main, ["denoise", "--in", str(tmp_path / "a.png"), "--out", str(tmp_path / "out"),
+                                       "--model", "real", "--sigma", "25", "--quiet"])
+    assert result.exit_code == 0, result.output
+    info = json.loads((tmp_path / "out" / "report.json").read_text())["files"][0]["info"]
+    assert info["sigma"] is None and "no effect" in info["warning"]
+    assert info["weights"] == "denoise-real"
