@@ -8,7 +8,6 @@ from typing import Any
 import click
 
 from restore.cli.options import Location, auto_or_number, run_task, strength_option, task_options
-from restore.tasks.denoise import DENOISE_MODELS
 
 
 _sigma = auto_or_number(
@@ -24,7 +23,7 @@ _sigma = auto_or_number(
                    "Higher removes more noise and more detail; auto estimates it per image and "
                    "records the estimate in report.json.")
 @strength_option("; lower leaves some grain and texture in.")
-@click.option("--model", type=click.Choice(DENOISE_MODELS), default="gaussian", show_default=True,
+@click.option("--model", type=click.Choice(["gaussian", "real"]), default="gaussian", show_default=True,
               help="gaussian: denoise-color/denoise-gray, steered by --sigma; real: denoise-real, a blind "
                    "model for camera photos (shot and read noise, demosaicing, JPEG; --sigma has no "
                    "effect). Ignored with --weights.")
