@@ -126,13 +126,14 @@ class UNetGenerator(nn.Module):
 
         A head with more extra input channels than this one's (a noise-map denoiser given
         to a blind one) loses the extra channels' kernels: the same network fed a zero map."""
-        adapted = dict(state_dict)
+        adapted = state_dict  # a state dict that fits comes back as it is
         head = state_dict.get("head.weight")
         inputs = self.config.in_channels + self.config.extra_channels
         if head is not None and head.ndim == 4 and head.shape[1] > inputs:
-            adapted["head.weight"] = head[:, :inputs]
+            adapted = {**state_dict, "head.weight": head[:, :inputs]}
         if self.config.decoder_upsample != "resize":
             return adapted
+        adapted = dict(adapted)
         for index in range(len(self.up)):
             kernel = state_dict.get(f"up.{index}.0.weight")
             if kernel is not None and kernel.shape[-2:] == (4, 4):
