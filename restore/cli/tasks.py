@@ -23,8 +23,13 @@ _sigma = auto_or_number(
                    "Higher removes more noise and more detail; auto estimates it per image and "
                    "records the estimate in report.json.")
 @strength_option("; lower leaves some grain and texture in.")
+@click.option("--model", type=click.Choice(["gaussian", "real"]), default="gaussian", show_default=True,
+              help="gaussian: denoise-color/denoise-gray, steered by --sigma; real: denoise-real, a blind "
+                   "model for camera photos (shot and read noise, demosaicing, JPEG; --sigma has no "
+                   "effect). Ignored with --weights.")
 def denoise(**settings: Any) -> None:
-    """Remove noise. Grey images use the grey model, colour images the colour model."""
+    """Remove noise. Grey images use the grey model, colour images the colour model;
+    --model real uses the camera-noise model for both."""
     run_task("denoise", settings)
 
 

@@ -119,14 +119,21 @@ class UNetGenerator(nn.Module):
 
     def adapt_state_dict(self, state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """``state_dict`` of a U-Net with transposed-convolution upsampling, made to fit this
-        resize-convolution one (training starts from it: ``init_weights``); any other state
-        dict comes back as it is. Each 4x4 transposed kernel becomes the 3x3 kernel whose
-        resize-convolution is nearest to it in least squares: exact when the transposed
+        resize-convolution one (training starts from it: ``init_weights``). Each 4x4
+        transposed kernel becomes the 3x3 kernel whose resize-convolution is nearest to it in least squares: exact when the transposed
         kernel's two output phases already agree, and otherwise what is dropped is
-        precisely the part that drew the checkerboard."""
+        precisely the part that drew the checkerboard.
+
+        A head with more extra input channels than this one's (a noise-map denoiser given
+        to a blind one) loses the extra channels' kernels: the same network fed a zero map."""
+        adapted = state_dict  # a state dict that fits comes back as it is
+        head = state_dict.get("head.weight")
+        inputs = self.config.in_channels + self.config.extra_channels
+        if head is not None and head.ndim == 4 and head.shape[1] > inputs:
+            adapted = {**state_dict, "head.weight": head[:, :inputs]}
         if self.config.decoder_upsample != "resize":
-            return state_dict
-        adapted = dict(state_dict)
+            return adapted
+        adapted = dict(adapted)
         for index in range(len(self.up)):
             kernel = state_dict.get(f"up.{index}.0.weight")
             if kernel is not None and kernel.shape[-2:] == (4, 4):

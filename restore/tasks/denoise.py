@@ -9,6 +9,10 @@ to RGB, with the same noise in every channel). That is exactly what a grey image
 like when :class:`restore.model.Restorer` hands it to a colour model, so one set of
 weights serves both, instead of the colour model meeting channel-correlated noise it
 never saw in training.
+
+Noise model ``camera`` (:mod:`restore.tasks.camera_noise`) is a camera's noise rather than
+additive noise of one level: a blind network (``blind``) trained on it is ``denoise-real``,
+which ``model = "real"`` picks.
 """
 
 from __future__ import annotations
@@ -24,9 +28,11 @@ import torch
 from restore.engine.tiling import TileReader
 from restore.io.convert import luma
 from restore.tasks.base import Task, TaskOptions
+from restore.tasks.camera_noise import camera_noise
 from restore.tasks.degradations import jpeg_roundtrip
 
-NOISE_MODELS = ("gaussian", "poisson_gaussian", "jpeg_gaussian")
+NOISE_MODELS = ("gaussian", "poisson_gaussian", "jpeg_gaussian", "camera")
+DENOISE_MODELS = ("gaussian", "real")  # --model: the noise-map models, or the blind camera-noise one
 ESTIMATE_PIXELS = 16_000_000  # noise estimation reads bigger images in bands of this size
 
 
@@ -70,10 +76,12 @@ class DenoiseOptions(TaskOptions):
     16-bit images), or ``"auto"`` to estimate it per image. A number of any kind (a numpy
     scalar) is kept as a Python float, as report.json records it. ``strength``: the share
     of the change kept, 0 (the input) to 1 (the network's output), so texture and grain can
-    be left in as a retoucher wants (the same blend as ``restore medical --strength``)."""
+    be left in as a retoucher wants (the same blend as ``restore medical --strength``).
+    ``model`` picks the shipped weights (:data:`DENOISE_MODELS`)."""
 
     sigma: float | str = "auto"
     strength: float = 1.0
+    model: str = "gaussian"
 
     def __post_init__(self) -> None:
         if isinstance(self.sigma, numbers.Real):
@@ -92,8 +100,13 @@ class DenoiseTask(Task):
         map (DnCNN and other community restoration models, :mod:`restore.zoo`)."""
         super().__init__(options)
         self.blind = bool((options or {}).get("blind", False))
+        self.model = (options or {}).get("model", "gaussian")
+        if self.model not in DENOISE_MODELS:  # refused now, not at the first image
+            raise ValueError(f"denoise: unknown model {self.model!r}; available: {', '.join(DENOISE_MODELS)}")
 
     def default_weights(self, channels: int) -> list[str]:
+        if self.model == "real":  # trained on grey crops too (grey_fraction)
+            return ["denoise-real"]
         # a grey image given to the colour model is replicated to RGB and averaged back
         return ["denoise-gray", "denoise-color"] if channels == 1 else ["denoise-color"]
 
@@ -160,6 +173,12 @@ class DenoiseTask(Task):
         grey = grey_fraction > 0 and float(torch.rand((), generator=generator)) < grey_fraction
         if grey:
             clean = to_grey_rgb(clean)
+        if model == "camera":
+            # a grey photo's grain is the same in every channel: made on the luma, replicated
+            noisy = camera_noise(clean[:1] if grey else clean, generator).expand_as(clean)
+            if self.blind:
+                return noisy, clean
+            return network_input(noisy, torch.full((1, *clean.shape[1:]), float((noisy - clean).std()))), clean
         base = clean
         if model == "jpeg_gaussian":
             quality = int(torch.randint(30, 96, (1,), generator=generator))
