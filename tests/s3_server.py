@@ -48,14 +48,24 @@ def s3_endpoint() -> Iterator[str]:
                 if server.poll() is not None or time.monotonic() > deadline:
                     pytest.fail(f"moto's S3 server did not start on {endpoint}")
                 time.sleep(0.2)
+        forget_s3_clients()
         yield endpoint
     finally:
+        forget_s3_clients()
         server.terminate()
         try:
             server.wait(timeout=10)
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+def forget_s3_clients() -> None:
+    """Drop the S3 filesystems fsspec keeps per process: each holds a client bound to the
+    endpoint of its time, and every test module has its own server (a new port)."""
+    import s3fs
+
+    s3fs.S3FileSystem.clear_instance_cache()
 
 
 def aws_settings(endpoint: str) -> dict[str, str]:
