@@ -964,8 +964,8 @@ def test_report_records_the_resolved_settings(tmp_path: Path) -> None:
     weights = tmp_path / "tiny.safetensors"
     assert report["settings"] == {
         "task": "denoise", "weights": {str(weights.resolve()): hashlib.sha256(weights.read_bytes()).hexdigest()},
-        "precision": "fp32", "ensemble": False, "sigma": 15.0, "strength": 1.0, "suffix": "_clean", "ext": "jpg",
-        "jpeg_quality": 90,
+        "precision": "fp32", "ensemble": False, "sigma": 15.0, "strength": 1.0, "model": "gaussian",
+        "suffix": "_clean", "ext": "jpg", "jpeg_quality": 90,
     }
     execution = report["execution"]
     assert execution["device"] != "auto" and isinstance(execution["batch_size"], int), execution

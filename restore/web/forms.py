@@ -60,6 +60,8 @@ class TaskForm(ModelForm, ImageForm):
 class DenoiseForm(TaskForm):
     sigma: str | None = Field(None, description="Noise level on the 0-255 scale, or auto (--sigma; default auto).")
     strength: str | None = Field(None, description="Share of the denoising kept, 0-1 (--strength; default 1).")
+    model: str | None = Field(None, description="gaussian, or real: the blind camera-noise model, where its "
+                                                "weights are installed (--model; default gaussian).")
 
 
 class SuperresForm(TaskForm):
