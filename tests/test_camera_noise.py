@@ -15,7 +15,8 @@ from restore.tasks.camera_noise import (
     srgb_to_linear,
 )
 from restore.tasks.degradations import jpeg_roundtrip
-from restore.tasks.denoise import DenoiseTask
+from restore.io.convert import luma
+from restore.tasks.denoise import DenoiseTask, saturated
 
 PLAIN = CameraNoiseSettings(mosaic_prob=0.0, jpeg_prob=0.0)
 
@@ -74,6 +75,38 @@ def test_grey_camera_pairs_have_the_same_noise_in_every_channel():
     assert torch.equal(target[0], target[2])
     with_map, _ = DenoiseTask().make_pair(clean, options, torch.Generator().manual_seed(0))
     assert with_map.shape == (4, 32, 32)
+
+
+def test_saturated_scales_chroma_around_luma():
+    """Chroma is scaled, luma kept where nothing clips, grey stays grey, and the result
+    stays in [0, 1]."""
+    image = torch.tensor([0.5, 0.4, 0.3])[:, None, None].expand(3, 4, 4)
+    boosted = saturated(image, 2.0)
+    assert torch.allclose(boosted - luma(boosted), 2 * (image - luma(image)), atol=1e-6)
+    assert torch.allclose(luma(boosted), luma(image), atol=1e-6)
+    grey = torch.full((3, 4, 4), 0.6)
+    assert torch.equal(saturated(grey, 2.0), grey)
+    vivid = saturated(torch.tensor([0.9, 0.1, 0.5])[:, None, None].expand(3, 2, 2), 3.0)
+    assert vivid.min() == 0 and vivid.max() == 1
+
+
+def test_training_pairs_take_the_shot_range_and_saturation():
+    """``camera_shot`` sets the shot-level range (a nearly clean range gives nearly clean
+    pairs); ``saturation_fraction`` 1 boosts every colour crop's chroma; 0 draws exactly as
+    a recipe without it, so older recipes train as before."""
+    task = DenoiseTask({"blind": True})
+    clean = torch.linspace(0.2, 0.8, 3 * 32 * 32).reshape(3, 32, 32)
+    camera = {"noise_models": ["camera"]}
+
+    def pair(options: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        return task.make_pair(clean, options, torch.Generator().manual_seed(5))
+
+    faint, _ = pair({**camera, "camera_shot": [1e-6, 1e-6]})
+    strong, _ = pair({**camera, "camera_shot": [1e-2, 1e-2]})
+    assert (faint - clean).abs().mean() < 0.25 * (strong - clean).abs().mean()
+    _, boosted = pair({**camera, "saturation_fraction": 1.0, "saturation_max": 1.5})
+    assert (boosted - luma(boosted)).abs().mean() > 1.05 * (clean - luma(clean)).abs().mean()
+    assert all(torch.equal(a, b) for a, b in zip(pair(camera), pair({**camera, "saturation_fraction": 0.0})))
 
 
 def test_blind_unet_starts_from_a_noise_map_unet_fed_a_zero_map():

@@ -12,7 +12,12 @@ never saw in training.
 
 Noise model ``camera`` (:mod:`restore.tasks.camera_noise`) is a camera's noise rather than
 additive noise of one level: a blind network (``blind``) trained on it is ``denoise-real``,
-which ``model = "real"`` picks.
+which ``model = "real"`` picks. ``camera_shot`` widens its shot-noise range (down to nearly
+clean photos, which the blind net must learn to leave alone).
+
+With ``saturation_fraction`` > 0 a share of the crops gets its chroma scaled by up to
+``saturation_max`` (clipped to [0, 1]): the Berkeley and T91 photos are muted, and a net that
+never saw saturated colour flattens it (McMaster's scans are the test of that).
 """
 
 from __future__ import annotations
@@ -28,8 +33,8 @@ import torch
 from restore.engine.tiling import TileReader
 from restore.io.convert import luma
 from restore.tasks.base import Task, TaskOptions
-from restore.tasks.camera_noise import camera_noise
-from restore.tasks.degradations import jpeg_roundtrip
+from restore.tasks.camera_noise import CameraNoiseSettings, camera_noise
+from restore.tasks.degradations import chance, jpeg_roundtrip, uniform
 
 NOISE_MODELS = ("gaussian", "poisson_gaussian", "jpeg_gaussian", "camera")
 DENOISE_MODELS = ("gaussian", "real")  # --model: the noise-map models, or the blind camera-noise one
@@ -173,9 +178,12 @@ class DenoiseTask(Task):
         grey = grey_fraction > 0 and float(torch.rand((), generator=generator)) < grey_fraction
         if grey:
             clean = to_grey_rgb(clean)
+        elif options.get("saturation_fraction", 0.0) > 0 and chance(generator, options["saturation_fraction"]):
+            clean = saturated(clean, uniform(generator, 1.0, options.get("saturation_max", 2.0)))
         if model == "camera":
+            settings = CameraNoiseSettings(shot=tuple(options.get("camera_shot", CameraNoiseSettings.shot)))
             # a grey photo's grain is the same in every channel: made on the luma, replicated
-            noisy = camera_noise(clean[:1] if grey else clean, generator).expand_as(clean)
+            noisy = camera_noise(clean[:1] if grey else clean, generator, settings).expand_as(clean)
             if self.blind:
                 return noisy, clean
             return network_input(noisy, torch.full((1, *clean.shape[1:]), float((noisy - clean).std()))), clean
@@ -193,6 +201,13 @@ class DenoiseTask(Task):
         else:
             noisy = base + noise * sigma
         return (noisy if self.blind else network_input(noisy, sigma_map)), clean
+
+
+def saturated(image: torch.Tensor, factor: float) -> torch.Tensor:
+    """A ``(3, H, W)`` image with its chroma (the difference from its luma) scaled by
+    ``factor``, clipped to [0, 1]: strong colours, some of them clipped as in a saturated scan."""
+    grey = luma(image)
+    return (grey + factor * (image - grey)).clamp(0, 1)
 
 
 def to_grey_rgb(image: torch.Tensor) -> torch.Tensor:
