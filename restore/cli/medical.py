@@ -8,8 +8,8 @@ from typing import Any
 
 import click
 
-from restore.cli.options import (CLUSTER_OPTIONS, REPORT_OPTION, Location, check_tiling, command_settings, finish,
-                                 inference_options, strength_option, with_options)
+from restore.cli.options import (Location, batch_options, check_tiling, command_settings, finish, inference_options,
+                                 strength_option, with_options)
 from restore.io.limits import MAX_VOXELS
 
 
@@ -44,14 +44,9 @@ def scan_options(function: Callable) -> Callable:
                      help="Write a compressed DICOM input compressed again, losslessly: its codec's lossless "
                           "syntax where an encoder is installed, else RLE Lossless. Default: uncompressed."),
         click.option("--suffix", default="", help="Appended to each output file name (before .nii.gz, .dcm...)."),
-        click.option("--overwrite", is_flag=True, help="Redo outputs that exist (by default a re-run skips them)."),
-        click.option("--workers", default=2, show_default=True, type=click.IntRange(1),
-                     help="Threads reading and writing scans while the network runs."),
-        click.option("--max-voxels", default=MAX_VOXELS, show_default=True, type=click.IntRange(1),
-                     help="Scans whose header declares more voxels are refused before decoding."),
-        click.option("--quiet", is_flag=True, help="No progress bars (inputs done; tiles or slices of the one in work)."),
-        REPORT_OPTION,
-        *CLUSTER_OPTIONS,
+        *batch_options("reading and writing scans", click.option(
+            "--max-voxels", default=MAX_VOXELS, show_default=True, type=click.IntRange(1),
+            help="Scans whose header declares more voxels are refused before decoding.")),
     ]
     return with_options(inference_options(function), options)
 

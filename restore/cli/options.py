@@ -182,17 +182,26 @@ def task_options(function: Callable) -> Callable:
         click.option("--jpeg-quality", default=95, show_default=True, type=click.IntRange(1, 100),
                      help="Quality of JPEG and WebP outputs (1-100; higher is larger and closer to the "
                           "network's output)."),
+        *batch_options("decoding and encoding images", click.option(
+            "--max-pixels", default=MAX_PIXELS, show_default=True, type=click.IntRange(1),
+            help="Inputs with more pixels are refused before decoding (decompression bombs).")),
+    ]
+    return with_options(inference_options(function), options)
+
+
+def batch_options(work: str, size_limit: Callable) -> list[Callable]:
+    """The options of every batch command after its own (images or scans): resume or
+    overwrite, the I/O threads (doing ``work``), ``size_limit``, progress, report, cluster."""
+    return [
         click.option("--overwrite", is_flag=True,
                      help="Redo outputs that exist. By default they are skipped, so a re-run resumes."),
         click.option("--workers", default=2, show_default=True, type=click.IntRange(1),
-                     help="Threads decoding and encoding images while the network runs."),
-        click.option("--max-pixels", default=MAX_PIXELS, show_default=True, type=click.IntRange(1),
-                     help="Inputs with more pixels are refused before decoding (decompression bombs)."),
+                     help=f"Threads {work} while the network runs."),
+        size_limit,
         click.option("--quiet", is_flag=True, help="No progress bars (inputs done; tiles or slices of the one in work)."),
         REPORT_OPTION,
         *CLUSTER_OPTIONS,
     ]
-    return with_options(inference_options(function), options)
 
 
 def check_tiling(settings: dict[str, Any]) -> None:

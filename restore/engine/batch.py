@@ -374,22 +374,9 @@ def run_batch(
     error unless ``settings.overwrite``; an output made from another input is redone when that
     input now has another output name, and fails otherwise (it is that input's result)."""
     source, destination = location(source), location(destination)
-    recorded = recorded or Recorded()
     jobs = plan_jobs(source, destination, settings, is_input, units)
     _prepare_destination(destination)
-    report = BatchReport(
-        display_path(source), display_path(destination),
-        settings=as_json({**recorded.outputs, "suffix": settings.suffix, "ext": settings.ext,
-                          "jpeg_quality": settings.jpeg_quality}),
-        execution=as_json({**recorded.execution, "workers": settings.workers, "max_pixels": settings.max_pixels}),
-    )
-    try:
-        ledger = previous_outputs(read_report(destination / REPORT_NAME), report.settings, settings.overwrite,
-                                  destination, display_path(destination), as_json(recorded.defaults))
-    except RerunError as error:
-        raise BatchUsageError(str(error)) from error
-    if ledger.warning:
-        report.warnings.append(ledger.warning)
+    report, ledger = _new_report(source, destination, settings, recorded or Recorded())
     remove_stale_temps({destination, *(job.output.parent for job in jobs if job.output is not None)})
     report.made_from = dict(ledger.made_from)
     planned = {_real_input(job) for job in jobs if job.output is not None and not job.problem}
@@ -423,6 +410,27 @@ def run_batch(
         report.outcomes.sort(key=lambda outcome: outcome.input)
         _write_report(report, destination)
     return report
+
+
+def _new_report(
+    source: Path, destination: Path, settings: BatchSettings, recorded: Recorded
+) -> tuple[BatchReport, Ledger]:
+    """This run's report, not yet written, and what the previous report in ``destination``
+    says was made with the same settings (a usage error if it was made with others)."""
+    report = BatchReport(
+        display_path(source), display_path(destination),
+        settings=as_json({**recorded.outputs, "suffix": settings.suffix, "ext": settings.ext,
+                          "jpeg_quality": settings.jpeg_quality}),
+        execution=as_json({**recorded.execution, "workers": settings.workers, "max_pixels": settings.max_pixels}),
+    )
+    try:
+        ledger = previous_outputs(read_report(destination / REPORT_NAME), report.settings, settings.overwrite,
+                                  destination, display_path(destination), as_json(recorded.defaults))
+    except RerunError as error:
+        raise BatchUsageError(str(error)) from error
+    if ledger.warning:
+        report.warnings.append(ledger.warning)
+    return report, ledger
 
 
 def _write_report(report: BatchReport, destination: Path) -> None:
