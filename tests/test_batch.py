@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 import restore
 from restore.engine.batch import BatchSettings, BatchUsageError, Job, plan_jobs, run_batch
 from restore.engine.progress import Progress
-from restore.io.atomic import atomic_write
+from restore.io.atomic import atomic_write, remove_stale_temps, temp_folder
 from restore.io.image import Image, read_image
 
 
@@ -113,6 +113,25 @@ def test_only_temp_files_of_dead_restore_writes_are_removed(mixed_tree: Path, tm
     assert report.count("done") == 4
     assert all(path.read_bytes() == b"half a file" for path in (*users, in_input, locked))
     assert not any(path.exists() for path in (*stale, reused))
+
+
+def test_temp_folders_are_deleted_when_done_and_removed_once_their_process_is_dead(tmp_path: Path) -> None:
+    """A job's private folder (inputs fetched from object storage) is gone when its block
+    ends, also on failure; a killed process's is removed by the clean-up, a live one's and
+    a user's folder are not."""
+    with pytest.raises(ValueError), temp_folder(tmp_path) as failed:
+        (failed / "IM0001").write_bytes(b"a fetched copy")
+        raise ValueError("the read failed")
+    assert not failed.exists()
+    dead = tmp_path / f".restore-tmp-{dead_pid()}-k1ll3d00.tmp"
+    (dead / "sub").mkdir(parents=True)
+    (dead / "sub" / "IM0001").write_bytes(b"left by kill -9")
+    users = tmp_path / ".restore-tmp-notes"
+    users.mkdir()
+    with temp_folder(tmp_path) as live:
+        assert remove_stale_temps([tmp_path]) == [dead]
+        assert live.is_dir() and users.is_dir()
+    assert sorted(tmp_path.iterdir()) == [users]
 
 
 def test_processing_error_is_reported_and_batch_goes_on(mixed_tree: Path, tmp_path: Path) -> None:

@@ -3,15 +3,18 @@
 Temp files have names no other program makes (``.restore-tmp-<pid>-<random>.tmp``) and
 are locked (``flock``) by their writer until renamed, so the clean-up of what a killed
 run left can tell them from a user's files and from the in-flight writes of another
-restore process working in the same folder."""
+restore process working in the same folder. Temp folders (:func:`temp_folder`: a job's
+inputs fetched from object storage) are named and locked the same way."""
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -59,15 +62,42 @@ def atomic_write(path: Any, write: Callable[[Path], None]) -> None:
 def locked_temp_file(folder: Path) -> tuple[int, Path]:
     """A new empty temp file in ``folder`` named as :func:`remove_stale_temps` recognises,
     and its descriptor, which holds the file's lock until it is closed (or the process dies)."""
-    handle, temp_name = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", suffix=TEMP_SUFFIX, dir=folder)
+    handle, temp_name = tempfile.mkstemp(**_temp_naming(), dir=folder)
     try:
-        if fcntl is not None:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+        _lock(handle)
     except BaseException:
         os.close(handle)
         Path(temp_name).unlink(missing_ok=True)
         raise
     return handle, Path(temp_name)
+
+
+@contextmanager
+def temp_folder(parent: Path) -> Iterator[Path]:
+    """A new private folder in ``parent``, deleted with what it holds when the block ends,
+    also on failure. It is named and locked as :func:`locked_temp_file`'s files are, so
+    :func:`remove_stale_temps` removes it only once its process is dead (killed mid-job)."""
+    folder = Path(tempfile.mkdtemp(**_temp_naming(), dir=parent))
+    handle = None
+    try:
+        handle = os.open(folder, os.O_RDONLY)
+        _lock(handle)
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)  # before the lock goes: no cleaner races a live folder
+        if handle is not None:
+            os.close(handle)
+
+
+def _temp_naming() -> dict[str, str]:
+    """The prefix and suffix of temp names, which :func:`remove_stale_temps` recognises."""
+    return {"prefix": f"{TEMP_PREFIX}{os.getpid()}-", "suffix": TEMP_SUFFIX}
+
+
+def _lock(handle: int) -> None:
+    """Hold ``handle``'s lock until it is closed: a live temp file or folder (where flock exists)."""
+    if fcntl is not None:
+        fcntl.flock(handle, fcntl.LOCK_EX)
 
 
 def _umask() -> int:
@@ -78,10 +108,11 @@ def _umask() -> int:
 
 def remove_stale_temps(folders: Iterable[Any]) -> list[Any]:
     """Delete the temp files that interrupted :func:`atomic_write` calls left directly in
-    ``folders`` (not in their sub-folders) and return them.
+    ``folders`` (not in their sub-folders), and the :func:`temp_folder` folders of killed
+    processes, and return them.
 
-    A file is removed only when it is provably a dead write: its name is one
-    :func:`atomic_write` makes, no process holds its lock, and its writer is gone (no
+    A file (or folder) is removed only when it is provably a dead write: its name is one
+    :func:`atomic_write` (or :func:`temp_folder`) makes, no process holds its lock, and its writer is gone (no
     process has its PID any more, or it was last modified before this process started,
     so a reused PID cannot keep it forever). Anything else, a user's ``draft.tmp``
     included, is left alone; so are the in-flight writes of other restore processes
@@ -99,10 +130,19 @@ def remove_stale_temps(folders: Iterable[Any]) -> list[Any]:
             continue
         for entry in entries:
             match = _TEMP_NAME.fullmatch(entry.name)
-            if match and entry.is_file(follow_symlinks=False) and _is_stale(Path(entry.path), int(match.group(1))):
-                Path(entry.path).unlink(missing_ok=True)
+            plain = entry.is_file(follow_symlinks=False) or entry.is_dir(follow_symlinks=False)
+            if match and plain and _is_stale(Path(entry.path), int(match.group(1))):
+                _delete(entry)
                 removed.append(Path(entry.path))
     return removed
+
+
+def _delete(entry: os.DirEntry) -> None:
+    """A stale temp file, or a stale temp folder with what it holds."""
+    if entry.is_dir(follow_symlinks=False):
+        shutil.rmtree(entry.path, ignore_errors=True)
+    else:
+        Path(entry.path).unlink(missing_ok=True)
 
 
 def _is_stale(path: Path, pid: int) -> bool:
