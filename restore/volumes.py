@@ -7,7 +7,9 @@ restore.io.medical. :class:`VolumeProcessor` is the per-job work: intensities to
 network's range (restore.io.intensity), every slice along ``axis`` through the loaded
 :class:`~restore.model.Restorer` (2.5-D with ``context`` neighbours,
 restore.engine.volume), and back to stored values of the input's type. Reports, resume,
-atomic writes and failure handling are the batch engine's.
+atomic writes and failure handling are the batch engine's; ``--in``/``--out`` may be
+storage URLs (restore.io.storage: a job's objects are fetched for its reading, each output
+uploaded atomically).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from restore.io.medical.dicom.compression import output_syntax
 from restore.io.intensity import CT_WINDOW_HU, MR_PERCENTILE, apply_change, normalisation_for
 from restore.io.limits import MAX_VOXELS
 from restore.io.medical import Volume, output_name, read_volume, volume_kind, write_volume
+from restore.io.storage import location, open_binary
 from restore.model import Restorer, RestorerSettings, recorded_settings
 from restore.schema import split_options
 from restore.tasks.medical import DEGRADATIONS, MedicalTask, resolved_options, with_stored_rescale
@@ -123,7 +126,8 @@ def _series(members: list[tuple[Path, Path]]) -> list[list[tuple[Path, Path]]]:
     groups: dict[str, list[tuple[Path, Path]]] = defaultdict(list)
     for index, (path, relative) in enumerate(members):
         try:
-            header = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SeriesInstanceUID"])
+            with open_binary(path) as handle:  # an object in storage: only its header's bytes are fetched
+                header = pydicom.dcmread(handle, stop_before_pixels=True, specific_tags=["SeriesInstanceUID"])
             key = str(header.get("SeriesInstanceUID", f"no-uid-{index}"))
         except Exception:  # noqa: BLE001 - any damage: let the reader explain it for this file
             key = f"unreadable-{index}"
@@ -244,7 +248,8 @@ def grouping_report(volume: Volume, axis: int) -> dict[str, Any]:
 
 
 def process_scans(command: str, src: str | Path, dst: str | Path, *, modality: str, **options: Any) -> BatchReport:
-    """Run ``restore medical COMMAND`` over every scan under ``src`` into ``dst``.
+    """Run ``restore medical COMMAND`` over every scan under ``src`` into ``dst`` (local
+    paths or storage URLs).
 
     ``options``: the scan options (:class:`ScanOptions`: weights, axis, context, strength...),
     the model settings (device, precision, tile, tile_overlap, batch_size, ensemble, compile)
@@ -254,6 +259,7 @@ def process_scans(command: str, src: str | Path, dst: str | Path, *, modality: s
     TypeError that names it. Returns the report also saved as ``dst/report.json``."""
     batch, cluster, scan, restorer = split_options(options, ScanBatchSettings, ClusterSettings, ScanOptions,
                                                    RestorerSettings, where=f"process_scans({command!r})")
+    source, destination = location(src), location(dst)  # a URL is checked here, before the weights load
     scan_options = ScanOptions(**scan)
     processor = VolumeProcessor(command, modality, scan_options, RestorerSettings(**restorer))
     derivation = f"{command} of {modality.upper()} by the network {processor.model.name}"
@@ -261,5 +267,5 @@ def process_scans(command: str, src: str | Path, dst: str | Path, *, modality: s
     recorded = processor.recorded()
     executor = cluster_executor(ClusterSettings(**cluster), partial(VolumeProcessor, command, modality, scan_options,
                                                                     RestorerSettings(**restorer)), recorded)
-    return run_batch(Path(src), Path(dst), processor, ScanBatchSettings(**batch).batch_settings(), units=units,
+    return run_batch(source, destination, processor, ScanBatchSettings(**batch).batch_settings(), units=units,
                      recorded=recorded, executor=executor)

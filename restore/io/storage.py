@@ -11,6 +11,11 @@ OS call can take an object key for a local file name.
 Plain local paths never come here (``file://`` URLs become a :class:`~pathlib.Path`), and
 fsspec is imported only when a URL is opened, so local runs neither load it nor change.
 
+Reads: an image object is fetched into memory and decoded from there, as a local file is
+read whole. Scan readers (nibabel, pydicom) take files, so a scan's objects (one file, or the
+files of a DICOM series) are fetched into a private folder of the staging folder
+(:func:`fetched`), read there, and deleted with it when the job's reading ends.
+
 Writes: the output is encoded into a local staging file (a locked temp file that a later run
 deletes if its writer died), then sent with one upload. S3, GCS and Azure publish an object
 only when its upload is complete (a multipart upload too), so the final key is written
@@ -30,12 +35,14 @@ import socket
 import tempfile
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import unquote, urlsplit
 
-from restore.io.atomic import TEMP_PREFIX, TEMP_SUFFIX, locked_temp_file, process_exists, remove_stale_temps
+from restore.io.atomic import (TEMP_PREFIX, TEMP_SUFFIX, locked_temp_file, process_exists, remove_stale_temps,
+                               temp_folder)
 
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]+)://")
 # Protocols whose stores show an object only once its upload has completed.
@@ -43,6 +50,9 @@ _ATOMIC_UPLOADS = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"})
 _HOST = re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname()) or "host"
 _TEMP_KEY = re.compile(rf"{re.escape(TEMP_PREFIX)}(.+)-(\d+)-[0-9a-f]+{re.escape(TEMP_SUFFIX)}")
 CLOUD_EXTRA = "pip install 'restore[cloud]' (s3fs, gcsfs, adlfs)"
+# Bytes fetched per request when a header is parsed from the start of an object: a DICOM
+# header fits, and a big object is not fetched whole to read it.
+HEADER_BLOCK = 1 << 16
 
 
 class StorageError(ValueError):
@@ -278,6 +288,11 @@ class ObjectPath:
         """The object's bytes (the first ``limit`` of them, where given)."""
         return self.store.fs.cat_file(self.key, start=None if limit is None else 0, end=limit)
 
+    def open(self) -> BinaryIO:
+        """The object as a read-only file fetched :data:`HEADER_BLOCK` bytes at a time as it
+        is read, for parsers that read a header and stop."""
+        return self.store.fs.open(self.key, "rb", block_size=HEADER_BLOCK)
+
     def walk(self, skip: Any = None) -> Iterator[ObjectPath]:
         """The objects under this prefix in key order, without hidden ones (a name starting
         with ``.`` in any part, as restore's temp keys) and without the ``skip`` tree: what
@@ -355,3 +370,24 @@ def staging_folder() -> Path:
     folder = Path(tempfile.gettempdir()) / "restore-staging"
     folder.mkdir(exist_ok=True)
     return folder
+
+
+def open_binary(path: Path | ObjectPath) -> BinaryIO:
+    """``path`` opened for reading: a local file, or an object (:meth:`ObjectPath.open`)."""
+    return path.open() if isinstance(path, ObjectPath) else open(path, "rb")
+
+
+@contextmanager
+def fetched(objects: Sequence[ObjectPath]) -> Iterator[Path]:
+    """A private local folder holding a copy of each of ``objects`` under its own name (the
+    objects of one folder: a scan file, or a DICOM series' files), for readers that take
+    only files. The copies are streamed to disk, concurrently where the store's client can
+    (S3, GCS, Azure: a series' hundreds of files are not fetched one after another). The
+    folder is deleted with them when the block ends, also on failure, so a worker holds one
+    job's files at a time; a killed run's is removed by the clean-up of the staging folder
+    at the start of the next run into object storage."""
+    with temp_folder(staging_folder()) as folder:
+        if objects:  # the objects of one folder: one store
+            objects[0].store.fs.get([source.key for source in objects],
+                                    [str(folder / source.name) for source in objects])
+        yield folder

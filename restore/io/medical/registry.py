@@ -3,17 +3,21 @@
 A path is read by the first registered format that claims it (a folder: the first
 folder format, a DICOM series); a volume is written back by the format named by its
 :attr:`~restore.io.medical.volume.Volume.format`. The built-in formats are registered by
-the package (restore.io.medical); :func:`register` adds another.
+the package (restore.io.medical); :func:`register` adds another. Paths may be objects in
+storage (:class:`~restore.io.storage.ObjectPath`): read through a local copy, written with
+the atomic upload of restore.io.storage.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from restore.io.limits import MAX_VOXELS
 from restore.io.medical.base import MedicalReadError, VolumeFormat, WriteOptions
 from restore.io.medical.volume import Volume
+from restore.io.storage import ObjectPath, fetched, location
 
 FORMATS: list[VolumeFormat] = []  # consulted in this order
 
@@ -39,23 +43,45 @@ def output_name(name: str, suffix: str) -> str:
     return f"{stem}{suffix}{name[len(stem):]}"
 
 
-def read_volume(path: str | os.PathLike, files: list[Path] | None = None, max_voxels: int = MAX_VOXELS) -> Volume:
+def read_volume(path: str | os.PathLike | ObjectPath, files: Sequence[Path | ObjectPath] | None = None,
+                max_voxels: int = MAX_VOXELS) -> Volume:
     """Read a scan. ``path`` is a file, or a folder holding one DICOM series (``files``:
-    its DICOM files, when the caller has already listed them). A scan whose header
-    declares more than ``max_voxels`` voxels is refused before its pixels are decoded."""
-    path = Path(path)
+    its DICOM files, when the caller has already listed them); either may be in object
+    storage (a URL or an ObjectPath). A scan whose header declares more than ``max_voxels``
+    voxels is refused before its pixels are decoded."""
+    path = location(path)
+    if isinstance(path, ObjectPath):
+        return _read_objects(path, files, max_voxels)
     folder = path.is_dir()
     reader = next((f for f in FORMATS if f.folder == folder and f.claims(path)), None)
     if reader is None:
         raise MedicalReadError(f"{path}: not a scan (DICOM, NIfTI .nii/.nii.gz, PNG/TIFF or .npy)")
-    return reader.read(path, max_voxels, files)
+    return reader.read(path, max_voxels, None if files is None else list(files))
+
+
+def _read_objects(path: ObjectPath, files: Sequence[ObjectPath] | None, max_voxels: int) -> Volume:
+    """:func:`read_volume` of a scan in object storage: its objects (those of the folder when
+    ``files`` is None) fetched into a private local folder and read there. The volume's
+    ``files`` and any error name the objects, not their passing copies."""
+    folder = path.is_dir()
+    objects = list(files) if files is not None else path.glob("*") if folder else [path]
+    with fetched(objects) as local:
+        copies = {local / source.name: source for source in objects}
+        copy = local if folder else local / path.name
+        try:
+            volume = read_volume(copy, None if files is None else list(copies), max_voxels)
+        except MedicalReadError as error:
+            raise MedicalReadError(str(error).replace(str(copy), str(path))) from error
+    volume.files = [copies.get(file, file) for file in volume.files]
+    return volume
 
 
 def write_volume(
-    path: str | os.PathLike, volume: Volume, name_suffix: str = "", description_suffix: str = " restored",
+    path: str | os.PathLike | ObjectPath, volume: Volume, name_suffix: str = "", description_suffix: str = " restored",
     keep_compression: bool = False, derivation: str = "processed",
 ) -> None:
-    """Write ``volume`` in its input's format, each file atomically. A DICOM series goes to
+    """Write ``volume`` in its input's format, each file atomically (``path`` in object
+    storage: each object in one upload, visible only complete). A DICOM series goes to
     the folder ``path``, one file per slice named as the input's (plus ``name_suffix``),
     in name order: the last name existing means the whole series is there.
 
@@ -75,4 +101,4 @@ def write_volume(
     if writer is None:
         raise ValueError(f"unknown volume format {volume.format!r}")
     options = WriteOptions(name_suffix, description_suffix, keep_compression, derivation)
-    writer.write(Path(path), volume, options)
+    writer.write(location(path), volume, options)

@@ -13,13 +13,15 @@ from restore.io.medical.dicom.read import dicom_volume, read_dataset
 from restore.io.medical.dicom.write import dicom_outputs
 from restore.io.medical.registry import output_name, volume_kind
 from restore.io.medical.volume import Volume
+from restore.io.storage import ObjectPath, open_binary
 
 DICOM_SUFFIXES = (".dcm", ".dicom", ".ima")
 
 
-def is_dicom(path: Path) -> bool:
+def is_dicom(path: Path | ObjectPath) -> bool:
+    """Whether the file or object ``path`` starts with the DICOM preamble and ``DICM``."""
     try:
-        with open(path, "rb") as handle:
+        with open_binary(path) as handle:
             handle.seek(128)
             return handle.read(4) == b"DICM"
     except OSError:
