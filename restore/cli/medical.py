@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import click
 
-from restore.cli.options import (Location, batch_options, check_tiling, command_settings, finish, inference_options,
+from restore.cli.options import (Location, batch_options, command_settings, inference_options, run_batch_command,
                                  strength_option, with_options)
 from restore.io.limits import MAX_VOXELS
 
@@ -21,13 +22,13 @@ SCAN_BATCH_SETTINGS = ("source", "destination", "suffix", "overwrite", "workers"
 def scan_options(function: Callable) -> Callable:
     """The options of both medical commands."""
     options = [
-        click.option("--in", "source", required=True, type=Location(click.Path(exists=True, path_type=Path), local_only="restore medical"),
+        click.option("--in", "source", required=True, type=Location(click.Path(exists=True, path_type=Path)),
                      help="A scan, or a folder searched recursively: DICOM files, DICOM series folders (one "
-                          "job per series), NIfTI .nii/.nii.gz, 16-bit PNG/TIFF slices, .npy arrays."),
-        click.option("--out", "destination", required=True,
-                     type=Location(click.Path(file_okay=False, path_type=Path), local_only="restore medical"),
-                     help="Output folder: the input tree mirrored, each scan in its own format and name, "
-                          "with report.json."),
+                          "job per series), NIfTI .nii/.nii.gz, 16-bit PNG/TIFF slices, .npy arrays; or a "
+                          "storage URL (s3://bucket/prefix/, gs://, az://...; docs/scale-out.md)."),
+        click.option("--out", "destination", required=True, type=Location(click.Path(file_okay=False, path_type=Path)),
+                     help="Output folder (or storage URL): the input tree mirrored, each scan in its own format "
+                          "and name, with report.json."),
         click.option("--modality", required=True, type=click.Choice(["ct", "mr"]),
                      help="CT intensities are Hounsfield units in a fixed window; MR is normalised per volume "
                           "by percentiles. A DICOM file whose Modality disagrees is reported as failed."),
@@ -98,21 +99,9 @@ def superres(scale: int | None, **settings: Any) -> None:
 
 
 def _run(command: str, settings: dict[str, Any], scale: int | None = None) -> None:
-    from restore.engine.batch import BatchUsageError
-    from restore.engine.cluster import ClusterError
-    from restore.engine.device import DeviceError, PrecisionError, check_precision, resolve_device
     from restore.volumes import process_scans
-    from restore.weights import WeightsError
 
-    check_tiling(settings)
-    source, destination = settings.pop("source"), settings.pop("destination")
-    report_format = settings.pop("report_format")
-    try:
-        check_precision(resolve_device(settings["device"]), settings["precision"], allow_auto=True)
-        report = process_scans(command, source, destination, expected_scale=scale, **settings)
-    except (BatchUsageError, DeviceError, PrecisionError, WeightsError, ClusterError) as error:
-        raise click.UsageError(str(error)) from error
-    finish(report, destination, report_format)
+    run_batch_command(settings, partial(process_scans, command, expected_scale=scale))
 
 
 MEDICAL_COMMANDS: dict[str, click.Command] = {"denoise": denoise, "superres": superres}

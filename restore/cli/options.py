@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,22 +50,18 @@ _parse_batch_size = auto_or_number(
 class Location(click.ParamType):
     """A local path, checked by ``local`` (a ``click.Path``), or a storage URL (``s3://``,
     ``gs://``, ``az://``, ``memory://``...) made an ObjectPath once refused if it holds
-    credentials or if its protocol's package is missing. ``local_only``: the command that
-    takes local paths only for now, named in the message a URL gets."""
+    credentials or if its protocol's package is missing."""
 
     name = "path"
 
-    def __init__(self, local: click.Path, local_only: str = "") -> None:
-        self.local, self.local_only = local, local_only
+    def __init__(self, local: click.Path) -> None:
+        self.local = local
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         from restore.io.storage import StorageError, is_url, location
 
         if not is_url(value):
             return self.local.convert(value, param, ctx)
-        if self.local_only:
-            self.fail(f"{self.local_only} reads and writes local files only for now; copy the data to a local "
-                      f"folder first (e.g. aws s3 sync)", param, ctx)
         try:
             place = location(value)
         except StorageError as error:
@@ -238,6 +235,14 @@ def command_settings(command: click.Command, arguments: Sequence[str], excluded:
 def run_task(task: str, settings: dict[str, Any]) -> None:
     """Run a task command's folder batch and exit 0 (all done), 1 (some failed) or 2."""
     from restore.api import process_folder
+
+    run_batch_command(settings, partial(process_folder, task))
+
+
+def run_batch_command(settings: dict[str, Any], run: Callable[..., BatchReport]) -> None:
+    """Run a batch command (images or scans): ``run(source, destination, **settings)``
+    after the checks made before any input, then exit 0 (all done), 1 (some failed) or 2
+    (a usage error, with its message)."""
     from restore.engine.batch import BatchUsageError
     from restore.engine.cluster import ClusterError
     from restore.engine.device import DeviceError, PrecisionError, check_precision, resolve_device
@@ -250,7 +255,7 @@ def run_task(task: str, settings: dict[str, Any]) -> None:
     check_report_format(destination, report_format)
     try:
         check_precision(resolve_device(settings["device"]), settings["precision"], allow_auto=True)
-        report = process_folder(task, source, destination, **settings)
+        report = run(source, destination, **settings)
     except (BatchUsageError, DeviceError, PrecisionError, WeightsError, StorageError, ClusterError) as error:
         raise click.UsageError(str(error)) from error
     finish(report, destination, report_format)
