@@ -150,8 +150,10 @@ def table(benchmark: Benchmark, results: dict[str, dict[str, float]]) -> str:
     for path, row in results.items():
         lines.append(f"  {path:<18} {row['seconds_per_megapixel']:>8.2f} {row['speed_vs_torch_fp32']:>12.2f}x "
                      f"{row['psnr']:>8.3f} {row['psnr_loss_db']:>8.3f}")
-    chosen = "-".join(choose_backend("auto", torch.device("cpu"), "fp32", {"paths": results}, int8=True))
-    lines.append(f"  --backend auto --precision auto (8-bit images, a CPU without bf16) takes: {chosen}")
+    # what restore runs 8-bit images at on this CPU under --precision auto, on torch
+    eight_bit = restore.load(benchmark.weights, device="cpu").image_precision(exact=False)
+    chosen = "-".join(choose_backend("auto", torch.device("cpu"), eight_bit, {"paths": results}, int8=True))
+    lines.append(f"  --backend auto --precision auto (8-bit images, this CPU: {eight_bit}) takes: {chosen}")
     return "\n".join(lines)
 
 

@@ -95,6 +95,18 @@ def test_load_with_a_backend_matches_torch_and_exports_once(tmp_path: Path, cach
     assert not exports and list((cache / "graphs").iterdir()) == [graph] and graph.stat().st_mtime_ns == written
 
 
+def test_an_exported_superres_graph_upsamples_by_convolution(tmp_path: Path) -> None:
+    """The residual's bicubic upsampling is exported as a convolution (OpenVINO's Resize was a
+    fifth of superres-x4's time), and the graph still matches torch (write_graph checks it)."""
+    onnx = pytest.importorskip("onnx")
+    weights = write_tiny_superres_weights(tmp_path / "sr.safetensors", scale=4)
+    out = tmp_path / "sr.onnx"
+    result = CliRunner().invoke(main, ["weights", "export", str(weights), "--format", "onnx", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    operators = {node.op_type for node in onnx.load(str(out)).graph.node}
+    assert "Resize" not in operators and "DepthToSpace" in operators
+
+
 @pytest.mark.parametrize("backend", EXPORTED)
 def test_a_grey_community_model_runs_each_channel_of_a_colour_image(backend: str) -> None:
     weights = shared_model(DNCNN)

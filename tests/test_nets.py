@@ -19,7 +19,14 @@ from restore.nets import ARCHITECTURES, build_network, network_spec, parse_netwo
 from restore.nets.discriminator import MultiScaleConfig, MultiScaleDiscriminator, PatchConfig, PatchDiscriminator
 from restore.nets.pix2pix_unet import Pix2PixUnetConfig, Pix2PixUnetGenerator
 from restore.nets.resnet import ResnetConfig, ResnetGenerator
-from restore.nets.unet import _RESIZE_TO_TRANSPOSED, ResizeConv2d, UNetConfig, UNetGenerator, fold_to_grey
+from restore.nets.unet import (
+    _RESIZE_TO_TRANSPOSED,
+    ResizeConv2d,
+    UNetConfig,
+    UNetGenerator,
+    bicubic_upsample,
+    fold_to_grey,
+)
 
 
 class _Identity(nn.Module):
@@ -412,6 +419,17 @@ def test_unet_residual_with_zero_tail_returns_input(upscale: int) -> None:
     if upscale > 1:
         image = F.interpolate(image, scale_factor=upscale, mode="bicubic", align_corners=False)
     torch.testing.assert_close(out, image)
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_exported_bicubic_upsampling_is_torchs_bicubic(scale: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The convolution and pixel shuffle that exported graphs compute instead of a Resize
+    give F.interpolate's bicubic, borders included, on sizes no scale divides."""
+    image = torch.rand(2, 3, 13, 17, generator=torch.Generator().manual_seed(scale))
+    expected = F.interpolate(image, scale_factor=scale, mode="bicubic", align_corners=False)
+    assert torch.equal(bicubic_upsample(image, scale), expected)  # eager: torch's own
+    monkeypatch.setattr(torch.onnx, "is_in_onnx_export", lambda: True)
+    torch.testing.assert_close(bicubic_upsample(image, scale), expected, atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("scale", [2, 3])

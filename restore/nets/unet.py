@@ -30,6 +30,7 @@ network is always rebuilt from the file and never from CLI defaults.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -185,7 +186,7 @@ class UNetGenerator(nn.Module):
         if c.upscale > 1 and c.residual_upsample == "fourier":
             image = fourier_upsample(image, c.upscale)
         elif c.upscale > 1:
-            image = F.interpolate(image, scale_factor=c.upscale, mode="bicubic", align_corners=False)
+            image = bicubic_upsample(image, c.upscale)
         return image + out
 
 
@@ -223,6 +224,44 @@ def resize_kernel_from_transposed(kernel: torch.Tensor) -> torch.Tensor:
     that, after nearest 2x upsampling, is nearest to it (least squares over the 16 taps)."""
     fit = torch.linalg.pinv(_RESIZE_TO_TRANSPOSED)
     return (fit @ kernel.float() @ fit.T).transpose(0, 1).contiguous().to(kernel.dtype)
+
+
+def bicubic_upsample(image: torch.Tensor, scale: int) -> torch.Tensor:
+    """``F.interpolate``'s bicubic upsampling of ``(B, C, h, w)`` by ``scale`` (2, 3 or 4;
+    ``align_corners=False``, borders replicated). While the network is exported to ONNX it is
+    written as the fixed depthwise convolution and pixel shuffle it equals (to float
+    rounding): OpenVINO runs that about 8x faster than its Resize, which took a fifth of
+    superres-x4's graph time (``bench/backend_speed.py``). torch keeps ``F.interpolate``,
+    which stays in float32 under bf16 autocast, where a convolution would not."""
+    if not torch.onnx.is_in_onnx_export():
+        return F.interpolate(image, scale_factor=scale, mode="bicubic", align_corners=False)
+    batch, channels, height, width = image.shape  # traced sizes: each channel as an image of its own
+    planes = F.pad(image.reshape(-1, 1, height, width), (2, 2, 2, 2), mode="replicate")
+    upsampled = F.pixel_shuffle(F.conv2d(planes, bicubic_phase_kernels(scale).to(image.dtype)), scale)
+    return upsampled.reshape(batch, channels, height * scale, width * scale)
+
+
+def bicubic_phase_kernels(scale: int) -> torch.Tensor:
+    """``(scale**2, 1, 5, 5)``: for each output phase ``(a, b)`` of a ``scale``-times bicubic
+    upsampling (Keys' kernel with a = -0.75, as PyTorch and OpenCV use), the weights it gives
+    the 5x5 input neighbourhood centred on the output's source pixel; channel ``a * scale + b``
+    is what :func:`F.pixel_shuffle` puts at offset ``(a, b)``."""
+    taps = torch.zeros(scale, 5, dtype=torch.float64)
+    for phase in range(scale):
+        source = (phase + 0.5) / scale - 0.5  # relative to the input pixel the phase belongs to
+        floor = math.floor(source)
+        for k in range(4):  # the four input pixels floor-1 .. floor+2, at offsets -2 .. 2
+            taps[phase, floor + k + 1] = _keys_cubic(source - floor - (k - 1))
+    return torch.einsum("ay,bx->abyx", taps, taps).reshape(scale * scale, 1, 5, 5).float()
+
+
+def _keys_cubic(distance: float, a: float = -0.75) -> float:
+    distance = abs(distance)
+    if distance <= 1:
+        return ((a + 2) * distance - (a + 3)) * distance * distance + 1
+    if distance < 2:
+        return ((a * distance - 5 * a) * distance + 8 * a) * distance - 4 * a
+    return 0.0
 
 
 def fourier_upsample(image: torch.Tensor, scale: int) -> torch.Tensor:

@@ -29,6 +29,9 @@ from restore.zoo.network import ARCH, Description
 
 OPSET = 17
 TOLERANCE = 1e-3  # largest difference from torch fp32 a graph may have, in [0, 1] units
+# bumped when the graph restore writes for the same weights changes (2: bicubic upsampling as a
+# convolution, restore.nets.unet.bicubic_upsample), so a cache never serves an older graph
+GRAPH_VERSION = 2
 TEST_SIDE = 48  # the test tiles' shorter side before rounding up to the network's size needs
 
 
@@ -76,8 +79,9 @@ def test_shapes(graph: GraphInput) -> list[tuple[int, int, int, int]]:
 
 def graph_digest(network: nn.Module, spec: dict[str, Any]) -> str:
     """sha256 of what decides the graph: the weights' tensors, their network spec and the
-    export settings (so another opset is another graph)."""
-    digest = hashlib.sha256(json.dumps({"spec": spec, "opset": OPSET}, sort_keys=True, default=str).encode())
+    export settings (so another opset or :data:`GRAPH_VERSION` is another graph)."""
+    settings = {"spec": spec, "opset": OPSET, "graph_version": GRAPH_VERSION}
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
     for name, tensor in sorted(network.state_dict().items()):
         value = tensor.detach().cpu().contiguous()
         digest.update(f"{name}:{value.dtype}:{tuple(value.shape)}".encode())
