@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from restore.engine.batch import BatchSettings, BatchUsageError, Job, plan_jobs,
 from restore.engine.progress import Progress
 from restore.io.atomic import atomic_write, remove_stale_temps, temp_folder
 from restore.io.image import Image, read_image
+from restore.io.storage import fetched, staging_folder
 
 
 def invert(image: Image, source: Path, progress: Progress | None) -> tuple[Image, dict]:
@@ -132,6 +134,18 @@ def test_temp_folders_are_deleted_when_done_and_removed_once_their_process_is_de
         assert remove_stale_temps([tmp_path]) == [dead]
         assert live.is_dir() and users.is_dir()
     assert sorted(tmp_path.iterdir()) == [users]
+
+
+def test_a_killed_runs_fetch_folder_is_removed_by_the_next_fetch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run reading object storage into a local --out, killed mid-job, left its fetched
+    copies in the staging folder: the next read from object storage removes them."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = staging_folder() / f".restore-tmp-{dead_pid()}-k1ll3d00.tmp"
+    dead.mkdir()
+    (dead / "IM0001").write_bytes(b"left by kill -9")
+    with fetched([]) as folder:
+        assert folder.parent == tmp_path / "restore-staging" and folder.is_dir()
+        assert not dead.exists()
 
 
 def test_processing_error_is_reported_and_batch_goes_on(mixed_tree: Path, tmp_path: Path) -> None:

@@ -384,8 +384,9 @@ def fetched(objects: Sequence[ObjectPath]) -> Iterator[Path]:
     only files. The copies are streamed to disk, concurrently where the store's client can
     (S3, GCS, Azure: a series' hundreds of files are not fetched one after another). The
     folder is deleted with them when the block ends, also on failure, so a worker holds one
-    job's files at a time; a killed run's is removed by the clean-up of the staging folder
-    at the start of the next run into object storage."""
+    job's files at a time; a killed run's is removed by the next fetch (or the next run into
+    object storage), whatever its output location."""
+    remove_stale_temps([staging_folder()])
     with temp_folder(staging_folder()) as folder:
         if objects:  # the objects of one folder: one store
             objects[0].store.fs.get([source.key for source in objects],
