@@ -30,7 +30,7 @@ from restore.zoo.network import ARCH, Description
 OPSET = 17
 TOLERANCE = 1e-3  # largest difference from torch fp32 a graph may have, in [0, 1] units
 # bumped when the graph restore writes for the same weights changes (2: bicubic upsampling as a
-# convolution, restore.nets.unet.bicubic_upsample), so a cache never serves an older graph
+# grouped convolution, restore.nets.unet.bicubic_upsample), so a cache never serves an older graph
 GRAPH_VERSION = 2
 TEST_SIDE = 48  # the test tiles' shorter side before rounding up to the network's size needs
 

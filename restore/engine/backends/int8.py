@@ -72,6 +72,39 @@ def cached_int8_graph(fp32_graph: Path, recipe: dict[str, Any], calibrate: Calib
     return path
 
 
+def end_convolutions(graph: Any, operators: set[str]) -> list[str]:
+    """The names of the convolutions (``operators``) of an ONNX ``graph`` at its ends: those
+    that no other convolution precedes (they read the image itself) or follows (they write
+    the output). A U-Net's first and last layers, and a super-resolution network's fixed
+    bicubic convolution of the input (restore.nets.unet.bicubic_upsample), whose 8-bit
+    activations would be the output image rounded to 8 bits."""
+    producers = {output: node for node in graph.node for output in node.output}
+    consumers: dict[str, list[Any]] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+
+    def meets_convolution(node: Any, neighbours: Callable[[Any], list[Any]]) -> bool:
+        seen, frontier = set(), neighbours(node)
+        while frontier:
+            current = frontier.pop()
+            if current.op_type in operators:
+                return True
+            if id(current) not in seen:
+                seen.add(id(current))
+                frontier.extend(neighbours(current))
+        return False
+
+    def before(node: Any) -> list[Any]:
+        return [producers[name] for name in node.input if name in producers]
+
+    def after(node: Any) -> list[Any]:
+        return [consumer for name in node.output for consumer in consumers.get(name, [])]
+
+    return [node.name for node in graph.node if node.op_type in operators
+            and not (meets_convolution(node, before) and meets_convolution(node, after))]
+
+
 def quantise(source: Path, target: Path, batches: list[np.ndarray], settings: dict[str, Any]) -> None:
     """ONNX Runtime's static quantisation of ``source`` into ``target``, calibrated on ``batches``."""
     from onnxruntime.quantization import (
@@ -100,11 +133,10 @@ def quantise(source: Path, target: Path, batches: list[np.ndarray], settings: di
             return None if batch is None else {"input": batch}
 
     excluded = []
-    if settings.get("fp32_ends"):  # the first and last convolutions stay fp32, as usual for image-to-image networks
+    if settings.get("fp32_ends"):  # the convolutions at the ends stay fp32, as usual for image-to-image networks
         import onnx
 
-        convolutions = [node.name for node in onnx.load(str(source)).graph.node if node.op_type in settings["operators"]]
-        excluded = [convolutions[0], convolutions[-1]]
+        excluded = end_convolutions(onnx.load(str(source)).graph, set(settings["operators"]))
     logger = logging.getLogger()  # quantize_static warns on the root logger to pre-process the graph
     level = logger.level
     logger.setLevel(logging.ERROR)
