@@ -20,11 +20,12 @@ Paths (``--paths``), all through restore's inference engine (the same tiling as
 Benchmarks: denoise-color on CBSD68[:20] at sigma 25, superres-x4 on Set5 x4 (PSNR-Y),
 inpaint on Kodak24 with NVIDIA's masks (hole PSNR), each by its protocol in
 restore/evaluate. Every path runs each image in turn in one process, so the ratios against
-torch fp32 see the same machine load. The timed pass is the second over the set: the first
-builds each path's plans for each input shape (OpenVINO compiles its kernels per new shape,
-about 20 ms each for superres-x4 on a 2-core CPU, which a folder of same-size photos or
-tiles pays once, and which would otherwise dominate Set5's five differently sized images);
-``--cold`` times the first pass instead, after one warm-up call. ``--record`` stores each path's s/MP, speed ratio and PSNR loss
+torch fp32 see the same machine load. A first pass over the set builds each path's plans for
+each input shape (OpenVINO compiles its kernels per new shape, about 20 ms each for
+superres-x4 on a 2-core CPU, which a folder of same-size photos or tiles pays once, and which
+would otherwise dominate Set5's five differently sized images); then ``--passes`` timed passes
+give each path's median s/MP (one pass's timings move by 20-40 % on a shared 2-core machine).
+``--cold`` times one first pass instead, after one warm-up call. ``--record`` stores each path's s/MP, speed ratio and PSNR loss
 against torch fp32 under the weights' ``backend_speed`` metrics, from which ``--backend
 auto`` takes the fastest path losing at most 0.05 dB (measured on this CPU: re-run it on
 another); an int8 path only under ``--precision auto``.
@@ -135,17 +136,21 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def measure(benchmark: Benchmark, paths: list[str], cold: bool = False) -> dict[str, dict[str, float]]:
-    """s/MP, speed against torch fp32, PSNR and PSNR loss of each path (torch fp32 always
-    runs), timed on a second pass over the set, or on the first (``cold``) after one call."""
+def measure(benchmark: Benchmark, paths: list[str], passes: int = 3,
+            cold: bool = False) -> dict[str, dict[str, float]]:
+    """s/MP (the median over ``passes`` timed passes, after an untimed one), speed against
+    torch fp32, PSNR and PSNR loss of each path (torch fp32 always runs); ``cold``: one
+    timed first pass, after one call."""
     models = {path: load_path(benchmark.weights, path) for path in paths}
     if cold:
         warm = (np.random.default_rng(0).random((64, 64, 3)) * 255).astype(np.uint8)
         for model in models.values():  # graph compilation, first allocations
             model(warm, **({"mask": np.zeros((64, 64), bool)} if benchmark.task == "inpaint" else {}))
+        timed = [benchmark.run(models)]
     else:
         benchmark.run(models)  # every input shape's plans
-    scores = benchmark.run(models)
+        timed = [benchmark.run(models) for _ in range(passes)]
+    scores = {path: (float(np.median([run[path][0] for run in timed])), timed[0][path][1]) for path in models}
     base_speed, base_psnr = scores[BASELINE]
     return {path: {"seconds_per_megapixel": speed, "speed_vs_torch_fp32": base_speed / speed, "psnr": value,
                    "psnr_loss_db": base_psnr - value} for path, (speed, value) in scores.items()}
@@ -171,6 +176,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-images", type=int, default=20, help="CBSD68 images (the standard subset is 20)")
     parser.add_argument("--sr-images", type=int, default=5, help="Set5 images")
     parser.add_argument("--inpaint-images", type=int, default=2, help="Kodak24 images (each with one mask per bin)")
+    parser.add_argument("--passes", type=int, default=3, help="timed passes over the set (median s/MP)")
     parser.add_argument("--cold", action="store_true",
                         help="time the first pass over the set (each input shape new to each path)")
     parser.add_argument("--record", action="store_true",
@@ -194,11 +200,12 @@ def main(argv: list[str] | None = None) -> None:
     command = "python bench/backend_speed.py " + " ".join(sys.argv[1:] if argv is None else argv)
     for task in args.tasks.split(","):
         benchmark = benchmarks[task]
-        results = measure(benchmark, paths, cold=args.cold)
+        results = measure(benchmark, paths, args.passes, args.cold)
         print(table(benchmark, results), flush=True)
         if args.record:
-            record: dict[str, Any] = {"cpu": cpu_name(), "threads": torch.get_num_threads(),
-                                      "benchmark": benchmark.label, "timed_pass": "first" if args.cold else "second", "max_psnr_loss_db": MAX_PSNR_LOSS,
+            timed = "first pass" if args.cold else f"median of {args.passes} passes after one"
+            record: dict[str, Any] = {"cpu": cpu_name(), "threads": torch.get_num_threads(), "timed": timed,
+                                      "benchmark": benchmark.label, "max_psnr_loss_db": MAX_PSNR_LOSS,
                                       "paths": results}
             record_metrics(benchmark.weights, {BACKEND_SPEED: record}, command)
 
