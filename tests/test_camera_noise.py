@@ -122,13 +122,18 @@ def test_blind_unet_starts_from_a_noise_map_unet_fed_a_zero_map():
 
 
 
-def test_model_real_asks_for_denoise_real_and_says_how_to_train_it():
-    """``--model real`` picks denoise-real for colour and grey images; not shipped yet (its
-    bench target is not met), the error names the recipe and the run to pass."""
+def test_model_real_picks_denoise_real_and_says_how_to_train_it_where_missing(monkeypatch: pytest.MonkeyPatch):
+    """``--model real`` picks the shipped denoise-real for colour and grey images; an
+    installation without it gets an error naming the recipe and the run to pass."""
+    import restore.api
     from restore.api import default_weights
-    from restore.weights import WeightsError
+    from restore.weights import WeightsError, load_manifest
 
     assert default_weights("denoise", 3, {}) == "denoise-color"
+    for channels in (1, 3):
+        assert default_weights("denoise", channels, {"model": "real"}) == "denoise-real"
+    shipped = {name: entry for name, entry in load_manifest().items() if name != "denoise-real"}
+    monkeypatch.setattr(restore.api, "load_manifest", lambda: shipped)
     for channels in (1, 3):
         with pytest.raises(WeightsError, match="denoise-real") as error:
             default_weights("denoise", channels, {"model": "real"})
