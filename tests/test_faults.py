@@ -985,6 +985,22 @@ def test_report_records_the_resolved_settings(tmp_path: Path) -> None:
 
 
 
+def test_the_jpeg_quality_counts_on_a_rerun_only_where_outputs_are_jpeg(tmp_path: Path) -> None:
+    """A JPEG quality cannot change PNG outputs, so another one does not hold back a resume of
+    them; with JPEG outputs it is a settings change like any other."""
+    write_photos(tmp_path / "in", count=2, size=16)
+    for ext, refused in (("png", False), ("jpg", True)):
+        out = tmp_path / ext
+        first = denoise_cli(tmp_path, "--in", str(tmp_path / "in"), "--out", str(out), "--sigma", "15", "--ext", ext)
+        assert first.exit_code == 0, first.output
+        again = denoise_cli(tmp_path, "--in", str(tmp_path / "in"), "--out", str(out), "--sigma", "15", "--ext", ext,
+                            "--jpeg-quality", "80")
+        if refused:
+            assert again.exit_code == 2 and "jpeg_quality: 95 -> 80" in again.output, again.output
+        else:
+            assert again.exit_code == 0 and "0 done, 2 skipped" in again.output, again.output
+
+
 def test_an_option_added_since_an_older_report_counts_as_its_default(tmp_path: Path) -> None:
     write_photos(tmp_path / "in", count=2, size=16)
     out = tmp_path / "out"

@@ -31,7 +31,7 @@ from restore.engine.ledger import Ledger, RerunError, as_json, previous_outputs,
 from restore.engine.progress import InputProgress, Progress, ProgressGroup, StepBar, progress_bar
 from restore.io.atomic import atomic_write, remove_stale_temps
 from restore.io.files import IMAGE_SUFFIXES, READABLE_SUFFIXES, display_path
-from restore.io.image import Image, ImageReadError, file_kind, read_image, write_image
+from restore.io.image import QUALITY_SUFFIXES, Image, ImageReadError, file_kind, read_image, write_image
 from restore.io.limits import MAX_PIXELS
 from restore.io.storage import ObjectPath, location
 
@@ -376,7 +376,8 @@ def run_batch(
     source, destination = location(source), location(destination)
     jobs = plan_jobs(source, destination, settings, is_input, units)
     _prepare_destination(destination)
-    report, ledger = _new_report(source, destination, settings, recorded or Recorded())
+    writes_lossy = any(job.output is not None and job.output.suffix.lower() in QUALITY_SUFFIXES for job in jobs)
+    report, ledger = _new_report(source, destination, settings, recorded or Recorded(), writes_lossy)
     remove_stale_temps({destination, *(job.output.parent for job in jobs if job.output is not None)})
     report.made_from = dict(ledger.made_from)
     planned = {_real_input(job) for job in jobs if job.output is not None and not job.problem}
@@ -413,10 +414,11 @@ def run_batch(
 
 
 def _new_report(
-    source: Path, destination: Path, settings: BatchSettings, recorded: Recorded
+    source: Path, destination: Path, settings: BatchSettings, recorded: Recorded, writes_lossy: bool
 ) -> tuple[BatchReport, Ledger]:
     """This run's report, not yet written, and what the previous report in ``destination``
-    says was made with the same settings (a usage error if it was made with others)."""
+    says was made with the same settings (a usage error if it was made with others; the JPEG
+    quality counts only where ``writes_lossy``: some output is JPEG or WebP)."""
     report = BatchReport(
         display_path(source), display_path(destination),
         settings=as_json({**recorded.outputs, "suffix": settings.suffix, "ext": settings.ext,
@@ -425,7 +427,8 @@ def _new_report(
     )
     try:
         ledger = previous_outputs(read_report(destination / REPORT_NAME), report.settings, settings.overwrite,
-                                  destination, display_path(destination), as_json(recorded.defaults))
+                                  destination, display_path(destination), as_json(recorded.defaults),
+                                  ignored=() if writes_lossy else ("jpeg_quality",))
     except RerunError as error:
         raise BatchUsageError(str(error)) from error
     if ledger.warning:

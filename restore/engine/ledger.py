@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,11 +59,13 @@ class Ledger:
 
 def previous_outputs(
     report: dict[str, Any] | None, settings: dict[str, Any], overwrite: bool, out: Path, shown: str,
-    defaults: dict[str, Any] | None = None,
+    defaults: dict[str, Any] | None = None, ignored: Collection[str] = (),
 ) -> Ledger:
     """The ledger a run with ``settings`` starts from, given the ``report`` of the previous run
     into ``out`` (None: there is none; ``shown``: ``out`` in messages). A setting that report
-    does not record was ``defaults[name]`` when it was made, where given.
+    does not record was ``defaults[name]`` when it was made, where given; the ``ignored``
+    settings cannot change this run's outputs (a JPEG quality where none is written as JPEG)
+    and are not compared.
 
     Raises :class:`RerunError` when that run's outputs were made with other settings and
     ``overwrite`` is not set: skipping them would report them as this run's. A run that left
@@ -76,7 +79,9 @@ def previous_outputs(
             f"already there are kept (skipped) whatever settings made them; use --overwrite to redo them"))
     made_from = report.get("made_from")
     made_from = made_from if isinstance(made_from, dict) else {}
-    changed = differences(old, settings, defaults or {})
+    compared = {name: value for name, value in settings.items() if name not in ignored}
+    changed = differences({name: value for name, value in old.items() if name not in ignored}, compared,
+                          defaults or {})
     if not changed:
         return Ledger({str(k): str(v) for k, v in made_from.items()}, known=True)
     if not overwrite and any((out / str(name)).exists() for name in made_from):

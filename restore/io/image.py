@@ -64,6 +64,7 @@ _WRITE_KEEPS_ALPHA = {
     ".bmp": False,
     ".webp": True,
 }
+QUALITY_SUFFIXES = (".jpg", ".jpeg", ".webp")  # the lossy outputs, whose encoder takes write_image's quality
 
 
 class ImageReadError(ValueError):
