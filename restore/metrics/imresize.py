@@ -35,12 +35,13 @@ ARRAY_DTYPES = tuple(np.dtype(name) for name in ("float16", "float32", "float64"
 ImageT = TypeVar("ImageT", np.ndarray, torch.Tensor)
 
 
-def cubic(x: np.ndarray) -> np.ndarray:
-    """Keys' cubic convolution kernel with a = -0.5 (MATLAB's ``cubic``)."""
+def cubic(x: np.ndarray, a: float = -0.5) -> np.ndarray:
+    """Keys' cubic convolution kernel: a = -0.5 is MATLAB's ``cubic``, a = -0.75 PyTorch's
+    and OpenCV's bicubic."""
     absx = np.abs(x)
     absx2, absx3 = absx**2, absx**3
-    near = (1.5 * absx3 - 2.5 * absx2 + 1) * (absx <= 1)
-    far = (-0.5 * absx3 + 2.5 * absx2 - 4 * absx + 2) * ((absx > 1) & (absx <= 2))
+    near = ((a + 2) * absx3 - (a + 3) * absx2 + 1) * (absx <= 1)
+    far = (a * absx3 - 5 * a * absx2 + 8 * a * absx - 4 * a) * ((absx > 1) & (absx <= 2))
     return near + far
 
 

@@ -34,10 +34,12 @@ import math
 from dataclasses import dataclass
 from typing import ClassVar
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from restore.metrics.imresize import cubic
 from restore.nets.layers import GatedConv2d, ResidualBlock, activation_layer, norm_layer
 
 
@@ -248,22 +250,13 @@ def bicubic_phase_kernels(scale: int) -> torch.Tensor:
     upsampling (Keys' kernel with a = -0.75, as PyTorch and OpenCV use), the weights it gives
     the 5x5 input neighbourhood centred on the output's source pixel; channel ``a * scale + b``
     is what :func:`F.pixel_shuffle` puts at offset ``(a, b)``."""
-    taps = torch.zeros(scale, 5, dtype=torch.float64)
+    taps = np.zeros((scale, 5))
     for phase in range(scale):
         source = (phase + 0.5) / scale - 0.5  # relative to the input pixel the phase belongs to
         floor = math.floor(source)
-        for k in range(4):  # the four input pixels floor-1 .. floor+2, at offsets -2 .. 2
-            taps[phase, floor + k + 1] = _keys_cubic(source - floor - (k - 1))
-    return torch.einsum("ay,bx->abyx", taps, taps).reshape(scale * scale, 1, 5, 5).float()
-
-
-def _keys_cubic(distance: float, a: float = -0.75) -> float:
-    distance = abs(distance)
-    if distance <= 1:
-        return ((a + 2) * distance - (a + 3)) * distance * distance + 1
-    if distance < 2:
-        return ((a * distance - 5 * a) * distance + 8 * a) * distance - 4 * a
-    return 0.0
+        # the four input pixels floor-1 .. floor+2, at offsets -2 .. 2
+        taps[phase, floor + 1 : floor + 5] = cubic(source - floor - np.arange(-1, 3), a=-0.75)
+    return torch.from_numpy(np.einsum("ay,bx->abyx", taps, taps).reshape(scale * scale, 1, 5, 5)).float()
 
 
 def fourier_upsample(image: torch.Tensor, scale: int) -> torch.Tensor:
