@@ -21,11 +21,10 @@ Benchmarks: denoise-color on CBSD68[:20] at sigma 25, superres-x4 on Set5 x4 (PS
 inpaint on Kodak24 with NVIDIA's masks (hole PSNR), each by its protocol in
 restore/evaluate. Every path runs each image in turn in one process, so the ratios against
 torch fp32 see the same machine load. A first pass over the set builds each path's plans for
-each input shape (OpenVINO compiles its kernels per new shape, about 20 ms each for
-superres-x4 on a 2-core CPU, which a folder of same-size photos or tiles pays once, and which
-would otherwise dominate Set5's five differently sized images); then ``--passes`` timed
-passes give each path's median s/MP (one pass's timings moved by 10-50 % between runs on a
-2-core machine).
+each input shape (OpenVINO compiles its kernels per new input shape, which a folder of
+same-size photos or tiles pays once, and which would otherwise weigh on Set5's five
+differently sized images: ``--cold`` shows how much); then ``--passes`` timed passes give each
+path's median s/MP (one pass's timings moved by 10-50 % between runs on a 2-core machine).
 ``--cold`` times one first pass instead, after one warm-up call. ``--record`` stores each
 path's s/MP, speed ratio and PSNR loss against torch fp32 under the weights'
 ``backend_speed`` metrics, from which ``--backend auto`` takes the fastest path losing at

@@ -232,11 +232,11 @@ def bicubic_upsample(image: torch.Tensor, scale: int) -> torch.Tensor:
     """``F.interpolate``'s bicubic upsampling of ``(B, C, h, w)`` by ``scale`` (2, 3 or 4;
     ``align_corners=False``, borders replicated). While the network is exported to ONNX it is
     written as the fixed depthwise convolution and pixel shuffle it equals (to float
-    rounding): OpenVINO's Resize took 10 ms of superres-x4's 46 ms graph (bf16, a 128x128
-    input), and with the convolution the graph takes 38 ms. The convolution is grouped per
-    channel: folding the channels into the batch instead exports Reshapes that OpenVINO's
-    int8 pipeline gets wrong. torch keeps ``F.interpolate``, which stays in float32 under
-    bf16 autocast, where a convolution would not."""
+    rounding): OpenVINO's Resize took 10 ms of superres-x4's 45 ms graph (bf16, a 128x128
+    input), the convolution under 1 ms (``bench/backend_profile.py --layers``). The
+    convolution is grouped per channel: folding the channels into the batch instead exports
+    Reshapes that OpenVINO's int8 pipeline gets wrong. torch keeps ``F.interpolate``, which
+    stays in float32 under bf16 autocast, where a convolution would not."""
     if not torch.onnx.is_in_onnx_export():
         return F.interpolate(image, scale_factor=scale, mode="bicubic", align_corners=False)
     channels = int(image.shape[1])  # a constant of the graph (the network's), unlike height and width
