@@ -125,6 +125,27 @@ def test_training_slices_from_a_volume_and_from_16_bit_images(tmp_path: Path) ->
     assert stack.shape == (1, 8, 8) and ct.inverse(stack[0, 0, 0]) == pytest.approx(40, abs=1e-3)
 
 
+def test_training_views_add_axes_and_coarser_voxels_but_evaluation_keeps_the_scan(tmp_path: Path) -> None:
+    volume = phantom((6, 8, 4), seed=2, low=500, high=3000).astype(np.int16)
+    write_nifti(tmp_path / "v.nii.gz", volume)
+    options = {"context": 1, "axis": 2, "training_axes": [0, 1, 2], "voxel_scales": [1, 2]}
+    plain, mr, _ = volume_slices(tmp_path / "v.nii.gz", options)
+    assert len(plain) == 4 and plain[0].shape == (3, 6, 8)
+
+    views, _, _ = volume_slices(tmp_path / "v.nii.gz", options, training=True)
+    # full size along axes 0, 1, 2 (6 + 8 + 4 slices), then twice the voxel size (3 + 4 + 2)
+    assert [stack.shape[1:] for stack in views] == (
+        [(8, 4)] * 6 + [(6, 4)] * 8 + [(6, 8)] * 4 + [(4, 2)] * 3 + [(3, 2)] * 4 + [(3, 4)] * 2)
+    assert np.array_equal(views[0][0], mr.forward(volume[0]))
+    coarse = mr.forward(volume).reshape(3, 2, 4, 2, 2, 2).mean(axis=(1, 3, 5))
+    assert np.allclose(views[25][0], coarse[:, :, 0], atol=1e-6)
+
+    with pytest.raises(ValueError, match="voxel_scales"):
+        volume_slices(tmp_path / "v.nii.gz", {**options, "voxel_scales": [0]}, training=True)
+    with pytest.raises(ValueError, match="training_axes"):
+        volume_slices(tmp_path / "v.nii.gz", {**options, "training_axes": [3]}, training=True)
+
+
 def test_trainer_runs_ct_slices_and_2_5d_mr_superres(tmp_path: Path, tiny_config) -> None:
     slices = tmp_path / "ct"
     slices.mkdir()

@@ -9,6 +9,12 @@
 - ``context``: neighbouring slices on each side given to the network as extra channels
   (2.5-D); 0 = plain 2-D;
 - ``axis``: the axis training volumes are sliced along; ``slice_step``: every n-th slice;
+- ``training_axes``: NIfTI/``.npy`` training volumes are sliced along each of these axes
+  (default: ``axis`` alone), so the network also sees sagittal and coronal anatomy; what it
+  is evaluated and run on is still sliced along ``axis``;
+- ``voxel_scales``: training volumes are also read at these integer multiples of their
+  voxel size (the mean of each block, what a scanner with bigger voxels records), so weights
+  trained on 1 mm scans meet 2 mm ones prepared; default ``[1]``;
 - ``stored_slope`` / ``stored_intercept``: how stored values of training *images*
   (16-bit PNG/TIFF, ``.npy``, which carry no rescale tags) become physical units, e.g.
   intercept -1024 for CT slices stored as HU + 1024. DICOM and NIfTI use their own tags.
@@ -52,6 +58,8 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "context": 0,
     "axis": 2,
     "slice_step": 1,
+    "training_axes": [],
+    "voxel_scales": [1],
     "stored_slope": 1.0,
     "stored_intercept": 0.0,
     "photons_min": 2e4,
@@ -73,6 +81,10 @@ def resolved_options(options: dict[str, Any] | None) -> dict[str, Any]:
         raise ValueError(f"medical: unknown degradation {degradation!r}; known: {', '.join(DEGRADATIONS)}")
     if DEGRADATIONS[degradation] != modality:
         raise ValueError(f"medical: the {degradation} degradation is for {DEGRADATIONS[degradation].upper()}, not {modality!r}")
+    if not all(axis in (0, 1, 2) for axis in resolved["training_axes"]):
+        raise ValueError(f"medical: training_axes are volume axes 0, 1 and 2, not {resolved['training_axes']!r}")
+    if not resolved["voxel_scales"] or not all(isinstance(s, int) and s >= 1 for s in resolved["voxel_scales"]):
+        raise ValueError(f"medical: voxel_scales must be positive integers, not {resolved['voxel_scales']!r}")
     if degradation == "kspace" and resolved["scale"] not in SCALES:
         raise ValueError(f"medical: scale must be one of {SCALES}, not {resolved['scale']!r}")
     return resolved
@@ -132,7 +144,7 @@ class MedicalTask(Task):
 
     def training_images(self, path: Path, channels: int) -> list[torch.Tensor]:
         del channels  # always one grey slice plus its context
-        stacks, _, _ = volume_slices(path, self.options)
+        stacks, _, _ = volume_slices(path, self.options, training=True)
         return [torch.from_numpy(stack) for stack in stacks]
 
     def make_pair(
@@ -185,29 +197,48 @@ def with_stored_rescale(volume: Any, options: dict[str, Any]) -> Any:
     return replace(volume, slope=float(options["stored_slope"]), intercept=float(options["stored_intercept"]))
 
 
-def volume_slices(path: Path, options: dict[str, Any]) -> tuple[list[np.ndarray], Normalisation, Any]:
+def volume_slices(
+    path: Path, options: dict[str, Any], training: bool = False
+) -> tuple[list[np.ndarray], Normalisation, Any]:
     """The normalised ``(2 * context + 1, H, W)`` float32 stacks of a training file, with
     the volume's normalisation and the volume itself (for evaluation in stored units).
 
     Images are one slice; volumes are sliced along ``options["axis"]`` (4-D: every
-    volume), every ``slice_step``-th slice, leaving out background slices."""
+    volume), every ``slice_step``-th slice, leaving out background slices. ``training``
+    adds the ``training_axes`` and ``voxel_scales`` views (evaluation keeps the scan as it is)."""
     from restore.io.medical import read_volume
 
     options = resolved_options(options)
     volume = with_stored_rescale(read_volume(path), options)
     physical = volume.physical()
     single = volume.voxels.shape[0] == 1 and volume.format in ("image", "npy")
-    axis = 0 if single else int(options["axis"]) if volume.format in ("nifti", "npy") else volume.slice_axis
+    choosable = volume.format in ("nifti", "npy") and not single
+    axis = 0 if single else int(options["axis"]) if choosable else volume.slice_axis
+    axes = [int(a) for a in options["training_axes"]] if training and choosable and options["training_axes"] else [axis]
+    scales = [int(s) for s in options["voxel_scales"]] if training else [1]
     normalisation = normalisation_for(options["modality"], physical)
     normalised = np.clip(normalisation.forward(physical), 0.0, 1.0)
     volumes = [normalised] if normalised.ndim == 3 else [normalised[..., t] for t in range(normalised.shape[-1])]
     stacks = []
-    for part in volumes:
-        slices = np.moveaxis(part, axis, 0)
-        for index in range(0, slices.shape[0], int(options["slice_step"])):
-            if slices.shape[0] > 1 and np.mean(slices[index] > CONTENT_LEVEL) < CONTENT_SHARE:
-                continue
-            stacks.append(np.ascontiguousarray(slice_stack(slices, index, int(options["context"]))))
+    for part in (block_mean(part, scale) for scale in scales for part in volumes):
+        for slice_axis in axes:
+            slices = np.moveaxis(part, slice_axis, 0)
+            for index in range(0, slices.shape[0], int(options["slice_step"])):
+                if slices.shape[0] > 1 and np.mean(slices[index] > CONTENT_LEVEL) < CONTENT_SHARE:
+                    continue
+                stacks.append(np.ascontiguousarray(slice_stack(slices, index, int(options["context"]))))
     if not stacks:
         raise ValueError(f"{path}: no slice with content")
     return stacks, normalisation, volume
+
+
+def block_mean(volume: np.ndarray, factor: int) -> np.ndarray:
+    """A 3-D ``volume`` with ``factor`` times bigger voxels: the mean of each block (axes of
+    length 1, a single slice's, are kept), as float32; the edge voxels that fill no whole
+    block are dropped."""
+    if factor == 1:
+        return volume
+    factors = [factor if size > 1 else 1 for size in volume.shape]
+    whole = volume[tuple(slice(0, size // f * f) for size, f in zip(volume.shape, factors))]
+    blocks = [n for size, f in zip(whole.shape, factors) for n in (size // f, f)]
+    return whole.reshape(blocks).mean(axis=(1, 3, 5), dtype=np.float64).astype(np.float32)
