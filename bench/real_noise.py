@@ -34,7 +34,8 @@ from restore.model import load
 from restore.tasks.camera_noise import camera_noise
 from restore.tasks.denoise import estimate_sigma
 from restore.weights import WeightsError, record_metrics
-from superres_real import centre_crop, rgb_uint8  # bench/ is on sys.path when run as a script
+from grids import side_by_side  # bench/ is on sys.path when run as a script
+from superres_real import centre_crop, rgb_uint8
 
 EVAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "eval" / "denoise"
 DEFAULT_SETS = ("Kodak24", "McMaster")
@@ -83,11 +84,8 @@ def write_grid(path: Path, colour, real, side: int) -> None:
     for name in GRID_SETS:
         for photo in sorted(index_images(EVAL / name, "").values()):
             crop = np.ascontiguousarray(centre_crop(rgb_uint8(photo), side))
-            crop = np.pad(crop, ((0, side - crop.shape[0]), (0, side - crop.shape[1]), (0, 0)), constant_values=255)
-            gap = np.full((side, 4, 3), 255, np.uint8)
-            rows.append(np.hstack([crop, gap, colour(crop, sigma="auto"), gap, real(crop)]))
-            rows.append(np.full((4, rows[-1].shape[1], 3), 255, np.uint8))
-    write_image(path, Image(np.vstack(rows[:-1])), quality=90)
+            rows.append([crop, colour(crop, sigma="auto"), real(crop)])
+    write_image(path, Image(side_by_side(rows)), quality=90)
 
 
 def main(argv: list[str] | None = None) -> None:

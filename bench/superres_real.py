@@ -21,13 +21,13 @@ import argparse
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 
+from grids import side_by_side  # bench/ is on sys.path when run as a script
 from restore.evaluate.pairs import index_images
 from restore.evaluate.superres import SuperResMethod, bicubic_upscale, model_method
-from restore.io.convert import LUMA_WEIGHTS
 from restore.io.image import Image, read_image, write_image
+from restore.metrics.texture import gradient_magnitude
 from restore.weights import WeightsError, load_manifest, record_metrics
 
 SCALE = 4
@@ -43,9 +43,7 @@ def rgb_uint8(path: Path) -> np.ndarray:
 
 def mean_gradient(image: np.ndarray) -> float:
     """Mean Sobel gradient magnitude of the BT.601 luma, in 8-bit levels per pixel."""
-    luma = image.astype(np.float64) @ np.array(LUMA_WEIGHTS)
-    dx, dy = cv2.Sobel(luma, cv2.CV_64F, 1, 0, ksize=3) / 8, cv2.Sobel(luma, cv2.CV_64F, 0, 1, ksize=3) / 8
-    return float(np.mean(np.hypot(dx, dy)))
+    return float(np.mean(gradient_magnitude(image)))
 
 
 def centre_crop(image: np.ndarray, side: int) -> np.ndarray:
@@ -83,14 +81,14 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"error: {error}") from None
 
     gradients: dict[str, list[float]] = {name: [] for name in methods}
-    cells: list[np.ndarray] = []
+    cells: list[list[np.ndarray]] = []
     for number, path in enumerate(paths):
         low = rgb_uint8(path)
         outputs = {name: method(low, SCALE) for name, method in methods.items()}
         for name, output in outputs.items():
             gradients[name].append(mean_gradient(output))
         if number < args.rows:
-            cells.append(np.concatenate([centre_crop(outputs[name], args.crop) for name in methods], axis=1))
+            cells.append([centre_crop(outputs[name], args.crop) for name in methods])
         print(f"{path.name}: " + ", ".join(f"{name} {values[-1]:.2f}" for name, values in gradients.items()),
               file=sys.stderr)
 
@@ -100,9 +98,7 @@ def main(argv: list[str] | None = None) -> None:
         weights = {"psnr": args.psnr, "real": args.real}.get(name, "")
         print(f"{name:<8} {np.mean(values):7.3f}  x{np.mean(values) / base:.2f} of bicubic  {weights}")
     if args.grid is not None:
-        widest = max(cell.shape[1] for cell in cells)
-        rows = [np.pad(cell, ((0, 0), (0, widest - cell.shape[1]), (0, 0))) for cell in cells]
-        write_image(args.grid, Image(np.concatenate(rows, axis=0)))
+        write_image(args.grid, Image(side_by_side(cells)))
         print(f"grid: {args.grid} (columns: bicubic, {args.psnr}, {args.real}; centre {args.crop}-pixel crops)")
     if args.record:
         means = {name: float(np.mean(values)) for name, values in gradients.items()}

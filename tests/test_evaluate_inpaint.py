@@ -132,6 +132,7 @@ def test_quality_bench_records_its_bin_means_in_the_manifest(benchmark: tuple[Pa
 
     data, masks = benchmark
     monkeypatch.setattr(registry, "weights_dir", lambda: tmp_path / "weights")
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "bench"))  # as when run as a script
     torch.manual_seed(0)
     weights = tmp_path / "tiny.safetensors"
     save_weights(weights, build_network(TINY_SPEC).state_dict(), {"task": "inpaint", "network": TINY_SPEC})
@@ -144,12 +145,23 @@ def test_quality_bench_records_its_bin_means_in_the_manifest(benchmark: tuple[Pa
     entry = registry.load_manifest()["tiny-inpaint"]
     metrics = entry.metrics["photos[:2]"]
     assert metrics["images"] == 2 and metrics["masks"] == "masks"
-    assert set(metrics["holes_0-10pct"]) == {"pairs", "psnr", "ssim", "hole_psnr", "ensemble_hole_psnr",
-                                             "telea_hole_psnr"}
+    assert set(metrics["holes_0-10pct"]) == {"pairs", "psnr", "ssim", "hole_psnr", "texture", "original_texture",
+                                             "ensemble_hole_psnr", "ensemble_texture", "telea_hole_psnr",
+                                             "telea_texture"}
     assert metrics["holes_0-10pct"]["pairs"] == 2
     assert math.isfinite(metrics["mean_hole_psnr_gain_over_telea"])
     assert metrics["mean_hole_psnr_gain_over_telea_ensemble"] != metrics["mean_hole_psnr_gain_over_telea"]
     assert "--record" in entry.metrics_command
+
+    big = tmp_path / "big_masks"
+    big.mkdir()
+    mask = np.zeros((24, 24), np.uint8)
+    mask[3:20, 2:20] = 255  # 306 of 576 pixels: the 50-60 % bin
+    cv2.imwrite(str(big / "large.png"), mask)
+    bench.main(["--weights", "tiny-inpaint", "--methods", "telea", "--data", str(data), "--masks", str(big),
+                "--grid", str(tmp_path / "grid.jpg"), "--grid-images", "2"])
+    grid = cv2.imread(str(tmp_path / "grid.jpg"))
+    assert grid.shape == (2 * 24 + 4, 4 * 24 + 3 * 4, 3)  # two pairs: holed, telea, ours, original
 
 
 EVAL = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "eval"

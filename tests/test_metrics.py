@@ -140,3 +140,27 @@ def test_shape_mismatch_is_refused(pair):
     noisy, clean = pair
     with pytest.raises(ValueError, match="does not match"):
         psnr(noisy[:-1], clean)
+
+
+# -- texture of an inpainted hole ----------------------------------------------------------
+
+
+def test_texture_ratio_tells_a_textured_fill_from_a_smear() -> None:
+    from restore.metrics.texture import gradient_magnitude, texture_ratio
+
+    rng = np.random.default_rng(0)
+    grain = rng.integers(60, 200, (96, 96, 3)).astype(np.uint8)
+    hole = np.zeros((96, 96), bool)
+    hole[32:64, 24:72] = True
+    assert texture_ratio(grain, hole) == pytest.approx(1.0, abs=0.1)  # the same texture inside and out
+    smeared = grain.copy()
+    smeared[hole] = grain[hole].mean(axis=0).astype(np.uint8)
+    assert texture_ratio(smeared, hole) == 0.0  # the seam at the hole's edge is not counted
+    flat = np.full_like(grain, 128)
+    flat[hole] = grain[hole]
+    assert math.isnan(texture_ratio(flat, hole))  # nothing around to continue
+    stroke = np.zeros_like(hole)
+    stroke[:, 40:42] = True
+    assert math.isnan(texture_ratio(grain, stroke))  # no pixel of the stroke is away from its edge
+    ramp = np.tile(np.arange(96, dtype=np.uint8), (96, 1))
+    assert np.allclose(gradient_magnitude(ramp)[:, 1:-1], 1.0)  # one level per pixel

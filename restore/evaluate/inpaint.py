@@ -16,7 +16,12 @@ bin 0-10 %, 10-20 %, ..., 50-60 % of hole area:
    pixels; its output is rounded to uint8 and composited with the known pixels, so every
    method is scored on its hole filling alone;
 4. scores: PSNR and SSIM (Wang et al., all channels, :mod:`restore.metrics`) over the
-   whole image, and PSNR over the hole pixels only (all channels), each averaged per bin.
+   whole image, and PSNR over the hole pixels only (all channels), each averaged per bin;
+5. texture (:func:`restore.metrics.texture.texture_ratio`): the fill's mean luma gradient
+   over that of a 16-pixel ring of known pixels around the hole, 1.0 = as textured as the
+   surroundings. PSNR prefers a smooth fill; this says whether the fill is a smear. The
+   hidden original's own ratio on the same pair (``original``) is the level to aim at,
+   averaged per bin over the pairs where it is defined (not NaN).
 
 A method is any callable ``(holed uint8 (H, W, 3), hole bool (H, W)) -> (H, W, 3)``
 (uint8, or float in [0, 1]); ours plugs in like the baselines in :data:`BASELINES`.
@@ -25,7 +30,7 @@ A method is any callable ``(holed uint8 (H, W, 3), hole bool (H, W)) -> (H, W, 3
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,10 +42,12 @@ from restore.evaluate.report import json_number, latest_scores, mean_or_nan, tim
 from restore.io.files import EVALUATION_SUFFIXES, image_files
 from restore.io.image import read_image
 from restore.metrics import psnr, ssim
+from restore.metrics.texture import texture_ratio
 from restore.tasks.inpaint import composite
 from restore.tasks.masks import read_mask
 
 InpaintMethod = Callable[[np.ndarray, np.ndarray], np.ndarray]
+ORIGINAL = "original"  # the texture entry of the hidden pixels themselves
 
 BINS: tuple[tuple[float, float], ...] = tuple((low / 10, (low + 1) / 10) for low in range(6))
 INPAINT_RADIUS = 3  # OpenCV's inpaintRadius, the value its documentation and most comparisons use
@@ -123,6 +130,7 @@ class InpaintTable:
     psnr: dict[str, dict[int, list[float]]]  # method -> bin -> values
     ssim: dict[str, dict[int, list[float]]]
     hole_psnr: dict[str, dict[int, list[float]]]
+    texture: dict[str, dict[int, list[float]]]  # the methods' and ORIGINAL's
     seconds: dict[str, float]
     settings: dict[str, Any] = field(default_factory=dict)
 
@@ -138,15 +146,22 @@ class InpaintTable:
                     "psnr": mean_or_nan(self.psnr[method][index]),
                     "ssim": mean_or_nan(self.ssim[method][index]),
                     "hole_psnr": mean_or_nan(self.hole_psnr[method][index]),
+                    "texture": self.mean_texture(method, index),
                 })
         return rows
+
+    def mean_texture(self, method: str, index: int) -> float:
+        """A method's (or :data:`ORIGINAL`'s) mean texture ratio in a bin, over the pairs
+        where it is defined."""
+        return mean_or_nan([value for value in self.texture[method][index] if not math.isnan(value)])
 
     def to_text(self) -> str:
         width = max(len("method"), *(len(method) for method in self.methods))
         lines = [
             f"{self.dataset}: {self.settings.get('images', '?')} images x masks from "
             f"{self.settings.get('masks', '?')}, known pixels kept, uint8",
-            f"{'hole area':<10}{'pairs':>6}  {'method':<{width}}  {'PSNR dB':>8}  {'SSIM':>6}  {'hole PSNR':>9}",
+            f"{'hole area':<10}{'pairs':>6}  {'method':<{width}}  {'PSNR dB':>8}  {'SSIM':>6}  {'hole PSNR':>9}"
+            f"  {'texture':>7}",
         ]
         previous = None
         for row in self.rows():
@@ -154,8 +169,10 @@ class InpaintTable:
             previous = row["bin"]
             lines.append(
                 f"{shown[0]:<10}{shown[1]:>6}  {row['method']:<{width}}  {row['psnr']:>8.2f}  {row['ssim']:>6.4f}"
-                f"  {row['hole_psnr']:>9.2f}"
+                f"  {row['hole_psnr']:>9.2f}  {row['texture']:>7.2f}"
             )
+        original = ", ".join(f"{bin_label(index)} {self.mean_texture(ORIGINAL, index):.2f}" for index in sorted(self.pairs))
+        lines.append(f"texture of the hidden originals: {original}")
         seconds = ", ".join(f"{method} {self.seconds[method]:.1f}" for method in self.methods)
         lines.append(f"seconds in each method: {seconds}")
         return "\n".join(lines)
@@ -169,6 +186,8 @@ class InpaintTable:
                 {key: json_number(value) if isinstance(value, float) else value for key, value in row.items()}
                 for row in self.rows()
             ],
+            "original_texture": {bin_label(index): json_number(self.mean_texture(ORIGINAL, index))
+                                 for index in sorted(self.pairs)},
             "pairs": {bin_label(index): [list(pair) for pair in pairs] for index, pairs in sorted(self.pairs.items())},
         }
 
@@ -176,7 +195,7 @@ class InpaintTable:
         write_json_file(path, self.to_dict())
 
     def write_csv(self, path: str | Path) -> None:
-        header = ["bin", "pairs", "method", "psnr", "ssim", "hole_psnr"]
+        header = ["bin", "pairs", "method", "psnr", "ssim", "hole_psnr", "texture"]
         write_csv_file(path, header, ([row[key] for key in header] for row in self.rows()))
 
 
@@ -203,16 +222,58 @@ def evaluate_inpaint(
     progress: Callable[[str], None] | None = None,
 ) -> InpaintTable:
     """Run the protocol (module doc) on the first ``limit`` images of ``data_dir``."""
+    scores: dict[str, dict[str, dict[int, list[float]]]] = {
+        key: {method: {index: [] for index in range(len(BINS))} for method in names}
+        for key, names in (("psnr", methods), ("ssim", methods), ("hole", methods), ("texture", [*methods, ORIGINAL]))
+    }
+    pairs: dict[int, list[tuple[str, str]]] = {}
+    seconds = dict.fromkeys(methods, 0.0)
+    for pair in benchmark_pairs(data_dir, masks_dir, limit):
+        pairs.setdefault(pair.bin, []).append((pair.image_name, pair.mask_name))
+        scores["texture"][ORIGINAL][pair.bin].append(texture_ratio(pair.image, pair.hole))
+        for method, inpaint in methods.items():
+            result, took = timed(fill, inpaint, pair, method)
+            seconds[method] += took
+            scores["psnr"][method][pair.bin].append(psnr(result, pair.image))
+            scores["ssim"][method][pair.bin].append(ssim(result, pair.image))
+            scores["hole"][method][pair.bin].append(hole_psnr(result, pair.image, pair.hole))
+            scores["texture"][method][pair.bin].append(texture_ratio(result, pair.hole))
+        if progress is not None:
+            line = latest_scores({method: scores["hole"][method][pair.bin] for method in methods})
+            progress(f"{pair.image_name} + {pair.mask_name} ({bin_label(pair.bin)}): hole PSNR {line}")
+    data_dir = Path(data_dir)
+    images = len({name for bin_pairs in pairs.values() for name, _ in bin_pairs})
+    return InpaintTable(
+        dataset=data_dir.name,
+        methods=list(methods),
+        pairs=pairs,
+        psnr=scores["psnr"],
+        ssim=scores["ssim"],
+        hole_psnr=scores["hole"],
+        texture=scores["texture"],
+        seconds=seconds,
+        settings={"data": str(data_dir), "masks": str(masks_dir), "images": images, "limit": limit},
+    )
+
+
+@dataclass(frozen=True)
+class BenchmarkPair:
+    """One image+mask pair of the protocol: the clean uint8 RGB image, its hole and bin."""
+
+    image_name: str
+    image: np.ndarray
+    mask_name: str
+    hole: np.ndarray
+    bin: int
+
+
+def benchmark_pairs(data_dir: str | Path, masks_dir: str | Path, limit: int | None = None) -> Iterator[BenchmarkPair]:
+    """The protocol's pairs (steps 1-2 of the module doc) for the first ``limit`` images
+    of ``data_dir``, image by image, bin by bin."""
     data_dir = Path(data_dir)
     files = image_files(data_dir, EVALUATION_SUFFIXES)[:limit]
     if not files:
         raise FileNotFoundError(f"{data_dir}: no images found")
-    scores: dict[str, dict[str, dict[int, list[float]]]] = {
-        key: {method: {index: [] for index in range(len(BINS))} for method in methods}
-        for key in ("psnr", "ssim", "hole")
-    }
-    pairs: dict[int, list[tuple[str, str]]] = {}
-    seconds = dict.fromkeys(methods, 0.0)
     masks_by_size: dict[tuple[int, int], dict[int, list[tuple[str, np.ndarray]]]] = {}
     for number, path in enumerate(files):
         image = _rgb_uint8(path)
@@ -221,31 +282,21 @@ def evaluate_inpaint(
             masks_by_size[size] = binned_masks(masks_dir, *size)
         name = path.relative_to(data_dir).with_suffix("").as_posix()
         for index, candidates in masks_by_size[size].items():
-            if not candidates:
-                continue
-            mask_name, hole = candidates[number % len(candidates)]
-            pairs.setdefault(index, []).append((name, mask_name))
-            holed = np.where(hole[:, :, None], 0, image).astype(np.uint8)
-            for method, inpaint in methods.items():
-                output, took = timed(inpaint, holed.copy(), hole.copy())
-                seconds[method] += took
-                result = composite(_to_uint8(output, image.shape, method), image, hole)
-                scores["psnr"][method][index].append(psnr(result, image))
-                scores["ssim"][method][index].append(ssim(result, image))
-                scores["hole"][method][index].append(hole_psnr(result, image, hole))
-            if progress is not None:
-                line = latest_scores({method: scores["hole"][method][index] for method in methods})
-                progress(f"{name} + {mask_name} ({bin_label(index)}): hole PSNR {line}")
-    return InpaintTable(
-        dataset=data_dir.name,
-        methods=list(methods),
-        pairs=pairs,
-        psnr=scores["psnr"],
-        ssim=scores["ssim"],
-        hole_psnr=scores["hole"],
-        seconds=seconds,
-        settings={"data": str(data_dir), "masks": str(masks_dir), "images": len(files), "limit": limit},
-    )
+            if candidates:
+                mask_name, hole = candidates[number % len(candidates)]
+                yield BenchmarkPair(name, image, mask_name, hole, index)
+
+
+def fill(inpaint: InpaintMethod, pair: BenchmarkPair, method: str) -> np.ndarray:
+    """The pair's image with its hole filled by ``inpaint`` (which sees the holed image
+    and the hole, never the hidden pixels) and the known pixels kept, uint8 (step 3)."""
+    holed = holed_image(pair)
+    return composite(_to_uint8(inpaint(holed, pair.hole.copy()), pair.image.shape, method), pair.image, pair.hole)
+
+
+def holed_image(pair: BenchmarkPair) -> np.ndarray:
+    """What every method is given: the image with its hole's pixels zeroed."""
+    return np.where(pair.hole[:, :, None], 0, pair.image).astype(np.uint8)
 
 
 def _rgb_uint8(path: Path) -> np.ndarray:
